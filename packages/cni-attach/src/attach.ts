@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { type AnyResult, CniRuntime, confFromBytes, type NetworkConfigList, type Result, type RuntimeConf } from '@cni-demo/cni';
+import { type Ctx, UserError } from '@cni-demo/core';
+
+export function runtimeFor(ctx: Ctx, pluginDirs: string[]): CniRuntime {
+  return new CniRuntime({ pluginDirs, cacheDir: ctx.config.cniCacheDir, timeoutMs: ctx.config.pluginTimeoutMs });
+}
+
+export function loadList(confFile: string): NetworkConfigList {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(confFile);
+  } catch {
+    throw new UserError(`network config ${confFile} is missing`, { hint: 'run host-setup first (it writes the network config)' });
+  }
+  return confFromBytes(bytes, confFile);
+}
+
+export function runtimeConf(ctx: Ctx, netns: string): RuntimeConf {
+  // IgnoreUnknown: plugins that parse CNI_ARGS reject keys they do not know without it
+  return { containerId: ctx.names.containerId, netns, ifName: ctx.config.ifname, args: [['IgnoreUnknown', '1']] };
+}
+
+/** Addresses of the result by family, without the prefix length. */
+export function addressesOf(result: AnyResult): { ipv4: string | undefined; ipv6: string | undefined } {
+  const ips = (result as Result).ips ?? [];
+  const strip = (a: string) => a.split('/')[0];
+  return {
+    ipv4: ips.map((i) => i.address).filter((a) => !a.includes(':')).map(strip)[0],
+    ipv6: ips.map((i) => i.address).filter((a) => a.includes(':')).map(strip)[0],
+  };
+}
+
+/** Does the interface exist inside the netns at `netnsPath`? */
+export async function linkInNetns(ctx: Ctx, netnsPath: string, ifname: string): Promise<boolean> {
+  const r = await ctx.exec('nsenter', [`--net=${netnsPath}`, 'ip', 'link', 'show', 'dev', ifname], { allowFail: true });
+  return r.exitCode === 0;
+}

@@ -1,0 +1,3 @@
+export * from './attach.js';
+export * from './down.js';
+export * from './up.js';

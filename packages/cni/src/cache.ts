@@ -1,0 +1,91 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type { AnyResult } from './result.js';
+
+/** libcni's on-disk cache entry ("cniCacheV1"), so cnitool/containerd and we can tear down each other's work. */
+export interface CacheEntry {
+  kind: 'cniCacheV1';
+  containerId: string;
+  /** base64 of the whole conflist file's bytes (Go []byte JSON encoding) */
+  config: string;
+  ifName: string;
+  networkName: string;
+  netns?: string;
+  cniArgs?: [string, string][];
+  capabilityArgs?: Record<string, unknown>;
+  result?: AnyResult;
+}
+
+export function cacheFile(cacheDir: string, network: string, containerId: string, ifName: string): string {
+  return path.join(cacheDir, 'results', `${network}-${containerId}-${ifName}`);
+}
+
+/** Written once after a whole ADD chain succeeded: temp file, fsync, rename (libcni's plain write can tear). */
+export function writeCacheEntry(cacheDir: string, entry: CacheEntry): string {
+  const file = cacheFile(cacheDir, entry.networkName, entry.containerId, entry.ifName);
+  const dir = path.dirname(file);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, Buffer.from(JSON.stringify(entry)));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  return file;
+}
+
+/** Reads an entry; a legacy entry (just a result) is returned with only `result` set. Undefined if absent or unreadable. */
+export function readCacheEntry(
+  cacheDir: string,
+  network: string,
+  containerId: string,
+  ifName: string,
+): Partial<CacheEntry> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(cacheFile(cacheDir, network, containerId, ifName), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    if (v.kind === 'cniCacheV1') return v as unknown as CacheEntry;
+    if (typeof v.cniVersion === 'string') return { result: v as unknown as AnyResult };
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function deleteCacheEntry(cacheDir: string, network: string, containerId: string, ifName: string): void {
+  rmSync(cacheFile(cacheDir, network, containerId, ifName), { force: true });
+}
+
+/** Lists cniCacheV1 entries, optionally for one container; reads the fields, never parses file names. */
+export function listCachedAttachments(cacheDir: string, containerId?: string): CacheEntry[] {
+  const dir = path.join(cacheDir, 'results');
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: CacheEntry[] = [];
+  for (const f of files) {
+    if (f.startsWith('.')) continue;
+    try {
+      const v = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as CacheEntry;
+      if (v.kind !== 'cniCacheV1') continue;
+      if (containerId !== undefined && v.containerId !== containerId) continue;
+      out.push(v);
+    } catch {
+      /* unreadable entries are skipped, as libcni does for listing */
+    }
+  }
+  return out;
+}

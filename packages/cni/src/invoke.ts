@@ -1,0 +1,163 @@
+import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { CniError, ErrorCode } from './errors.js';
+import type { Verb } from './types.js';
+
+/** What one plugin run needs: the binary, the environment to add and the stdin bytes. */
+export interface PluginRequest {
+  pluginPath: string;
+  env: Record<string, string>;
+  stdin: Uint8Array;
+  timeoutMs?: number;
+}
+
+export interface PluginResponse {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** The process boundary: injectable so tests can record requests without running anything. */
+export type PluginExec = (req: PluginRequest) => Promise<PluginResponse>;
+
+/** libcni's FindInPath: first regular file named `type` in the directories, in order. */
+export function findInPath(type: string, dirs: readonly string[]): string {
+  if (!type) throw new CniError({ code: ErrorCode.InvalidNetworkConfig, msg: 'no plugin name provided' });
+  if (type.includes('/') || type.includes('\\')) {
+    throw new CniError({ code: ErrorCode.InvalidNetworkConfig, msg: `invalid plugin name: ${type}` });
+  }
+  if (dirs.length === 0) throw new CniError({ code: ErrorCode.InvalidNetworkConfig, msg: 'no paths provided' });
+  for (const d of dirs) {
+    const full = path.join(d, type);
+    try {
+      if (statSync(full).isFile()) return full;
+    } catch {
+      /* not here; try the next directory */
+    }
+  }
+  throw new CniError({
+    code: ErrorCode.InvalidNetworkConfig,
+    msg: `failed to find plugin "${type}" in path [${dirs.join(' ')}]`,
+    plugin: type,
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs a plugin in its own process group so that a timeout kills everything it spawned, and stops
+ * waiting on its pipes then (a grandchild holding stdout must not stall us). Retries "text file busy".
+ */
+export const defaultPluginExec: PluginExec = async (req) => {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await spawnOnce(req);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ETXTBSY' && attempt < 5) {
+        await sleep(1000);
+        continue;
+      }
+      throw e;
+    }
+  }
+};
+
+function spawnOnce(req: PluginRequest): Promise<PluginResponse> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(req.pluginPath, [], {
+      env: { ...process.env, ...req.env },
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      resolve({
+        exitCode,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+      });
+    };
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => finish(code, signal));
+    if (req.timeoutMs && req.timeoutMs > 0) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+        // the group is dead; do not wait for pipes a reparented process might still hold
+        setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+          finish(null, 'SIGKILL');
+        }, 200).unref();
+      }, req.timeoutMs);
+    }
+    child.stdin.on('error', () => {
+      /* a plugin that exits without reading stdin closes the pipe: not our error */
+    });
+    child.stdin.end(Buffer.from(req.stdin));
+  });
+}
+
+/** Turns a failed plugin run into a CniError the way libcni's pluginErr does, keeping more context. */
+export function decodePluginError(type: string, verb: Verb, r: PluginResponse, timeoutMs?: number): CniError {
+  if (r.timedOut) {
+    return new CniError({
+      code: ErrorCode.TryAgainLater,
+      msg: `timed out after ${timeoutMs} ms and was killed`,
+      plugin: type,
+      verb,
+      stderr: r.stderr,
+    });
+  }
+  const stdout = r.stdout.trim();
+  if (stdout === '') {
+    const msg = r.stderr.trim()
+      ? `netplugin failed: ${JSON.stringify(r.stderr.trim())}`
+      : `netplugin failed with no error message: ${r.signal ? `signal: ${r.signal}` : `exit status ${r.exitCode}`}`;
+    return new CniError({ code: ErrorCode.Unknown, msg, plugin: type, verb, stderr: r.stderr });
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(stdout);
+  } catch {
+    return new CniError({
+      code: ErrorCode.Unknown,
+      msg: `netplugin failed but error parsing its diagnostic message ${JSON.stringify(stdout.slice(0, 400))}`,
+      plugin: type,
+      verb,
+      stderr: r.stderr,
+    });
+  }
+  const o = (obj ?? {}) as Record<string, unknown>;
+  return new CniError({
+    code: typeof o.code === 'number' ? o.code : ErrorCode.Unknown,
+    msg: typeof o.msg === 'string' ? o.msg : '',
+    details: typeof o.details === 'string' && o.details !== '' ? o.details : undefined,
+    plugin: type,
+    verb,
+    stderr: r.stderr,
+  });
+}

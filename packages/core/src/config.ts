@@ -1,0 +1,482 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { UserError, UserErrors } from './errors.js';
+import { parseCidr, prefixContains } from './net.js';
+
+/**
+ * One config, resolved once: defaults (the walkthrough's values) <- config file <- CNI_DEMO_* env <- flags.
+ * Every field is declared once below; its flag (--kebab-case) and env name (CNI_DEMO_SNAKE) are derived,
+ * so a field cannot be settable in one place and unknown in another.
+ */
+export interface Config {
+  id: string;
+  network: string;
+  bridge: string;
+  subnet4: string;
+  gateway4: string;
+  subnet6: string;
+  gateway6: string;
+  cniVersion: string;
+  ifname: string;
+  ipMasq: boolean;
+  isGateway: boolean;
+  image: string;
+  containers: number;
+  pluginDirs: string[];
+  confDir: string;
+  stateDir: string;
+  imageCacheDir: string;
+  cniCacheDir: string;
+  ipamDataDir: string;
+  runcRoot: string;
+  netnsDir: string;
+  install: boolean;
+  pluginTimeoutMs: number;
+  verbose: boolean;
+  json: boolean;
+}
+
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'path';
+
+interface FieldSpec<K extends keyof Config = keyof Config> {
+  kind: Kind;
+  default: Config[K];
+  help: string;
+  /** returns a problem text (what is wrong and how to fix it) or undefined */
+  check?: (value: Config[K], cfg: Config) => string | undefined;
+}
+
+// CNI's own rules (libcni pkg/utils): container id and network name share one pattern.
+export const CNI_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export function ifnameProblem(name: string): string | undefined {
+  if (name === '') return 'must not be empty';
+  if (Buffer.byteLength(name) > 15) return `"${name}" is ${Buffer.byteLength(name)} bytes; Linux interface names hold at most 15`;
+  if (name === '.' || name === '..') return `"${name}" is not a valid interface name`;
+  if (/[/:\s]/u.test(name)) return `"${name}" contains "/", ":" or white space, which interface names cannot`;
+  return undefined;
+}
+
+const absPath = (v: string) => (path.isAbsolute(v) ? undefined : `"${v}" must be an absolute path`);
+
+export const schema: { [K in keyof Config]: FieldSpec<K> } = {
+  id: {
+    kind: 'string',
+    default: 'demo',
+    help: 'container id (and the name of its netns pin and state folder)',
+    check: (v) =>
+      CNI_NAME_RE.test(v) && v.length <= 48
+        ? undefined
+        : `"${v}" is not a valid container id: use letters, digits, "_", "." or "-", starting with a letter or digit, at most 48 characters`,
+  },
+  network: {
+    kind: 'string',
+    default: 'connet',
+    help: 'CNI network name',
+    check: (v) =>
+      CNI_NAME_RE.test(v) ? undefined : `"${v}" is not a valid CNI network name: letters, digits, "_", "." or "-", starting with a letter or digit`,
+  },
+  bridge: {
+    kind: 'string',
+    default: 'cbr0',
+    help: 'Linux bridge name',
+    check: (v) => ifnameProblem(v),
+  },
+  subnet4: {
+    kind: 'string',
+    default: '192.168.199.0/24',
+    help: 'IPv4 subnet for containers',
+    check: (v) => {
+      const p = parseCidr(v);
+      if (!p || p.family !== 4) return `"${v}" is not an IPv4 CIDR like 192.168.199.0/24`;
+      if (p.bits > 30) return `"${v}" is too small: use a prefix of /30 or shorter`;
+      return undefined;
+    },
+  },
+  gateway4: {
+    kind: 'string',
+    default: '192.168.199.1',
+    help: 'IPv4 gateway (put on the bridge)',
+    check: (v, c) => {
+      const p = parseCidr(c.subnet4);
+      if (p && !prefixContains(p, v)) return `"${v}" is not an IPv4 address inside subnet4 ${c.subnet4}`;
+      return undefined;
+    },
+  },
+  subnet6: {
+    kind: 'string',
+    default: 'fde4:8dba:82e1::/64',
+    help: 'IPv6 subnet for containers',
+    check: (v) => {
+      const p = parseCidr(v);
+      if (!p || p.family !== 6) return `"${v}" is not an IPv6 CIDR like fde4:8dba:82e1::/64`;
+      if (p.bits > 126) return `"${v}" is too small: use a prefix of /126 or shorter`;
+      return undefined;
+    },
+  },
+  gateway6: {
+    kind: 'string',
+    default: 'fde4:8dba:82e1::1',
+    help: 'IPv6 gateway (put on the bridge)',
+    check: (v, c) => {
+      const p = parseCidr(c.subnet6);
+      if (p && !prefixContains(p, v)) return `"${v}" is not an IPv6 address inside subnet6 ${c.subnet6}`;
+      return undefined;
+    },
+  },
+  cniVersion: {
+    kind: 'string',
+    default: '0.4.0',
+    help: 'cniVersion of the generated network config',
+    check: (v) =>
+      ['0.3.0', '0.3.1', '0.4.0', '1.0.0'].includes(v)
+        ? undefined
+        : `"${v}" is not supported: use 0.3.0, 0.3.1, 0.4.0 or 1.0.0 (what Debian's plugins speak)`,
+  },
+  ifname: {
+    kind: 'string',
+    default: 'eth0',
+    help: 'interface name inside the container',
+    check: (v) => ifnameProblem(v),
+  },
+  ipMasq: { kind: 'bool', default: true, help: 'masquerade traffic leaving the subnet' },
+  isGateway: { kind: 'bool', default: true, help: 'give the bridge the gateway addresses' },
+  image: {
+    kind: 'string',
+    default: 'builtin:busybox',
+    help: 'image to run: builtin:busybox (built offline from the host busybox)',
+    check: (v) => (v.trim() === '' ? 'must not be empty' : undefined),
+  },
+  containers: {
+    kind: 'int',
+    default: 1,
+    help: 'number of containers',
+    check: (v) => (v >= 1 ? undefined : `${v} is not a valid count: use 1 or more`),
+  },
+  pluginDirs: {
+    kind: 'list',
+    default: ['/opt/cni/bin', '/usr/lib/cni'],
+    help: 'CNI plugin directories, searched in order (":"-separated)',
+    check: (v) => (v.length === 0 ? 'needs at least one directory' : v.map(absPath).find(Boolean)),
+  },
+  confDir: { kind: 'path', default: '/etc/cni/net.d', help: 'where the network config file is written', check: absPath },
+  stateDir: { kind: 'path', default: '/run/cni-demo', help: 'runtime state (dies at reboot with the netns)', check: absPath },
+  imageCacheDir: { kind: 'path', default: '/var/cache/cni-demo', help: 'OCI image cache, kept across runs', check: absPath },
+  cniCacheDir: { kind: 'path', default: '/var/lib/cni', help: 'CNI result cache root (libcni layout)', check: absPath },
+  ipamDataDir: { kind: 'path', default: '/var/lib/cni/networks', help: 'host-local lease store', check: absPath },
+  runcRoot: { kind: 'path', default: '/run/runc', help: 'runc state root (--root)', check: absPath },
+  netnsDir: { kind: 'path', default: '/var/run/netns', help: 'where the container netns is pinned', check: absPath },
+  install: { kind: 'bool', default: true, help: 'install missing system packages with apt-get' },
+  pluginTimeoutMs: {
+    kind: 'int',
+    default: 30000,
+    help: 'how long a CNI plugin may run, in ms',
+    check: (v) => (v >= 100 ? undefined : `${v} is too short: use 100 or more`),
+  },
+  verbose: { kind: 'bool', default: false, help: 'print every command run' },
+  json: { kind: 'bool', default: false, help: 'print machine-readable JSON' },
+};
+
+export const FIELDS = Object.keys(schema) as (keyof Config)[];
+
+export const flagName = (field: string) => field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+export const envName = (field: string) => `CNI_DEMO_${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+export function defaults(): Config {
+  const out: Record<string, unknown> = {};
+  for (const f of FIELDS) {
+    const d = schema[f].default;
+    out[f] = Array.isArray(d) ? [...d] : d;
+  }
+  return out as unknown as Config;
+}
+
+/** Converts text from env or a flag into the field's type. */
+function fromText(field: keyof Config, text: string, where: string): unknown {
+  const { kind } = schema[field];
+  switch (kind) {
+    case 'bool':
+      if (/^(1|true|yes|on)$/i.test(text)) return true;
+      if (/^(0|false|no|off)$/i.test(text)) return false;
+      throw new UserError(`${where}: "${text}" is not true or false`, { field, hint: `set ${where} to true or false` });
+    case 'int':
+      if (!/^-?\d+$/.test(text.trim())) {
+        throw new UserError(`${where}: "${text}" is not a whole number`, { field, hint: `set ${where} to a number` });
+      }
+      return Number(text);
+    case 'list':
+      return text.split(':').filter((s) => s !== '');
+    default:
+      return text;
+  }
+}
+
+function fromJson(field: keyof Config, value: unknown, where: string): unknown {
+  const { kind } = schema[field];
+  const bad = (want: string) =>
+    new UserError(`${where}: expected ${want}, got ${JSON.stringify(value)}`, { field, hint: `give "${field}" ${want}` });
+  switch (kind) {
+    case 'bool':
+      if (typeof value !== 'boolean') throw bad('true or false');
+      return value;
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value)) throw bad('a whole number');
+      return value;
+    case 'list':
+      if (typeof value === 'string') return value.split(':').filter((s) => s !== '');
+      if (!Array.isArray(value) || value.some((x) => typeof x !== 'string')) throw bad('a list of strings');
+      return value;
+    default:
+      if (typeof value !== 'string') throw bad('a string');
+      return value;
+  }
+}
+
+const FIELD_BY_FLAG = new Map(FIELDS.map((f) => [flagName(f), f]));
+const FIELD_BY_ENV = new Map(FIELDS.map((f) => [envName(f), f]));
+
+/** Suggests the closest known name, for "did you mean". */
+function closest(name: string, names: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const n of names) {
+    const d = editDistance(name.toLowerCase(), n.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = n;
+    }
+  }
+  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0] ?? 0;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j] ?? 0;
+      dp[j] = Math.min((dp[j] ?? 0) + 1, (dp[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length] ?? 0;
+}
+
+export interface ParsedArgs {
+  /** field -> raw text given on the command line */
+  fields: Map<keyof Config, string>;
+  configFile: string | undefined;
+  help: boolean;
+  positionals: string[];
+}
+
+/**
+ * Parses `--field value`, `--field=value`, `--flag`, `--no-flag`. Every step accepts every config flag,
+ * because `pnpm turbo run demo -- --subnet4 ...` hands the same arguments to all of them.
+ */
+export function parseArgs(argv: readonly string[], extraBoolFlags: readonly string[] = []): ParsedArgs {
+  const fields = new Map<keyof Config, string>();
+  const positionals: string[] = [];
+  let configFile: string | undefined;
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') continue;
+    if (!arg.startsWith('--')) {
+      if (arg.startsWith('-') && arg !== '-') {
+        if (arg === '-h') {
+          help = true;
+          continue;
+        }
+        if (arg === '-v') {
+          fields.set('verbose', 'true');
+          continue;
+        }
+        throw new UserError(`unknown option ${arg}`, { hint: 'run with --help to list the options' });
+      }
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    let name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    if (name === 'help') {
+      help = true;
+      continue;
+    }
+    if (extraBoolFlags.includes(name)) {
+      positionals.push(`--${name}`);
+      continue;
+    }
+    if (name === 'config') {
+      value ??= argv[++i];
+      if (value === undefined || value === '') {
+        throw new UserError('--config needs a file path', { hint: 'pass --config ./cni-demo.json' });
+      }
+      configFile = value;
+      continue;
+    }
+    let negated = false;
+    if (!FIELD_BY_FLAG.has(name) && name.startsWith('no-') && FIELD_BY_FLAG.has(name.slice(3))) {
+      name = name.slice(3);
+      negated = true;
+    }
+    const field = FIELD_BY_FLAG.get(name);
+    if (!field) {
+      const guess = closest(name, FIELD_BY_FLAG.keys());
+      throw new UserError(`unknown option --${name}`, {
+        hint: guess ? `did you mean --${guess}? (--help lists them all)` : 'run with --help to list the options',
+      });
+    }
+    if (schema[field].kind === 'bool') {
+      if (negated) {
+        if (value !== undefined) throw new UserError(`--no-${name} takes no value`, { field });
+        value = 'false';
+      } else if (value === undefined) {
+        const next = argv[i + 1];
+        value = next !== undefined && /^(true|false)$/i.test(next) ? (i++, next) : 'true';
+      }
+    } else if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined || value.startsWith('--')) {
+        throw new UserError(`--${name} needs a value`, { field, hint: `pass --${name} <${schema[field].kind}>` });
+      }
+    }
+    fields.set(field, value);
+  }
+  return { fields, configFile, help, positionals };
+}
+
+export function helpText(): string {
+  const rows = FIELDS.map((f) => {
+    const d = schema[f].default;
+    const shown = Array.isArray(d) ? d.join(':') : String(d);
+    return `  --${flagName(f).padEnd(18)} ${schema[f].help} (default ${shown}; env ${envName(f)})`;
+  });
+  return [
+    'options (each also settable in a JSON config file given by --config or CNI_DEMO_CONFIG):',
+    ...rows,
+    '  --config <file>      JSON file with any of the fields above',
+  ].join('\n');
+}
+
+export interface ResolveInput {
+  argv?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** an object standing for a config file (tests) */
+  file?: Record<string, unknown>;
+  extraBoolFlags?: readonly string[];
+}
+
+export interface Resolved {
+  config: Config;
+  args: ParsedArgs;
+}
+
+/** Resolves the config from all sources and validates it, reporting every problem at once. */
+export function resolveConfig(input: ResolveInput = {}): Resolved {
+  const env = input.env ?? process.env;
+  const args = parseArgs(input.argv ?? [], input.extraBoolFlags);
+  const cfg = defaults() as unknown as Record<string, unknown>;
+  const problems: UserError[] = [];
+  const attempt = (fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof UserError) problems.push(e);
+      else throw e;
+    }
+  };
+
+  const configFile = args.configFile ?? env.CNI_DEMO_CONFIG;
+  let file = input.file;
+  if (!file && configFile) file = readConfigFile(configFile);
+  const fileName = configFile ?? 'config';
+  if (file) {
+    for (const [key, value] of Object.entries(file)) {
+      if (key === '$schema' || key === '//') continue;
+      if (!(key in schema)) {
+        const guess = closest(key, FIELDS);
+        problems.push(
+          new UserError(`${fileName}: unknown key "${key}"`, {
+            field: key,
+            hint: guess ? `did you mean "${guess}"?` : `remove it; known keys: ${FIELDS.join(', ')}`,
+          }),
+        );
+        continue;
+      }
+      attempt(() => {
+        cfg[key] = fromJson(key as keyof Config, value, `${fileName}: "${key}"`);
+      });
+    }
+  }
+
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('CNI_DEMO_') || name === 'CNI_DEMO_CONFIG' || value === undefined) continue;
+    const field = FIELD_BY_ENV.get(name);
+    if (!field) {
+      const guess = closest(name, FIELD_BY_ENV.keys());
+      problems.push(
+        new UserError(`unknown environment variable ${name}`, {
+          hint: guess ? `did you mean ${guess}?` : `unset it; known: ${[...FIELD_BY_ENV.keys()].join(', ')}`,
+        }),
+      );
+      continue;
+    }
+    attempt(() => {
+      cfg[field] = fromText(field, value, name);
+    });
+  }
+
+  for (const [field, value] of args.fields) {
+    attempt(() => {
+      cfg[field] = fromText(field, value, `--${flagName(field)}`);
+    });
+  }
+
+  const config = cfg as unknown as Config;
+  if (problems.length === 0) {
+    for (const f of FIELDS) {
+      const spec = schema[f] as FieldSpec;
+      const problem = spec.check?.(config[f], config);
+      if (problem) {
+        problems.push(
+          new UserError(`${f}: ${problem}`, {
+            field: f,
+            hint: `set it with --${flagName(f)}, ${envName(f)} or "${f}" in the config file`,
+          }),
+        );
+      }
+    }
+  }
+  if (problems.length === 1 && problems[0]) throw problems[0];
+  if (problems.length > 1) throw new UserErrors(problems, `${problems.length} problems in the configuration`);
+  return { config, args };
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`config file ${file} cannot be read (${code ?? String(e)})`, {
+      field: 'config',
+      hint: 'check the path given to --config or CNI_DEMO_CONFIG',
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`config file ${file} is not valid JSON: ${(e as Error).message}`, {
+      field: 'config',
+      hint: 'fix the JSON syntax (a trailing comma is the usual cause)',
+    });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new UserError(`config file ${file} must hold a JSON object`, { field: 'config', hint: 'wrap the settings in { }' });
+  }
+  return parsed as Record<string, unknown>;
+}

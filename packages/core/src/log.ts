@@ -1,0 +1,63 @@
+/**
+ * Human output goes to stderr (stdout carries data such as the CNI result). Colours only on a TTY
+ * and only when NO_COLOR is unset.
+ */
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  /** a command about to run, shown with --verbose */
+  command(quoted: string): void;
+  /** a timed step line: "✔ host-setup up  0.42s" (or ✘ on failure) */
+  step(name: string): StepSpan;
+  readonly verbose: boolean;
+  readonly color: boolean;
+}
+
+export interface StepSpan {
+  done(detail?: string): number;
+  fail(detail?: string): number;
+}
+
+export interface LoggerOptions {
+  verbose?: boolean;
+  /** where lines go (default process.stderr) */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  color?: boolean;
+  quiet?: boolean;
+}
+
+const paint = (on: boolean, code: number) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const stream = opts.stream ?? process.stderr;
+  const color =
+    opts.color ?? (Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb');
+  const green = paint(color, 32);
+  const red = paint(color, 31);
+  const yellow = paint(color, 33);
+  const dim = paint(color, 2);
+  const write = (line: string) => {
+    if (!opts.quiet) stream.write(`${line}\n`);
+  };
+  return {
+    verbose: Boolean(opts.verbose),
+    color,
+    info: (m) => write(m),
+    warn: (m) => write(yellow(`warning: ${m}`)),
+    error: (m) => write(red(m)),
+    command: (q) => {
+      if (opts.verbose) write(dim(`$ ${q}`));
+    },
+    step(name) {
+      const started = performance.now();
+      const finish = (ok: boolean, detail?: string) => {
+        const ms = performance.now() - started;
+        const mark = ok ? green('✔') : red('✘');
+        write(`${mark} ${name.padEnd(22)} ${(ms / 1000).toFixed(2).padStart(6)}s${detail ? `  ${dim(detail)}` : ''}`);
+        return ms;
+      };
+      return { done: (d) => finish(true, d), fail: (d) => finish(false, d) };
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import path from 'node:path';
+import type { Config } from './config.js';
+
+/**
+ * Every object the demo makes is named from the config, so a rerun and a teardown find the same
+ * objects even when state files are gone.
+ */
+export interface Names {
+  /** per-instance runtime folder: state files, bundle, logs */
+  runDir: string;
+  containerId: string;
+  netnsName: string;
+  netnsPath: string;
+  bundleDir: string;
+  unpackDir: string;
+  confFile: string;
+  lockFile: string;
+}
+
+export function names(config: Config): Names {
+  const runDir = path.join(config.stateDir, config.id);
+  return {
+    runDir,
+    containerId: config.id,
+    netnsName: config.id,
+    netnsPath: path.join(config.netnsDir, config.id),
+    bundleDir: path.join(runDir, 'bundle'),
+    unpackDir: path.join(runDir, 'image'),
+    confFile: path.join(config.confDir, `10-${config.network}.conflist`),
+    lockFile: path.join(config.stateDir, `${config.id}.lock`),
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The state files are the contract between steps: each step writes its own after it succeeded and reads
+ * those of the steps before it. Their shapes live here so step packages never import each other.
+ */
+
+/** host-setup.json: what host-setup made or found, read by cni-attach, verify and down. */
+export interface HostSetupState {
+  bridge: string;
+  /** false when the bridge was already there (made by hand) and was adopted: down then leaves it */
+  createdBridge: boolean;
+  addrs: string[];
+  subnet4: string;
+  subnet6: string;
+  gateway4: string;
+  gateway6: string;
+  /** plugin directories that exist, in search order */
+  pluginDirs: string[];
+  confFile: string;
+  /** false when an identical file was already there: down then leaves it */
+  wroteConf: boolean;
+  /** sysctl values before the demo (the bridge plugin turns forwarding on) */
+  sysctls: Record<string, string>;
+  tools: Record<string, string>;
+}
+
+/** The parts of an OCI image config that a runtime spec is built from. */
+export interface ImageConfig {
+  Entrypoint?: string[];
+  Cmd?: string[];
+  Env?: string[];
+  WorkingDir?: string;
+  User?: string;
+}
+
+/** image-fetch.json: the image as fetched and unpacked, read by runc-bundle. */
+export interface ImageFetchState {
+  reference: string;
+  /** the OCI layout (cache) and the tag the image has there */
+  layout: string;
+  tag: string;
+  manifestDigest: string;
+  /** umoci's unpacked bundle: rootfs/ plus umoci's metadata */
+  unpackDir: string;
+  rootfsDir: string;
+  imageConfig: ImageConfig;
+}
+
+/** runc-bundle.json: the container as created, read by cni-attach, verify and down. */
+export interface RuncBundleState {
+  containerId: string;
+  bundleDir: string;
+  runcRoot: string;
+  pid: number;
+  /** the container's netns, pinned by a bind mount so it outlives the pid */
+  netnsPath: string;
+  rootfsDir: string;
+}
+
+/** cni-attach.json: the attachment and the CNI result, read by verify and down. */
+export interface CniAttachState {
+  network: string;
+  confFile: string;
+  containerId: string;
+  ifName: string;
+  netns: string;
+  pluginDirs: string[];
+  cniCacheDir: string;
+  /** the final ADD result as the plugins returned it (in the list's cniVersion) */
+  result: Record<string, unknown>;
+  /** addresses from the result, without prefix length, by family */
+  ipv4: string | undefined;
+  ipv6: string | undefined;
+}
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+  durationMs: number;
+}
+
+/** verify.json: every check with its outcome. */
+export interface VerifyState {
+  ok: boolean;
+  checks: CheckResult[];
+}

@@ -1,0 +1,118 @@
+import {
+  type Ctx,
+  getLink,
+  type LinkInfo,
+  listRoutes,
+  parseCidr,
+  prefixesOverlap,
+  type RouteInfo,
+  UserError,
+  UserErrors,
+} from '@cni-demo/core';
+
+export interface BridgePlan {
+  /** the exact addresses the bridge must carry, "ip/prefixlen" */
+  addrs: string[];
+  /** the link as found, if any */
+  existing: LinkInfo | undefined;
+  /** true when a bridge with exactly our addresses is already there (made by hand, or by an earlier run) */
+  adopt: boolean;
+}
+
+export function bridgeAddrs(ctx: Ctx): string[] {
+  const c = ctx.config;
+  const p4 = parseCidr(c.subnet4);
+  const p6 = parseCidr(c.subnet6);
+  return [`${c.gateway4}/${p4?.bits}`, `${c.gateway6}/${p6?.bits}`];
+}
+
+const norm = (a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`.toLowerCase();
+
+/**
+ * Host safety, decided before anything changes: a link with the bridge's name is adopted only when it is
+ * a bridge carrying exactly our addresses; our subnets must not overlap any route the host has (other
+ * than the ones on our own bridge).
+ */
+export async function planBridge(ctx: Ctx): Promise<BridgePlan> {
+  const c = ctx.config;
+  const addrs = bridgeAddrs(ctx);
+  const existing = await getLink(ctx.exec, c.bridge);
+  const problems: UserError[] = [];
+  let adopt = false;
+  if (existing) {
+    if (existing.kind !== 'bridge') {
+      problems.push(
+        new UserError(`a ${existing.kind ?? 'non-bridge'} link named "${c.bridge}" already exists, so the bridge cannot be made`, {
+          hint: `choose another name with --bridge, or remove that link if it is not needed`,
+        }),
+      );
+    } else {
+      const have = existing.addrs.filter((a) => a.scope !== 'link').map(norm).sort();
+      const want = addrs.map((a) => a.toLowerCase()).sort();
+      if (JSON.stringify(have) === JSON.stringify(want)) {
+        adopt = true;
+      } else {
+        problems.push(
+          new UserError(
+            `bridge "${c.bridge}" already exists with addresses [${have.join(', ') || 'none'}], not [${want.join(', ')}]`,
+            { hint: `use another --bridge name, or give the bridge exactly ${want.join(' and ')}` },
+          ),
+        );
+      }
+    }
+  }
+  const routes = await listRoutes(ctx.exec);
+  for (const subnet of [c.subnet4, c.subnet6]) {
+    const ours = parseCidr(subnet);
+    if (!ours) continue;
+    const clash = routes.find((r) => routeClashes(r, ours, c.bridge));
+    if (clash) {
+      problems.push(
+        new UserError(`subnet ${subnet} overlaps the host route ${clash.dst}${clash.dev ? ` on ${clash.dev}` : ''}`, {
+          hint: `choose a free subnet with --subnet${ours.family} (and --gateway${ours.family})`,
+          field: `subnet${ours.family}`,
+        }),
+      );
+    }
+  }
+  if (problems.length === 1 && problems[0]) throw problems[0];
+  if (problems.length > 1) throw new UserErrors(problems, 'host-setup refused to change the host');
+  return { addrs, existing, adopt };
+}
+
+function routeClashes(r: RouteInfo, ours: NonNullable<ReturnType<typeof parseCidr>>, bridge: string): boolean {
+  if (r.dev === bridge) return false;
+  if (r.dst === 'default' || r.dst === '') return false;
+  if (r.type && !['unicast', 'local', 'blackhole', 'unreachable', 'prohibit'].includes(r.type)) return false;
+  // the local table holds one /32 per own address; a clash there is a clash with an address the host owns
+  const dst = r.dst.includes('/') ? r.dst : `${r.dst}/${r.family === 4 ? 32 : 128}`;
+  const theirs = parseCidr(dst);
+  if (!theirs || theirs.family !== ours.family) return false;
+  if (theirs.family === 6 && (r.dst.startsWith('fe80:') || r.dst.startsWith('ff00:') || r.dst.startsWith('ff'))) return false;
+  return prefixesOverlap(theirs, ours);
+}
+
+/** Makes the bridge (or adopts the one that is there) with both addresses, up. Idempotent. */
+export async function ensureBridge(ctx: Ctx, plan: BridgePlan): Promise<void> {
+  const name = ctx.config.bridge;
+  if (!plan.existing) {
+    await ctx.exec('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
+    for (const a of plan.addrs) {
+      // nodad: the gateway must answer at once, not after duplicate address detection finishes
+      const v6 = a.includes(':');
+      await ctx.exec('ip', [...(v6 ? ['-6'] : []), 'addr', 'add', a, 'dev', name, ...(v6 ? ['nodad'] : [])]);
+    }
+  }
+  await ctx.exec('ip', ['link', 'set', name, 'up']);
+}
+
+export async function deleteBridge(ctx: Ctx, name: string): Promise<'deleted' | 'absent' | 'in-use'> {
+  const link = await getLink(ctx.exec, name);
+  if (!link) return 'absent';
+  if (link.kind !== 'bridge') return 'in-use';
+  const r = await ctx.exec('ip', ['-j', 'link', 'show', 'master', name]);
+  const ports = JSON.parse(r.stdout || '[]') as unknown[];
+  if (ports.length > 0) return 'in-use';
+  await ctx.exec('ip', ['link', 'del', name]);
+  return 'deleted';
+}

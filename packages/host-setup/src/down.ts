@@ -1,0 +1,43 @@
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { type Ctx, type HostSetupState, readSysctl, requireRoot, writeSysctl } from '@cni-demo/core';
+import { deleteBridge } from './bridge.js';
+
+/** Undoes only what host-setup's state says it made; succeeds when there is nothing left to undo. */
+export async function down(ctx: Ctx): Promise<void> {
+  requireRoot('host-setup down');
+  const s = ctx.state.read<HostSetupState>('host-setup');
+  if (!s) {
+    ctx.log.info('host-setup: nothing to undo');
+    return;
+  }
+  if (s.wroteConf) rmSync(s.confFile, { force: true });
+  if (s.createdBridge) {
+    const r = await deleteBridge(ctx, s.bridge);
+    if (r === 'in-use') {
+      ctx.log.warn(`bridge ${s.bridge} still has ports attached; left in place (run cni-attach down first)`);
+      return;
+    }
+  }
+  // forwarding is host-wide: put it back only when no other instance of the demo still runs
+  if (!otherInstances(ctx)) {
+    for (const [key, value] of Object.entries(s.sysctls)) {
+      if (value !== '' && readSysctl(key) !== value) writeSysctl(key, value);
+    }
+  }
+  ctx.state.remove('host-setup');
+  ctx.state.removeDirIfEmpty();
+}
+
+function otherInstances(ctx: Ctx): boolean {
+  try {
+    return readdirSync(ctx.config.stateDir, { withFileTypes: true }).some(
+      (d) =>
+        d.isDirectory() &&
+        path.join(ctx.config.stateDir, d.name) !== ctx.names.runDir &&
+        readdirSync(path.join(ctx.config.stateDir, d.name)).includes('host-setup.json'),
+    );
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,48 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { type Ctx, type HostSetupState, readSysctl, requireRoot, UserError, writeFileAtomic } from '@cni-demo/core';
+import { ensureBridge, planBridge } from './bridge.js';
+import { buildNetConf } from './netconf.js';
+import { preflight } from './preflight.js';
+import { FORWARDING_SYSCTLS } from './state.js';
+
+export async function up(ctx: Ctx): Promise<HostSetupState> {
+  requireRoot('host-setup');
+  const c = ctx.config;
+  const previous = ctx.state.read<HostSetupState>('host-setup');
+  const found = await preflight(ctx);
+  const plan = await planBridge(ctx);
+
+  const confText = `${JSON.stringify(buildNetConf(c), null, 2)}\n`;
+  const confFile = ctx.names.confFile;
+  const confExisted = existsSync(confFile);
+  if (confExisted && readFileSync(confFile, 'utf8') !== confText && !previous?.wroteConf) {
+    throw new UserError(`${confFile} already exists with a different network config for "${c.network}"`, {
+      hint: `remove it if it is stale, or choose another network name with --network`,
+    });
+  }
+
+  const sysctls: Record<string, string> = previous?.sysctls ?? {};
+  for (const key of FORWARDING_SYSCTLS) sysctls[key] ??= readSysctl(key) ?? '';
+
+  // record the intent before changing anything, so a crash in the middle still leaves down a map
+  const state: HostSetupState = {
+    bridge: c.bridge,
+    createdBridge: previous?.createdBridge ?? !plan.existing,
+    addrs: plan.addrs,
+    subnet4: c.subnet4,
+    subnet6: c.subnet6,
+    gateway4: c.gateway4,
+    gateway6: c.gateway6,
+    pluginDirs: found.pluginDirs,
+    confFile,
+    wroteConf: previous?.wroteConf ?? !confExisted,
+    sysctls,
+    tools: found.tools,
+  };
+  ctx.state.write('host-setup', state);
+
+  await ensureBridge(ctx, plan);
+  writeFileAtomic(confFile, confText, 0o644);
+  ctx.log.info(`bridge ${c.bridge} ${plan.adopt ? '(adopted)' : ''} carries ${plan.addrs.join(' and ')}; network config ${confFile}`);
+  return state;
+}

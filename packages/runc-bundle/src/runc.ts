@@ -1,0 +1,41 @@
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Ctx } from '@cni-demo/core';
+
+export interface RuncState {
+  id: string;
+  pid: number;
+  status: 'created' | 'running' | 'paused' | 'stopped' | 'creating';
+  bundle: string;
+}
+
+export const runcArgs = (ctx: Ctx, ...args: string[]) => ['--root', ctx.config.runcRoot, ...args];
+
+export async function runcState(ctx: Ctx, id: string): Promise<RuncState | undefined> {
+  const r = await ctx.exec('runc', runcArgs(ctx, 'state', id), { allowFail: true });
+  if (r.exitCode !== 0) return undefined;
+  return JSON.parse(r.stdout) as RuncState;
+}
+
+/** True when `file` is a mount point (listed in this process's mountinfo). */
+export function isMountPoint(file: string): boolean {
+  let real: string;
+  try {
+    // mountinfo lists real paths: /var/run/netns/x is mounted as /run/netns/x
+    real = path.join(realpathSync(path.dirname(file)), path.basename(file));
+  } catch {
+    return false;
+  }
+  const info = readFileSync('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((line) => line.split(' ')[4] === real);
+}
+
+/** True when the pin at `file` is the same network namespace as the process `pid` is in. */
+export function pinMatches(file: string, pid: number): boolean {
+  try {
+    if (!existsSync(file) || !isMountPoint(file)) return false;
+    return statSync(file).ino === statSync(`/proc/${pid}/ns/net`).ino;
+  } catch {
+    return false;
+  }
+}

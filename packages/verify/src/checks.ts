@@ -1,0 +1,67 @@
+import type { CheckResult, Ctx } from '@cni-demo/core';
+
+export type CheckFn = () => Promise<string>;
+
+/** Runs one check: it passes by returning a detail, fails by throwing; the duration is kept either way. */
+export async function runCheck(name: string, fn: CheckFn): Promise<CheckResult> {
+  const started = performance.now();
+  try {
+    const detail = await fn();
+    return { name, ok: true, detail, durationMs: performance.now() - started };
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] ?? '' : String(e);
+    return { name, ok: false, detail: msg, durationMs: performance.now() - started };
+  }
+}
+
+/** A command inside the container, as the walkthrough's `runc exec`. */
+export async function inContainer(ctx: Ctx, id: string, args: string[], timeoutMs = 10_000) {
+  return ctx.exec('runc', ['--root', ctx.config.runcRoot, 'exec', id, ...args], { timeoutMs });
+}
+
+/** Retries a ping a few times: a fresh IPv6 address may still be in duplicate address detection. */
+export async function pingFrom(ctx: Ctx, argv: string[], tries = 5): Promise<string> {
+  let last = '';
+  for (let i = 0; i < tries; i++) {
+    const [cmd, ...args] = argv;
+    const r = await ctx.exec(cmd ?? 'ping', args, { allowFail: true, timeoutMs: 5000 });
+    if (r.exitCode === 0) {
+      const m = /time[=<]([\d.]+) ?ms/.exec(r.stdout);
+      return m ? `reply in ${m[1]} ms` : 'reply received';
+    }
+    last = (r.stdout + r.stderr).trim().split('\n').slice(-2).join(' ');
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  throw new Error(`no reply: ${last}`);
+}
+
+/** Parses `ip addr show` text (busybox or iproute2) into "addr/len" strings by family. */
+export function parseIpAddr(text: string): { v4: string[]; v6: string[] } {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*inet(6)?\s+(\S+)/.exec(line);
+    if (!m?.[2]) continue;
+    (m[1] ? v6 : v4).push(m[2]);
+  }
+  return { v4, v6 };
+}
+
+export function parseDefaultRoute(text: string): string | undefined {
+  const m = /^default via (\S+)/m.exec(text);
+  return m?.[1];
+}
+
+export function formatTable(checks: CheckResult[], color = false): string {
+  const g = (s: string) => (color ? `\x1b[32m${s}\x1b[0m` : s);
+  const r = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);
+  const w = Math.max(5, ...checks.map((c) => c.name.length));
+  const lines = [`${'check'.padEnd(w)}  result  ${'ms'.padStart(6)}  detail`, `${'-'.repeat(w)}  ------  ${'-'.repeat(6)}  ------`];
+  for (const c of checks) {
+    const res = c.ok ? g('pass  ') : r('FAIL  ');
+    lines.push(`${c.name.padEnd(w)}  ${res}  ${c.durationMs.toFixed(0).padStart(6)}  ${c.detail}`);
+  }
+  const failed = checks.filter((c) => !c.ok).length;
+  lines.push(`${checks.length - failed} passed, ${failed} failed`);
+  return lines.join('\n');
+}

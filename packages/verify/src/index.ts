@@ -1,0 +1,3 @@
+export * from './checks.js';
+export * from './down.js';
+export * from './up.js';
