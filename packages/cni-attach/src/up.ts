@@ -37,7 +37,7 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
     ...addressesOf(result),
   };
   ctx.state.write('cni-attach', state);
-  if (!ctx.config.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  if (!ctx.config.json) ctx.log.out(`${JSON.stringify(result, null, 2)}\n`);
   ctx.log.info(`${rt.ifName} in ${rt.netns}: ${[state.ipv4, state.ipv6].filter(Boolean).join(', ')}`);
   return state;
 }

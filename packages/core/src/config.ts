@@ -367,6 +367,8 @@ export interface ResolveInput {
   /** an object standing for a config file (tests) */
   file?: Record<string, unknown>;
   extraBoolFlags?: readonly string[];
+  /** accept plain arguments (subcommands); refused otherwise, so `--flag value` typos do not pass silently */
+  allowPositionals?: boolean;
 }
 
 export interface Resolved {
@@ -380,6 +382,11 @@ export function resolveConfig(input: ResolveInput = {}): Resolved {
   const args = parseArgs(input.argv ?? [], input.extraBoolFlags);
   const cfg = defaults() as unknown as Record<string, unknown>;
   const problems: UserError[] = [];
+  if (!input.allowPositionals) {
+    for (const p of args.positionals.filter((x) => !x.startsWith('--'))) {
+      problems.push(new UserError(`unexpected argument "${p}"`, { hint: 'options take the form --name value; --help lists them' }));
+    }
+  }
   const attempt = (fn: () => void) => {
     try {
       fn();

@@ -56,6 +56,8 @@ export interface StepEntry {
   argv?: readonly string[];
   /** step-specific switches that are not config fields */
   extraBoolFlags?: readonly string[];
+  /** the status line's name (default "<step> <action>") */
+  label?: string;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function runStep(entry: StepEntry): Promise<number> {
       extraBoolFlags: entry.extraBoolFlags ?? [],
     });
     if (args.help) {
-      process.stdout.write(`usage: ${entry.step} ${entry.action} [options]\n${helpText()}\n`);
+      process.stdout.write(`usage: ${entry.label ?? `${entry.step} ${entry.action}`} [options]\n${helpText()}\n`);
       return 0;
     }
     ctx = createContext(config, { args });
@@ -80,7 +82,7 @@ export async function runStep(entry: StepEntry): Promise<number> {
     process.exitCode = 1;
     return 1;
   }
-  const span = ctx.log.step(`${entry.step} ${entry.action}`);
+  const span = ctx.log.step(entry.label ?? `${entry.step} ${entry.action}`);
   try {
     await entry.run(ctx);
     span.done();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 /** Writes a file so that a crash leaves either the old content or the new, never a torn file. */
@@ -31,4 +31,17 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
   } catch {
     /* some filesystems refuse fsync on a directory; the rename is still atomic */
   }
+}
+
+/** The folder and those of its parents that do not exist yet, outermost first: what creating it would add. */
+export function missingDirs(dir: string): string[] {
+  const out: string[] = [];
+  let d = path.resolve(dir);
+  while (!existsSync(d)) {
+    out.unshift(d);
+    const parent = path.dirname(d);
+    if (parent === d) break;
+    d = parent;
+  }
+  return out;
 }

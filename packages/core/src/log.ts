@@ -6,6 +6,8 @@ export interface Logger {
   info(msg: string): void;
   warn(msg: string): void;
   error(msg: string): void;
+  /** data for stdout (a CNI result, the check table); silenced with the rest when quiet */
+  out(text: string): void;
   /** a command about to run, shown with --verbose */
   command(quoted: string): void;
   /** a timed step line: "✔ host-setup up  0.42s" (or ✘ on failure) */
@@ -44,6 +46,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     verbose: Boolean(opts.verbose),
     color,
     info: (m) => write(m),
+    out: (t) => {
+      if (!opts.quiet) process.stdout.write(t.endsWith('\n') ? t : `${t}\n`);
+    },
     warn: (m) => write(yellow(`warning: ${m}`)),
     error: (m) => write(red(m)),
     command: (q) => {

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
@@ -66,12 +66,16 @@ export class StateStore {
     chmodSync(this.dir, 0o700);
   }
 
-  /** Removes the folder when nothing but our own files is left in it. */
+  /** Removes the instance folder, and the state root above it, once they are empty. */
   removeDirIfEmpty(): void {
-    try {
-      if (readdirSync(this.dir).length === 0) rmSync(this.dir, { recursive: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    for (const dir of [this.dir, path.dirname(this.dir)]) {
+      try {
+        if (readdirSync(dir).length > 0) return;
+        rmdirSync(dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw e;
+      }
     }
   }
 }

@@ -21,6 +21,8 @@ export interface HostSetupState {
   /** sysctl values before the demo (the bridge plugin turns forwarding on) */
   sysctls: Record<string, string>;
   tools: Record<string, string>;
+  /** folders that did not exist before the demo (config, CNI cache, lease store, netns dir): down removes them when empty */
+  createdDirs: string[];
 }
 
 /** The parts of an OCI image config that a runtime spec is built from. */

@@ -1,4 +1,4 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type Ctx, type HostSetupState, readSysctl, requireRoot, writeSysctl } from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
@@ -25,6 +25,7 @@ export async function down(ctx: Ctx): Promise<void> {
       if (value !== '' && readSysctl(key) !== value) writeSysctl(key, value);
     }
   }
+  removeCreatedDirs(s.createdDirs ?? [], path.join(ctx.config.ipamDataDir, ctx.config.network));
   ctx.state.remove('host-setup');
   ctx.state.removeDirIfEmpty();
 }
@@ -39,5 +40,26 @@ function otherInstances(ctx: Ctx): boolean {
     );
   } catch {
     return false;
+  }
+}
+
+/**
+ * Removes the folders the demo added, deepest first, each only when empty. host-local's own bookkeeping
+ * (lock, last_reserved_ip.N) does not count as content once no lease is left.
+ */
+export function removeCreatedDirs(dirs: string[], ipamNetDir: string): void {
+  for (const d of [...dirs].sort((a, b) => b.length - a.length)) {
+    try {
+      if (d === ipamNetDir) {
+        const files = readdirSync(d);
+        if (files.every((f) => f === 'lock' || f.startsWith('last_reserved_ip.'))) {
+          for (const f of files) rmSync(path.join(d, f), { force: true });
+        }
+      }
+      rmdirSync(d);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EBUSY') throw e;
+    }
   }
 }

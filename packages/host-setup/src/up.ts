@@ -1,5 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { type Ctx, type HostSetupState, readSysctl, requireRoot, UserError, writeFileAtomic } from '@cni-demo/core';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { type Ctx, type HostSetupState, missingDirs, readSysctl, requireRoot, UserError, writeFileAtomic } from '@cni-demo/core';
 import { ensureBridge, planBridge } from './bridge.js';
 import { buildNetConf } from './netconf.js';
 import { preflight } from './preflight.js';
@@ -21,6 +22,13 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
     });
   }
 
+  // what the demo will add to the filesystem, known before anything is added, so down can take it away
+  const ipamNetDir = path.join(c.ipamDataDir, c.network);
+  const createdDirs = new Set(previous?.createdDirs ?? []);
+  for (const d of [c.confDir, path.join(c.cniCacheDir, 'results'), ipamNetDir, c.netnsDir]) {
+    for (const m of missingDirs(d)) createdDirs.add(m);
+  }
+
   const sysctls: Record<string, string> = previous?.sysctls ?? {};
   for (const key of FORWARDING_SYSCTLS) sysctls[key] ??= readSysctl(key) ?? '';
 
@@ -38,10 +46,12 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
     wroteConf: previous?.wroteConf ?? !confExisted,
     sysctls,
     tools: found.tools,
+    createdDirs: [...createdDirs],
   };
   ctx.state.write('host-setup', state);
 
   await ensureBridge(ctx, plan);
+  mkdirSync(c.confDir, { recursive: true, mode: 0o755 });
   writeFileAtomic(confFile, confText, 0o644);
   ctx.log.info(`bridge ${c.bridge} ${plan.adopt ? '(adopted)' : ''} carries ${plan.addrs.join(' and ')}; network config ${confFile}`);
   return state;

@@ -1,1 +1,99 @@
-export {};
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  type Config,
+  type Ctx,
+  createContext,
+  createExec,
+  createLogger,
+  type Exec,
+  listRoutes,
+  parseCidr,
+  prefixesOverlap,
+  resolveConfig,
+} from '@cni-demo/core';
+
+export * from './cleanup.js';
+export * from './snapshot.js';
+
+/** A short random tag: test objects get their own names, never the demo's (cbr0, connet, demo). */
+export function tag(n = 3): string {
+  return randomBytes(n).toString('hex');
+}
+
+/**
+ * A subnet pair no route on this host overlaps: 172.31.X.0/24 and fd00:c1d:X::/64, with X chosen at
+ * random (never 192.168.199.0/24, the demo's).
+ */
+export async function freeSubnets(exec: Exec = createExec()): Promise<{ subnet4: string; gateway4: string; subnet6: string; gateway6: string }> {
+  const routes = await listRoutes(exec);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const x = randomBytes(1)[0] ?? 0;
+    const y = randomBytes(1)[0] ?? 0;
+    const subnet4 = `172.31.${x}.0/24`;
+    const subnet6 = `fd00:c1d:${x.toString(16)}${y.toString(16).padStart(2, '0')}::/64`;
+    const p4 = parseCidr(subnet4);
+    const p6 = parseCidr(subnet6);
+    const clash = routes.some((r) => {
+      const dst = r.dst.includes('/') ? r.dst : `${r.dst}/${r.family === 4 ? 32 : 128}`;
+      const q = parseCidr(dst);
+      return q && ((p4 && prefixesOverlap(q, p4)) || (p6 && prefixesOverlap(q, p6)));
+    });
+    if (!clash) {
+      return {
+        subnet4,
+        gateway4: `172.31.${x}.1`,
+        subnet6,
+        gateway6: `fd00:c1d:${x.toString(16)}${y.toString(16).padStart(2, '0')}::1`,
+      };
+    }
+  }
+  throw new Error('no free test subnet found in 172.31.0.0/16');
+}
+
+/** Temporary roots for everything a test run writes, so nothing lands in /etc, /var/lib/cni or /run/runc. */
+export function tempRoot(label = 'cni-demo-test'): string {
+  return mkdtempSync(path.join(os.tmpdir(), `${label}-`));
+}
+
+export interface TestEnv {
+  root: string;
+  config: Config;
+  ctx: Ctx;
+}
+
+/**
+ * A config with unique names, a free subnet pair and every install root under a temp folder. Environment
+ * variables of the person running the tests are not read.
+ */
+export async function testConfig(overrides: Record<string, unknown> = {}): Promise<TestEnv> {
+  const root = tempRoot();
+  const t = tag();
+  const subnets = await freeSubnets();
+  const { config } = resolveConfig({
+    env: {},
+    file: {
+      id: `t-${t}`,
+      network: `tnet-${t}`,
+      bridge: `ctb${t}`,
+      ...subnets,
+      confDir: path.join(root, 'net.d'),
+      stateDir: path.join(root, 'state'),
+      imageCacheDir: path.join(root, 'images'),
+      cniCacheDir: path.join(root, 'cni-cache'),
+      ipamDataDir: path.join(root, 'leases'),
+      runcRoot: path.join(root, 'runc'),
+      netnsDir: path.join(root, 'netns'),
+      install: false,
+      ...overrides,
+    },
+  });
+  const ctx = createContext(config, { log: createLogger({ quiet: !process.env.CNI_DEMO_TEST_VERBOSE }) });
+  return { root, config, ctx };
+}
+
+export function removeRoot(root: string): void {
+  rmSync(root, { recursive: true, force: true });
+}

@@ -62,6 +62,6 @@ export function formatTable(checks: CheckResult[], color = false): string {
     lines.push(`${c.name.padEnd(w)}  ${res}  ${c.durationMs.toFixed(0).padStart(6)}  ${c.detail}`);
   }
   const failed = checks.filter((c) => !c.ok).length;
-  lines.push(`${checks.length - failed} passed, ${failed} failed`);
+  lines.push(failed === 0 ? `all ${checks.length} checks passed` : `${failed} of ${checks.length} checks FAILED`);
   return lines.join('\n');
 }

@@ -56,8 +56,8 @@ export async function up(ctx: Ctx): Promise<VerifyState> {
 
   const state: VerifyState = { ok: checks.every((c) => c.ok), checks };
   ctx.state.write('verify', state);
-  if (ctx.config.json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
-  else process.stdout.write(`${formatTable(checks, ctx.log.color)}\n`);
+  if (ctx.config.json) ctx.log.out(`${JSON.stringify(state, null, 2)}\n`);
+  else ctx.log.out(`${formatTable(checks, ctx.log.color)}\n`);
   if (!state.ok) {
     const failed = checks.filter((c) => !c.ok).map((c) => c.name);
     throw new UserError(`${failed.length} of ${checks.length} checks failed: ${failed.join('; ')}`, {

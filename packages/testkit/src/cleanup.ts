@@ -1,0 +1,101 @@
+import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { type Config, createExec, type Exec, names } from '@cni-demo/core';
+
+/** Cleanup steps that run in reverse order even when the test failed; each failure is kept, not thrown early. */
+export class Cleanup {
+  private readonly steps: { label: string; fn: () => Promise<void> | void }[] = [];
+  add(label: string, fn: () => Promise<void> | void): void {
+    this.steps.push({ label, fn });
+  }
+  async run(): Promise<void> {
+    const errors: string[] = [];
+    for (const s of this.steps.reverse()) {
+      try {
+        await s.fn();
+      } catch (e) {
+        errors.push(`${s.label}: ${(e as Error).message}`);
+      }
+    }
+    this.steps.length = 0;
+    if (errors.length) throw new Error(`cleanup failed:\n${errors.join('\n')}`);
+  }
+}
+
+export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>): Promise<T> {
+  const c = new Cleanup();
+  try {
+    return await fn(c);
+  } finally {
+    await c.run();
+  }
+}
+
+function mounted(file: string): boolean {
+  let real: string;
+  try {
+    real = path.join(realpathSync(path.dirname(file)), path.basename(file));
+  } catch {
+    return false;
+  }
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === real);
+}
+
+/**
+ * Removes everything a test instance may have made, by derived names and regardless of state files:
+ * runc containers, netns pins, the bridge, veths left on it, masquerade chains naming the container.
+ */
+export async function forceTeardown(config: Config, exec: Exec = createExec(), containerIds?: string[]): Promise<void> {
+  const n = names(config);
+  const ids = containerIds ?? [n.containerId];
+  for (const id of ids) {
+    await exec('runc', ['--root', config.runcRoot, 'delete', '--force', id], { allowFail: true });
+    const pin = path.join(config.netnsDir, id);
+    while (mounted(pin)) await exec('umount', [pin], { allowFail: true });
+    rmSync(pin, { force: true });
+  }
+  const ports = await exec('ip', ['-j', 'link', 'show', 'master', config.bridge], { allowFail: true });
+  if (ports.exitCode === 0) {
+    for (const p of JSON.parse(ports.stdout || '[]') as { ifname: string }[]) {
+      await exec('ip', ['link', 'del', p.ifname], { allowFail: true });
+    }
+  }
+  await exec('ip', ['link', 'del', config.bridge], { allowFail: true });
+  await removeMasqChains(exec, ids);
+}
+
+/** The bridge plugin's per-container NAT chains carry a comment `name: "<net>" id: "<cid>"`. */
+export async function removeMasqChains(exec: Exec, ids: string[]): Promise<void> {
+  for (const tool of ['iptables', 'ip6tables']) {
+    const save = await exec(`${tool}-save`, ['-t', 'nat'], { allowFail: true });
+    if (save.exitCode !== 0) continue;
+    const chains = new Set<string>();
+    for (const line of save.stdout.split('\n')) {
+      if (!ids.some((id) => line.includes(`id: \\"${id}\\"`) || line.includes(`id: "${id}"`))) continue;
+      const m = /-A POSTROUTING .*-j (CNI-[0-9a-f]+)/.exec(line) ?? /^-A (CNI-[0-9a-f]+) /.exec(line);
+      if (m?.[1]) chains.add(m[1]);
+    }
+    for (const chain of chains) {
+      const rules = save.stdout.split('\n').filter((l) => l.startsWith('-A POSTROUTING') && l.includes(`-j ${chain}`));
+      for (const r of rules) {
+        await exec(tool, ['-t', 'nat', ...splitRule(r.replace(/^-A /, '-D '))], { allowFail: true });
+      }
+      await exec(tool, ['-t', 'nat', '-F', chain], { allowFail: true });
+      await exec(tool, ['-t', 'nat', '-X', chain], { allowFail: true });
+    }
+  }
+}
+
+/** Splits an iptables-save rule line into argv, honouring double quotes. */
+export function splitRule(line: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) out.push(m[1] !== undefined ? m[1].replace(/\\"/g, '"') : (m[2] ?? ''));
+  return out;
+}
+
+export function exists(p: string): boolean {
+  return existsSync(p);
+}
