@@ -24,16 +24,20 @@ export function tag(n = 3): string {
 }
 
 /**
- * A subnet pair no route on this host overlaps: 172.31.X.0/24 and fd00:c1d:X::/64, with X chosen at
- * random (never 192.168.199.0/24, the demo's).
+ * A subnet pair no route on this host overlaps: <base>.X.0/24 and fd00:c1d:<base-octet><X>::/64, X random.
+ * <base> is 172.31 unless CNI_TEST_NET4 names another /16 (parallel developers each take their own).
+ * Never 192.168.199.0/24, the demo's.
  */
 export async function freeSubnets(exec: Exec = createExec()): Promise<{ subnet4: string; gateway4: string; subnet6: string; gateway6: string }> {
+  const base = process.env.CNI_TEST_NET4 ?? '172.31';
+  if (!/^\d{1,3}\.\d{1,3}$/.test(base)) throw new Error(`CNI_TEST_NET4 must look like 172.31, got "${base}"`);
+  const octet = Number(base.split('.')[1]);
   const routes = await listRoutes(exec);
   for (let attempt = 0; attempt < 200; attempt++) {
     const x = randomBytes(1)[0] ?? 0;
-    const y = randomBytes(1)[0] ?? 0;
-    const subnet4 = `172.31.${x}.0/24`;
-    const subnet6 = `fd00:c1d:${x.toString(16)}${y.toString(16).padStart(2, '0')}::/64`;
+    const h = `${octet.toString(16).padStart(2, '0')}${x.toString(16).padStart(2, '0')}`;
+    const subnet4 = `${base}.${x}.0/24`;
+    const subnet6 = `fd00:c1d:${h}::/64`;
     const p4 = parseCidr(subnet4);
     const p6 = parseCidr(subnet6);
     const clash = routes.some((r) => {
@@ -41,16 +45,9 @@ export async function freeSubnets(exec: Exec = createExec()): Promise<{ subnet4:
       const q = parseCidr(dst);
       return q && ((p4 && prefixesOverlap(q, p4)) || (p6 && prefixesOverlap(q, p6)));
     });
-    if (!clash) {
-      return {
-        subnet4,
-        gateway4: `172.31.${x}.1`,
-        subnet6,
-        gateway6: `fd00:c1d:${x.toString(16)}${y.toString(16).padStart(2, '0')}::1`,
-      };
-    }
+    if (!clash) return { subnet4, gateway4: `${base}.${x}.1`, subnet6, gateway6: `fd00:c1d:${h}::1` };
   }
-  throw new Error('no free test subnet found in 172.31.0.0/16');
+  throw new Error(`no free test subnet found in ${base}.0.0/16`);
 }
 
 /** Temporary roots for everything a test run writes, so nothing lands in /etc, /var/lib/cni or /run/runc. */
