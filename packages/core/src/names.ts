@@ -30,3 +30,12 @@ export function names(config: Config): Names {
     lockFile: path.join(config.stateDir, `${config.id}.lock`),
   };
 }
+
+/**
+ * The container ids of an instance: the id itself for one container (the walkthrough's `demo`), else
+ * `<id>-1` … `<id>-N`. Everything per container (netns pin, bundle, CNI attachment) is named from these.
+ */
+export function containerIds(config: Config): string[] {
+  if (config.containers <= 1) return [config.id];
+  return Array.from({ length: config.containers }, (_, i) => `${config.id}-${i + 1}`);
+}
