@@ -12,6 +12,16 @@ const filter = process.argv[2];
 const pkgsDir = path.join(root, 'packages');
 const ansi = /\x1b\[[0-9;]*m/g;
 
+// colours only on a terminal; CI logs stay plain so the closing line is easy to read
+function colorEnv() {
+  const env = { ...process.env };
+  delete env.FORCE_COLOR;
+  delete env.NO_COLOR;
+  if (process.stdout.isTTY) env.FORCE_COLOR = '1';
+  else env.NO_COLOR = '1';
+  return env;
+}
+
 let passed = 0;
 let failed = 0;
 let skipped = 0;
@@ -38,7 +48,7 @@ for (const name of readdirSync(pkgsDir).sort()) {
     const child = spawn(process.execPath, [uvu, 'dist/test', '\\.test\\.js$'], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? '1' : '0' },
+      env: colorEnv(),
     });
     let text = '';
     child.stdout.on('data', (d) => {
