@@ -19,13 +19,7 @@ export interface Violation {
   message: string;
 }
 
-export type ShellRule =
-  | 'child-process-exec'
-  | 'shell-option'
-  | 'execa-command-string'
-  | 'execa-template'
-  | 'zx-template'
-  | 'shell-dash-c';
+export type ShellRule = 'child-process-exec' | 'shell-option' | 'execa-command-string' | 'execa-template' | 'zx-template' | 'shell-dash-c';
 
 const SHELL_NAMES = /^(?:\/usr)?(?:\/bin\/)?(?:sh|bash|dash|zsh|ash|ksh)$/;
 const DASH_C = /^-[a-z]*c$/;
@@ -161,13 +155,17 @@ export function findShellStrings(file: string, text: string): Violation[] {
       if (name !== undefined && object !== undefined && cpNamespaces.has(object) && STRING_RUNNERS.has(name)) {
         report(node, 'child-process-exec', `${object}.${name}() runs a shell command string: use ctx.exec with an argv array`);
       }
-      if (name !== undefined && (execaStringRunners.has(name) || (object !== undefined && execaNames.has(object) && EXECA_STRING_RUNNERS.has(name)))) {
+      if (
+        name !== undefined &&
+        (execaStringRunners.has(name) || (object !== undefined && execaNames.has(object) && EXECA_STRING_RUNNERS.has(name)))
+      ) {
         report(node, 'execa-command-string', `${name}() splits a command string: use ctx.exec with an argv array`);
       }
       if (name !== undefined && object === undefined && execaNames.has(name) && first !== undefined) {
         // execa(file, args): the file must be one program name, never a command line assembled from parts
         const text = literalText(first);
-        const assembled = ts.isTemplateExpression(first) || (ts.isBinaryExpression(first) && first.operatorToken.kind === ts.SyntaxKind.PlusToken);
+        const assembled =
+          ts.isTemplateExpression(first) || (ts.isBinaryExpression(first) && first.operatorToken.kind === ts.SyntaxKind.PlusToken);
         if (assembled || (text !== undefined && /\s/.test(text.trim()))) {
           report(first, 'execa-command-string', `${name}() was given a command line as the program: pass the program and an argv array`);
         }

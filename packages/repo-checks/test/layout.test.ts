@@ -26,15 +26,22 @@ test('every package is typechecked strictly: extends the base config, which is s
 test('changesets: every package is private, and privatePackages says so explicitly', () => {
   const config = readJson(path.join(repoRoot, '.changeset/config.json'));
   assert.equal(config.privatePackages, { version: true, tag: false });
-  for (const pkg of packages) assert.is(readJson(path.join(repoRoot, 'packages', pkg, 'package.json')).private, true, `${pkg} is not private`);
+  for (const pkg of packages)
+    assert.is(readJson(path.join(repoRoot, 'packages', pkg, 'package.json')).private, true, `${pkg} is not private`);
 });
 
 test('the root check script runs format check, lint, typecheck and the tests, in that order', () => {
   const { scripts } = readJson(path.join(repoRoot, 'package.json'));
   const steps = `${scripts['check:static']} && ${scripts.test}`;
   const order = ['format:check', 'lint', 'typecheck', 'test-all.mjs'].map((s) => steps.indexOf(s));
-  assert.ok(order.every((i) => i >= 0), `check:static + test: ${steps}`);
-  assert.equal([...order].sort((a, b) => a - b), order);
+  assert.ok(
+    order.every((i) => i >= 0),
+    `check:static + test: ${steps}`,
+  );
+  assert.equal(
+    [...order].sort((a, b) => a - b),
+    order,
+  );
   assert.match(scripts.check, /check:static.*&&.*\btest\b/);
 });
 

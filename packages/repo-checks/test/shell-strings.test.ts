@@ -64,7 +64,13 @@ test('execa: templates, execaCommand and an assembled program are reported; exec
 });
 
 test('zx: $`...`, $.sync`...` and $({...})`...` are reported, also when $ is a global of a zx script', () => {
-  const src = ["import { $ as z } from 'zx';", 'await z`ip link`;', '$.sync`ls`;', "await $({ cwd: '/' })`ls`;", 'await $`ls ${dir}`;'].join('\n');
+  const src = [
+    "import { $ as z } from 'zx';",
+    'await z`ip link`;',
+    '$.sync`ls`;',
+    "await $({ cwd: '/' })`ls`;",
+    'await $`ls ${dir}`;',
+  ].join('\n');
   assert.equal(found(src, 'up.mts'), ['2:zx-template', '3:zx-template', '4:zx-template', '5:zx-template']);
 });
 
@@ -109,11 +115,17 @@ test('the CLI fails on a planted violation, naming file:line, and passes on a cl
   assert.is(clean.exitCode, 0);
   assert.is(clean.stdout, '');
 
-  writeFileSync(path.join(root, 'packages/planted/scripts/up.mts'), "#!/usr/bin/env zx\nconst dev = 'br0';\nawait $`ip link del ${dev}`;\n");
+  writeFileSync(
+    path.join(root, 'packages/planted/scripts/up.mts'),
+    "#!/usr/bin/env zx\nconst dev = 'br0';\nawait $`ip link del ${dev}`;\n",
+  );
   const dirty = await exec(process.execPath, [cli, root], { allowFail: true });
   assert.is(dirty.exitCode, 1);
   assert.equal(
-    dirty.stdout.split('\n').filter(Boolean).map((l) => l.split(': ')[0]),
+    dirty.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(': ')[0]),
     ['packages/planted/scripts/up.mts:3:7'],
   );
 });

@@ -25,7 +25,10 @@ test('the Vagrantfile: Debian 12 box, both providers, CPUs, memory and NODES fro
 });
 
 test('a provisioner that bypasses provision.sh, runs the wrong mode or is missing is reported', () => {
-  const bypass = vagrantfile.replace(/(\.vm\.provision "demo",[^\n]*\n?)(?:[^\n]*,\s*\n)*[^\n]*/, '.vm.provision "demo", type: "shell", inline: "cd /vagrant && pnpm turbo run demo"');
+  const bypass = vagrantfile.replace(
+    /(\.vm\.provision "demo",[^\n]*\n?)(?:[^\n]*,\s*\n)*[^\n]*/,
+    '.vm.provision "demo", type: "shell", inline: "cd /vagrant && pnpm turbo run demo"',
+  );
   assert.ok(checkVagrantfile(bypass).some((p) => /"demo" does not run scripts\/provision\.sh/.test(p)));
   const wrongMode = vagrantfile.replace(/provision\.sh deps/, 'provision.sh test');
   assert.ok(checkVagrantfile(wrongMode).some((p) => /"deps" runs provision.sh mode "test"/.test(p)));
