@@ -2,10 +2,11 @@
 # Brings a fresh Debian 12 / Ubuntu 22.04+ machine (root) to a working cni-demo checkout, then runs one thing.
 # The same script serves the README, CI (.ci/run) and the Vagrant provisioning hook. Idempotent, non-interactive.
 #
-#   bash scripts/provision.sh deps    system packages, Node 20 check, pinned pnpm, workspace deps, build
-#   bash scripts/provision.sh demo    deps, then the whole demo (pnpm turbo run demo)
+#   bash scripts/provision.sh deps    system packages, Node 20 (if missing), pinned pnpm, workspace deps, build
+#   bash scripts/provision.sh demo    deps, then the whole demo (pnpm turbo run demo), ending with verify's table
 #   bash scripts/provision.sh down    tear the demo down (pnpm turbo run down)
-#   bash scripts/provision.sh test    deps, then every test; the last line is "N passed, N failed"
+#   bash scripts/provision.sh test    deps, then the check gate (pnpm check: format check, lint, typecheck, every
+#                                     test); the last line is "N passed, N failed"
 #
 # Rerun any of them at will: what is already installed is skipped.
 set -euo pipefail
@@ -14,7 +15,12 @@ cd "$(dirname "$0")/.."
 MODE="${1:-deps}"
 shift || true
 
-PNPM_VERSION="$(node -p "require('./package.json').packageManager.split('@')[1]" 2>/dev/null || echo 10.34.9)"
+# read without node: on a fresh machine node may not be installed yet
+PNPM_VERSION="$(sed -n 's/^ *"packageManager": *"pnpm@\([^"]*\)".*/\1/p' package.json)"
+NODE_MAJOR=20
+# NodeSource's repository signing key (NSolid <nsolid-gpg@nodesource.com>); apt checks every download against it
+NODESOURCE_KEY_FPR=6F71F525282841EEDAF851B42F59B5F99B1BE0B4
+NODESOURCE_KEYRING=/etc/apt/keyrings/nodesource.gpg
 SYSTEM_PACKAGES=(runc containernetworking-plugins busybox-static skopeo umoci docker-registry
   iproute2 iptables iputils-ping util-linux mount ca-certificates git)
 
@@ -42,10 +48,63 @@ install_system_packages() {
   fi
 }
 
+node_ok() {
+  command -v node >/dev/null 2>&1 && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge "$NODE_MAJOR" ]
+}
+
+# Node 20 from NodeSource's signed apt repository. The key is fetched over HTTPS and trusted only if its
+# fingerprint is the pinned one; from then on apt verifies every package against it (signed-by).
+install_node() {
+  local id version_id arch tmp fprs
+  id="$(. /etc/os-release && echo "${ID:-}")"
+  version_id="$(. /etc/os-release && echo "${VERSION_ID:-}")"
+  case "$id $version_id" in
+    "debian 12" | "ubuntu 22.04" | "ubuntu 24.04") ;;
+    *)
+      echo "error: Node.js $NODE_MAJOR or newer is needed (found: $(node --version 2>/dev/null || echo none)), and this script installs it only on Debian 12 and Ubuntu 22.04/24.04 (this is: $id $version_id)" >&2
+      echo "  fix: install Node.js $NODE_MAJOR from your distribution or nodejs.org, then rerun" >&2
+      exit 1
+      ;;
+  esac
+  arch="$(dpkg --print-architecture)"
+  case "$arch" in amd64 | arm64 | armhf) ;; *)
+    echo "error: NodeSource has no Node.js packages for $arch" >&2
+    echo "  fix: install Node.js $NODE_MAJOR by hand, then rerun" >&2
+    exit 1
+    ;;
+  esac
+  log "installing Node.js $NODE_MAJOR from NodeSource's signed apt repository"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends ca-certificates curl gnupg >/dev/null
+  tmp="$(mktemp -d)"
+  curl -fsSL --proto '=https' --tlsv1.2 -o "$tmp/key.asc" https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key
+  # a throwaway GNUPGHOME: reading the key must not touch root's keyrings
+  fprs="$(GNUPGHOME="$tmp" gpg --batch --show-keys --with-colons "$tmp/key.asc" |
+    awk -F: '$1 == "pub" { want = 1; next } want && $1 == "fpr" { print $10; want = 0 }')"
+  if [ "$fprs" != "$NODESOURCE_KEY_FPR" ]; then
+    rm -rf "$tmp"
+    echo "error: the NodeSource signing key has fingerprint(s) [${fprs//$'\n'/ }], expected $NODESOURCE_KEY_FPR; not trusting it" >&2
+    echo "  fix: check https://github.com/nodesource/distributions for a key rotation and update NODESOURCE_KEY_FPR" >&2
+    exit 1
+  fi
+  install -d -m 0755 /etc/apt/keyrings
+  GNUPGHOME="$tmp" gpg --batch --yes --dearmor -o "$NODESOURCE_KEYRING" "$tmp/key.asc"
+  chmod 0644 "$NODESOURCE_KEYRING"
+  rm -rf "$tmp"
+  echo "deb [arch=$arch signed-by=$NODESOURCE_KEYRING] https://deb.nodesource.com/node_$NODE_MAJOR.x nodistro main" \
+    >/etc/apt/sources.list.d/nodesource.list
+  # prefer NodeSource's nodejs over the distribution's (Ubuntu ships an older one)
+  printf 'Package: nodejs\nPin: origin deb.nodesource.com\nPin-Priority: 600\n' >/etc/apt/preferences.d/nodejs
+  apt-get update -qq
+  apt-get install -y -qq nodejs >/dev/null
+  hash -r
+}
+
 check_node() {
-  if ! command -v node >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
-    echo "error: Node.js 20 or newer is needed (found: $(node --version 2>/dev/null || echo none))" >&2
-    echo "  fix: install Node 20 from your distribution or nodejs.org, then rerun" >&2
+  node_ok || install_node
+  if ! node_ok; then
+    echo "error: Node.js $NODE_MAJOR or newer is needed (found: $(node --version 2>/dev/null || echo none))" >&2
+    echo "  fix: install Node.js $NODE_MAJOR, then rerun" >&2
     exit 1
   fi
 }
@@ -64,13 +123,15 @@ deps() {
   install_pnpm
   pnpm install --frozen-lockfile --reporter=append-only >/dev/null
   pnpm exec turbo run build --output-logs=errors-only >&2
+  log "ready: node $(node --version), pnpm $(pnpm --version), $(runc --version | head -n1)"
 }
 
 case "$MODE" in
   deps) deps ;;
   demo) deps; pnpm exec turbo run demo "$@" ;;
   down) need_root; pnpm exec turbo run down "$@" ;;
-  test) deps; node scripts/test-all.mjs "$@" ;;
+  # the check gate (format check, lint, typecheck, then every test); test-all.mjs prints the last line
+  test) deps; pnpm run --silent check "$@" ;;
   *)
     echo "error: unknown mode \"$MODE\"" >&2
     echo "  fix: bash scripts/provision.sh deps|demo|down|test" >&2

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const filter = process.argv[2];
 const pkgsDir = path.join(root, 'packages');
+// biome-ignore lint/suspicious/noControlCharactersInRegex: it strips the ANSI colour codes uvu prints
 const ansi = /\x1b\[[0-9;]*m/g;
 
 // colours only on a terminal; CI logs stay plain so the closing line is easy to read
