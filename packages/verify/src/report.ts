@@ -79,45 +79,64 @@ async function pluginVersions(ctx: Ctx, host: HostSetupState): Promise<PluginVer
   } catch {
     /* the config is gone: no plugin to ask */
   }
-  const out: PluginVersion[] = [];
-  for (const type of pluginTypes(conf)) {
-    const bin = host.pluginDirs.map((d) => path.join(d, type)).find((f) => existsSync(f));
-    let supportedVersions: string[] = [];
-    let pkg: string | undefined;
-    if (bin) {
-      const r = await ctx.exec(bin, [], {
-        env: { CNI_COMMAND: 'VERSION' },
-        input: JSON.stringify({ cniVersion: conf.cniVersion ?? '0.4.0' }),
-        allowFail: true,
-        timeoutMs: 5000,
-      });
-      try {
-        supportedVersions = (JSON.parse(r.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];
-      } catch {
-        /* not a CNI plugin answer: leave it empty */
-      }
-      const owner = await ctx.exec('dpkg-query', ['-S', bin], { allowFail: true });
-      const name = owner.exitCode === 0 ? owner.stdout.split(':')[0]?.trim() : undefined;
-      if (name) {
-        const v = await ctx.exec('dpkg-query', ['-W', '-f=${Version}', name], { allowFail: true });
-        pkg = v.exitCode === 0 ? `${name} ${v.stdout.trim()}` : name;
+  const found = pluginTypes(conf).map((type) => ({ type, bin: host.pluginDirs.map((d) => path.join(d, type)).find((f) => existsSync(f)) }));
+  const bins = found.flatMap((f) => (f.bin ? [f.bin] : []));
+  // dpkg is slow to start: one query for every binary's package, one for every package's version
+  const owners = new Map<string, string>();
+  const versions = new Map<string, string>();
+  if (bins.length > 0) {
+    const r = await ctx.exec('dpkg-query', ['-S', ...bins], { allowFail: true });
+    for (const line of r.stdout.split('\n')) {
+      const m = /^([^:\s]+)(?::\S+)?: (.+)$/.exec(line.trim());
+      if (m?.[1] && m[2]) owners.set(m[2], m[1]);
+    }
+    const pkgs = [...new Set(owners.values())];
+    if (pkgs.length > 0) {
+      const v = await ctx.exec('dpkg-query', ['-W', '-f=${Package} ${Version}\\n', ...pkgs], { allowFail: true });
+      for (const line of v.stdout.split('\n')) {
+        const [name, version] = line.trim().split(' ');
+        if (name && version) versions.set(name, version);
       }
     }
-    out.push({ type, path: bin, supportedVersions, package: pkg });
   }
-  return out;
+  return Promise.all(
+    found.map(async ({ type, bin }) => {
+      let supportedVersions: string[] = [];
+      if (bin) {
+        const r = await ctx.exec(bin, [], {
+          env: { CNI_COMMAND: 'VERSION' },
+          input: JSON.stringify({ cniVersion: conf.cniVersion ?? '0.4.0' }),
+          allowFail: true,
+          timeoutMs: 5000,
+        });
+        try {
+          supportedVersions = (JSON.parse(r.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];
+        } catch {
+          /* not a CNI plugin answer: leave it empty */
+        }
+      }
+      const owner = bin ? owners.get(bin) : undefined;
+      const pkg = owner ? `${owner}${versions.has(owner) ? ` ${versions.get(owner)}` : ''}` : undefined;
+      return { type, path: bin, supportedVersions, package: pkg };
+    }),
+  );
 }
 
-/** The newest entry per step and action, in pipeline order of first appearance. */
+/**
+ * This run's timings: the newest entry per step and action, counting from the newest `host-setup up` (where
+ * a pipeline run starts), so a previous run's verify does not show up in front of this one. In start order.
+ */
 export function latestTimings(all: StepTiming[]): StepTiming[] {
+  const runStart = all.filter((t) => t.step === 'host-setup' && t.action === 'up').at(-1)?.startedAt ?? '';
   const byKey = new Map<string, StepTiming>();
-  for (const t of all) byKey.set(`${t.step} ${t.action}`, t);
+  for (const t of all) if (t.startedAt >= runStart) byKey.set(`${t.step} ${t.action}`, t);
   return [...byKey.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 }
 
 export async function buildReport(ctx: Ctx, input: ReportInput): Promise<Report> {
   const runDir = ctx.names.runDir;
   const passed = input.checks.filter((c) => c.ok).length;
+  const [plugins, topology] = await Promise.all([pluginVersions(ctx, input.host), readTopology(ctx.exec, ctx.config, input.host.bridge)]);
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     generatedAt: new Date().toISOString(),
@@ -126,9 +145,9 @@ export async function buildReport(ctx: Ctx, input: ReportInput): Promise<Report>
     instance: { id: ctx.config.id, network: ctx.config.network, bridge: input.host.bridge, containers: containerIds(ctx.config), runDir },
     checks: input.checks,
     timings: latestTimings(readTimings(runDir)),
-    versions: { cniDemo: ownVersion(), node: process.version, tools: input.host.tools, plugins: await pluginVersions(ctx, input.host) },
+    versions: { cniDemo: ownVersion(), node: process.version, tools: input.host.tools, plugins },
     cniResults: Object.fromEntries(input.attachments.map((a) => [a.containerId, a.result])),
-    topology: await readTopology(ctx.exec, ctx.config, input.host.bridge),
+    topology,
     files: {
       json: path.join(runDir, REPORT_FILES.json),
       markdown: path.join(runDir, REPORT_FILES.markdown),

@@ -42,9 +42,10 @@ class Canvas {
       this.parts.push(`<text class="${i === 0 ? `${cls} b` : cls}" x="${x}" y="${y + LINE_H * (i + 1) - 4}">${xmlEscape(l)}</text>`);
     });
   }
-  line(x1: number, y1: number, x2: number, y2: number, cls: string, label?: string): void {
-    this.parts.push(`<line class="${cls}" x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}"/>`);
-    if (label) this.parts.push(`<text class="l" x="${(x1 + x2) / 2 + 6}" y="${(y1 + y2) / 2 + 4}">${xmlEscape(label)}</text>`);
+  /** a vertical wire; its label sits left of it (text-anchor end), at labelY or halfway */
+  wire(x: number, y1: number, y2: number, cls: string, label?: string, labelY = (y1 + y2) / 2): void {
+    this.parts.push(`<line class="${cls}" x1="${x}" y1="${y1}" x2="${x}" y2="${y2}"/>`);
+    if (label) this.parts.push(`<text class="l" text-anchor="end" x="${x - 6}" y="${labelY + 4}">${xmlEscape(label)}</text>`);
   }
 }
 
@@ -61,9 +62,14 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
   }
   for (const p of t.ports) if (!columns.some((col) => col.port === p)) columns.push({ port: p, ns: undefined });
 
+  const order = (ns: Topology['containers'][number]) => {
+    const pairIf = t.veths.find((v) => v.containerId === ns.containerId)?.containerIf;
+    const rank = (i: Iface) => (i.name === pairIf ? 0 : i.name === 'lo' ? 2 : 1);
+    return [...ns.interfaces].sort((a, b) => rank(a) - rank(b));
+  };
   const nsLines = (ns: NonNullable<(typeof columns)[number]['ns']>) => ({
     head: [`netns of ${ns.containerId}`, ns.pin],
-    ifs: ns.interfaces.map(ifaceLines),
+    ifs: order(ns).map(ifaceLines),
     routes: ['routes', ...ns.routes.map(routeText)],
   });
   const colW = Math.max(
@@ -74,7 +80,7 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
         const n = nsLines(col.ns);
         ls.push(...n.head, ...n.ifs.flat(), ...n.routes);
       }
-      return widthOf(ls) + 2 * PAD;
+      return widthOf(ls) + 4 * PAD;
     }),
   );
   const bridgeLines = t.bridge ? ifaceLines(t.bridge) : ['no bridge found'];
@@ -85,42 +91,43 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
       ? t.mappings.map((m) => `${m.hostIp ?? '*'}:${m.hostPort}/${m.protocol} -> ${m.containerIp}:${m.containerPort}${m.containerId ? ` (${m.containerId})` : ''}`)
       : ['(none)']),
   ];
-  const innerW = Math.max(
-    columns.length * colW + (columns.length - 1) * GAP,
-    widthOf(bridgeLines),
-    widthOf(hostRouteLines) + widthOf(mapLines) + GAP,
-  );
+  const colsW = columns.length * colW + Math.max(0, columns.length - 1) * GAP;
+  // routes and mappings sit right of the port row, so no veth line crosses them
+  const infoW = Math.max(widthOf(hostRouteLines), widthOf(mapLines));
+  const innerW = Math.max(colsW + (colsW > 0 ? GAP : 0) + infoW, widthOf(bridgeLines));
   const width = innerW + 2 * MARGIN + 2 * PAD;
 
-  // host box: title, bridge, ports, routes and mappings
+  // host box: title, bridge, then the ports row with routes and mappings beside it
   const hostX = MARGIN;
   let y = MARGIN + LINE_H + PAD;
   const bridge: Box = { x: hostX + PAD, y, w: innerW, h: boxH(bridgeLines.length) };
   y += bridge.h + GAP;
   const portH = Math.max(0, ...columns.map((col) => (col.port ? boxH(ifaceLines(col.port).length) : 0)));
   const portY = y;
-  if (portH > 0) y += portH + GAP;
-  const infoY = y;
-  y += boxH(Math.max(hostRouteLines.length, mapLines.length)) + PAD;
+  const infoX = hostX + PAD + colsW + (colsW > 0 ? GAP : 0);
+  const infoH = boxH(hostRouteLines.length) + PAD + boxH(mapLines.length);
+  y += Math.max(portH, infoH) + PAD;
   const host: Box = { x: hostX, y: MARGIN, w: innerW + 2 * PAD, h: y - MARGIN };
 
   c.rect(host, 'host');
   c.text(hostX + PAD, MARGIN, ['host (root network namespace)']);
   c.rect(bridge, 'br');
   c.text(bridge.x + PAD, bridge.y + 2, bridgeLines);
-  c.text(hostX + PAD, infoY, hostRouteLines, 's');
-  c.text(hostX + PAD + widthOf(hostRouteLines) + GAP, infoY, mapLines, 's');
+  c.text(infoX, portY, hostRouteLines, 's');
+  c.text(infoX, portY + boxH(hostRouteLines.length) + PAD, mapLines, 's');
 
   // container columns below the host box
   let nsTop = host.y + host.h + GAP * 2;
   let bottom = host.y + host.h;
   columns.forEach((col, i) => {
     const x = hostX + PAD + i * (colW + GAP);
+    // wires run down the right edge of the column, where no left-aligned text reaches (colW has 4*PAD spare beyond the longest line)
+    const wx = x + colW - 2 * PAD;
     let portBox: Box | undefined;
     if (col.port) {
       const lines = ifaceLines(col.port);
       portBox = { x, y: portY, w: colW, h: boxH(lines.length) };
-      c.line(x + colW / 2, bridge.y + bridge.h, x + colW / 2, portY, 'w', 'port');
+      c.wire(wx, bridge.y + bridge.h, portY, 'w', 'port');
       c.rect(portBox, 'veth');
       c.text(x + PAD, portY + 2, lines);
     }
@@ -128,7 +135,7 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
     const n = nsLines(col.ns);
     let yy = nsTop + boxH(n.head.length);
     const ifBoxes: { box: Box; lines: string[]; iface: Iface }[] = [];
-    col.ns.interfaces.forEach((iface, k) => {
+    order(col.ns).forEach((iface, k) => {
       const lines = n.ifs[k] ?? [];
       const box = { x: x + PAD, y: yy, w: colW - 2 * PAD, h: boxH(lines.length) };
       ifBoxes.push({ box, lines, iface });
@@ -147,7 +154,7 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
     const pair = t.veths.find((v) => v.containerId === col.ns?.containerId);
     const target = ifBoxes.find((b) => b.iface.name === pair?.containerIf);
     if (portBox && target) {
-      c.line(x + colW / 2, portBox.y + portBox.h, x + colW / 2, target.box.y, 'w', `veth pair ${pair?.hostIf} = ${pair?.containerIf}`);
+      c.wire(wx, portBox.y + portBox.h, target.box.y, 'w', `veth pair ${pair?.hostIf} = ${pair?.containerIf}`, nsTop - GAP);
     }
     bottom = Math.max(bottom, nsBox.y + nsBox.h);
   });

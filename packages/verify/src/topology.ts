@@ -167,7 +167,8 @@ export async function readTopology(exec: Exec, config: Config, bridgeName = conf
   const hostLinks = parseIpAddrJson(await ipJson(exec, undefined, ['-j', '-d', 'addr', 'show']));
   const bridge = hostLinks.find((l) => l.name === bridgeName);
   const ports = bridge ? hostLinks.filter((l) => l.master === bridgeName) : [];
-  const hostRoutes = bridge ? await routes(exec, undefined, ['dev', bridgeName]) : [];
+  // `ip route show dev X` leaves dev out of each entry: it is the filter
+  const hostRoutes = bridge ? (await routes(exec, undefined, ['dev', bridgeName])).map((r) => ({ ...r, dev: r.dev ?? bridgeName })) : [];
 
   const containers: NetnsView[] = [];
   const veths: VethPair[] = [];

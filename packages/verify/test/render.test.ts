@@ -87,16 +87,24 @@ test('the mermaid block links each veth pair across the netns boundary', () => {
   assert.match(m, /cbr#lt;&#gt;#quot;x/);
 });
 
-test('latestTimings keeps the newest run of each step, in start order', () => {
+test('latestTimings keeps this run: the newest of each step since the newest host-setup up, in start order', () => {
   const t = (step: string, startedAt: string, durationMs: number) => ({ step, action: 'up' as const, startedAt, durationMs, ok: true });
-  const got = latestTimings([t('host-setup', '2026-01-01T00:00:00Z', 1), t('image-fetch', '2026-01-01T00:00:01Z', 2), t('host-setup', '2026-01-01T00:00:05Z', 3)]);
+  const got = latestTimings([
+    t('host-setup', '2026-01-01T00:00:00Z', 1),
+    t('verify', '2026-01-01T00:00:02Z', 9),
+    t('host-setup', '2026-01-01T00:00:05Z', 3),
+    t('image-fetch', '2026-01-01T00:00:06Z', 2),
+    t('image-fetch', '2026-01-01T00:00:07Z', 4),
+  ]);
   assert.equal(
     got.map((x) => [x.step, x.durationMs]),
     [
-      ['image-fetch', 2],
       ['host-setup', 3],
+      ['image-fetch', 4],
     ],
   );
+  // a verify run alone later still counts: it is after the run's start
+  assert.equal(latestTimings([t('verify', '2026-01-01T00:00:02Z', 9)]).length, 1);
 });
 
 test('pluginTypes lists each plugin and its ipam once, in order', () => {
