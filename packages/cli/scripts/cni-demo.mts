@@ -1,15 +1,20 @@
 #!/usr/bin/env node
-// cni-demo up|down: the whole pipeline in one process (the fast path; `pnpm turbo run demo` runs it step by step).
+// cni-demo up|down|status: the whole pipeline in one process (the fast path; `pnpm turbo run demo` runs it step by
+// step), or what exists now.
 import { runStep, UserError } from '@cni-demo/core';
+import { statusMain } from '@cni-demo/verify';
 import { pipelineDown, pipelineUp } from '../src/pipeline.js';
 
 const [command, ...rest] = process.argv.slice(2);
 const actions = { up: pipelineUp, demo: pipelineUp, down: pipelineDown } as const;
 const run = actions[command as keyof typeof actions];
-if (!run) {
-  const e = new UserError(`unknown command "${command ?? ''}"`, { hint: 'use: cni-demo up | down [options] (--help lists options)' });
+if (command === 'status') {
+  await statusMain(rest);
+} else if (!run) {
+  const e = new UserError(`unknown command "${command ?? ''}"`, { hint: 'use: cni-demo up | down | status [options] (--help lists options)' });
   process.stderr.write(`error: ${e.message}\n  fix: ${e.hint}\n`);
   process.exitCode = 1;
 } else {
-  await runStep({ step: 'verify', action: command === 'down' ? 'down' : 'up', run, argv: rest, label: `cni-demo ${command}` });
+  // each step records its own timing inside the pipeline; the whole run is not a step of its own
+  await runStep({ step: 'verify', action: command === 'down' ? 'down' : 'up', run, argv: rest, label: `cni-demo ${command}`, recordTiming: false });
 }

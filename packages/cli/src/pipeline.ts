@@ -1,5 +1,5 @@
 import * as cniAttach from '@cni-demo/cni-attach';
-import type { Ctx, StepName } from '@cni-demo/core';
+import { type Ctx, recordTiming, type StepName } from '@cni-demo/core';
 import * as hostSetup from '@cni-demo/host-setup';
 import * as imageFetch from '@cni-demo/image-fetch';
 import * as runcBundle from '@cni-demo/runc-bundle';
@@ -20,18 +20,34 @@ export const PIPELINE: Step[] = [
   { name: 'verify', up: verify.up, down: verify.down },
 ];
 
-/** Runs every step's up with a timed status line each; stops at the first failure. */
-export async function pipelineUp(ctx: Ctx): Promise<void> {
+export interface StepRun {
+  step: StepName;
+  durationMs: number;
+  result: unknown;
+}
+
+/**
+ * Runs every step's up with a timed status line each; stops at the first failure. Each step's duration is
+ * recorded as the turbo path records it (one timings line per step), so verify's report reads the same.
+ */
+export async function pipelineUp(ctx: Ctx): Promise<{ steps: StepRun[] }> {
+  const steps: StepRun[] = [];
   for (const step of PIPELINE) {
+    const startedAt = new Date().toISOString();
     const span = ctx.log.step(`${step.name} up`);
+    let result: unknown;
     try {
-      await step.up(ctx);
+      result = await step.up(ctx);
     } catch (e) {
-      span.fail();
+      recordTiming(ctx.names.runDir, { step: step.name, action: 'up', startedAt, durationMs: span.fail(), ok: false });
       throw e;
     }
-    span.done();
+    const durationMs = span.done();
+    // verify records after its report is written, so its own line shows up in the next report only
+    recordTiming(ctx.names.runDir, { step: step.name, action: 'up', startedAt, durationMs, ok: true });
+    steps.push({ step: step.name, durationMs, result });
   }
+  return { steps };
 }
 
 /**

@@ -4,6 +4,7 @@ import { createExec, type Exec } from './exec.js';
 import { createLogger, type Logger } from './log.js';
 import { type Names, names } from './names.js';
 import { type StepName, StateStore } from './state.js';
+import { recordTiming } from './timings.js';
 
 /** What every step's up/down receives: nothing global, so tests pass their own. */
 export interface Ctx {
@@ -58,6 +59,26 @@ export interface StepEntry {
   extraBoolFlags?: readonly string[];
   /** the status line's name (default "<step> <action>") */
   label?: string;
+  /** append this run's duration to the instance's timings file (default true; false for status and the all-in-one cli) */
+  recordTiming?: boolean;
+}
+
+/** With --json, each step prints exactly this on stdout, as one line: the whole run is a JSON Lines stream. */
+export interface StepOutcome {
+  step: string;
+  action: 'up' | 'down';
+  ok: boolean;
+  startedAt: string;
+  durationMs: number;
+  /** what the step returned (its state, verify's report paths) */
+  result?: unknown;
+  error?: { message: string; hint?: string; argv?: string[]; exitCode?: number };
+}
+
+function errorJson(e: unknown): NonNullable<StepOutcome['error']> {
+  if (e instanceof UserError) return { message: e.message, ...(e.hint ? { hint: e.hint } : {}) };
+  if (e instanceof CommandError) return { message: e.message, argv: e.argv, ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}) };
+  return { message: e instanceof Error ? e.message : String(e) };
 }
 
 /**
@@ -82,14 +103,26 @@ export async function runStep(entry: StepEntry): Promise<number> {
     process.exitCode = 1;
     return 1;
   }
+  const c = ctx;
+  const startedAt = new Date().toISOString();
   const span = ctx.log.step(entry.label ?? `${entry.step} ${entry.action}`);
+  const finish = (ok: boolean, durationMs: number, result: unknown, e?: unknown) => {
+    if (entry.recordTiming !== false) recordTiming(c.names.runDir, { step: entry.step, action: entry.action, startedAt, durationMs, ok });
+    if (c.config.json) {
+      const outcome: StepOutcome = { step: entry.step, action: entry.action, ok, startedAt, durationMs };
+      if (result !== undefined) outcome.result = result;
+      if (e !== undefined) outcome.error = errorJson(e);
+      process.stdout.write(`${JSON.stringify(outcome)}\n`);
+    }
+  };
   try {
-    await entry.run(ctx);
-    span.done();
+    const result = await entry.run(ctx);
+    finish(true, span.done(), result);
     return 0;
   } catch (e) {
-    span.fail();
+    const ms = span.fail();
     ctx.log.error(describeError(e));
+    finish(false, ms, undefined, e);
     process.exitCode = 1;
     return 1;
   }

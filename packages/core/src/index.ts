@@ -10,3 +10,4 @@ export * from './state.js';
 export * from './host.js';
 export * from './lock.js';
 export * from './states.js';
+export * from './timings.js';

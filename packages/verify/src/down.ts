@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Ctx, requireRoot, UserError } from '@cni-demo/core';
+import { removeReport } from './report.js';
 
 /** Leases host-local still holds for our container (files under <dataDir>/<network>/ naming it). */
 export function leasesOf(ctx: Ctx): string[] {
@@ -24,6 +25,7 @@ export async function down(ctx: Ctx): Promise<void> {
   const leases = leasesOf(ctx);
   if (leases.length > 0) problems.push(`host-local still leases ${leases.join(', ')} to ${ctx.names.containerId}`);
   ctx.state.remove('verify');
+  removeReport(ctx);
   ctx.state.removeDirIfEmpty();
   if (problems.length > 0) {
     throw new UserError(`teardown left things behind: ${problems.join('; ')}`, { hint: 'run down again; it removes what it finds by name' });

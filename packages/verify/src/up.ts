@@ -9,9 +9,10 @@ import {
   type VerifyState,
 } from '@cni-demo/core';
 import { formatTable, inContainer, parseDefaultRoute, parseIpAddr, pingFrom, runCheck } from './checks.js';
+import { type Report, writeReport } from './report.js';
 
 /** The walkthrough's proof, as checks: addresses and routes inside, pings both ways, for both families. */
-export async function up(ctx: Ctx): Promise<VerifyState> {
+export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['files'] }> {
   requireRoot('verify');
   const host = ctx.state.require<HostSetupState>('host-setup', 'verify');
   const bundle = ctx.state.require<RuncBundleState>('runc-bundle', 'verify');
@@ -56,13 +57,15 @@ export async function up(ctx: Ctx): Promise<VerifyState> {
 
   const state: VerifyState = { ok: checks.every((c) => c.ok), checks };
   ctx.state.write('verify', state);
-  if (ctx.config.json) ctx.log.out(`${JSON.stringify(state, null, 2)}\n`);
-  else ctx.log.out(`${formatTable(checks, ctx.log.color)}\n`);
+  const report = await writeReport(ctx, { checks, host, attachments: [att] });
+  // with --json, runStep prints the returned state (with the report's paths) as the step's one JSON line
+  if (!ctx.config.json) ctx.log.out(`${formatTable(checks, ctx.log.color)}\n`);
+  ctx.log.info(`report: ${report.files.markdown} (and ${report.files.json}, ${report.files.svg})`);
   if (!state.ok) {
     const failed = checks.filter((c) => !c.ok).map((c) => c.name);
     throw new UserError(`${failed.length} of ${checks.length} checks failed: ${failed.join('; ')}`, {
-      hint: 'rerun with --verbose to see every command; the table above has each failure',
+      hint: `rerun with --verbose to see every command; ${report.files.markdown} has each failure`,
     });
   }
-  return state;
+  return { ...state, report: report.files };
 }

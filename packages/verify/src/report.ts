@@ -1,0 +1,232 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type CheckResult,
+  type CniAttachState,
+  type Ctx,
+  containerIds,
+  type HostSetupState,
+  readTimings,
+  removeTimings,
+  type StepTiming,
+  writeFileAtomic,
+} from '@cni-demo/core';
+import { renderMermaid } from './mermaid.js';
+import { renderSvg, routeText } from './svg.js';
+import { readTopology, type Topology } from './topology.js';
+
+/**
+ * report.json (for CI; its schema is packages/verify/report.schema.json), report.md (for people) and
+ * topology.svg, written by verify into the instance's run folder (/run/cni-demo/<id>/).
+ */
+export const REPORT_FILES = { json: 'report.json', markdown: 'report.md', svg: 'topology.svg' } as const;
+export const REPORT_SCHEMA_VERSION = 1;
+
+export interface PluginVersion {
+  type: string;
+  path: string | undefined;
+  /** spec versions the binary answers to CNI_COMMAND=VERSION */
+  supportedVersions: string[];
+  /** the Debian package and version that installed the binary, when dpkg knows it */
+  package: string | undefined;
+}
+
+export interface Report {
+  schemaVersion: number;
+  generatedAt: string;
+  ok: boolean;
+  summary: { total: number; passed: number; failed: number };
+  instance: { id: string; network: string; bridge: string; containers: string[]; runDir: string };
+  checks: CheckResult[];
+  /** the latest recorded run of each step (one process per step under turbo, each writes its own) */
+  timings: StepTiming[];
+  versions: { cniDemo: string; node: string; tools: Record<string, string>; plugins: PluginVersion[] };
+  /** the CNI ADD result per container id, as the plugins returned it */
+  cniResults: Record<string, unknown>;
+  topology: Topology;
+  files: { json: string; markdown: string; svg: string };
+}
+
+export interface ReportInput {
+  checks: CheckResult[];
+  host: HostSetupState;
+  attachments: CniAttachState[];
+}
+
+function ownVersion(): string {
+  try {
+    const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
+    return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The plugin types a network config list runs (each plugin and its ipam), in order, once each. */
+export function pluginTypes(conflist: { plugins?: { type?: string; ipam?: { type?: string } }[] }): string[] {
+  const out: string[] = [];
+  for (const p of conflist.plugins ?? []) {
+    for (const t of [p.type, p.ipam?.type]) if (t && !out.includes(t)) out.push(t);
+  }
+  return out;
+}
+
+async function pluginVersions(ctx: Ctx, host: HostSetupState): Promise<PluginVersion[]> {
+  let conf: { cniVersion?: string; plugins?: { type?: string; ipam?: { type?: string } }[] } = {};
+  try {
+    conf = JSON.parse(readFileSync(host.confFile, 'utf8'));
+  } catch {
+    /* the config is gone: no plugin to ask */
+  }
+  const found = pluginTypes(conf).map((type) => ({ type, bin: host.pluginDirs.map((d) => path.join(d, type)).find((f) => existsSync(f)) }));
+  const bins = found.flatMap((f) => (f.bin ? [f.bin] : []));
+  // dpkg is slow to start: one query for every binary's package, one for every package's version
+  const owners = new Map<string, string>();
+  const versions = new Map<string, string>();
+  if (bins.length > 0) {
+    const r = await ctx.exec('dpkg-query', ['-S', ...bins], { allowFail: true });
+    for (const line of r.stdout.split('\n')) {
+      const m = /^([^:\s]+)(?::\S+)?: (.+)$/.exec(line.trim());
+      if (m?.[1] && m[2]) owners.set(m[2], m[1]);
+    }
+    const pkgs = [...new Set(owners.values())];
+    if (pkgs.length > 0) {
+      const v = await ctx.exec('dpkg-query', ['-W', '-f=${Package} ${Version}\\n', ...pkgs], { allowFail: true });
+      for (const line of v.stdout.split('\n')) {
+        const [name, version] = line.trim().split(' ');
+        if (name && version) versions.set(name, version);
+      }
+    }
+  }
+  return Promise.all(
+    found.map(async ({ type, bin }) => {
+      let supportedVersions: string[] = [];
+      if (bin) {
+        const r = await ctx.exec(bin, [], {
+          env: { CNI_COMMAND: 'VERSION' },
+          input: JSON.stringify({ cniVersion: conf.cniVersion ?? '0.4.0' }),
+          allowFail: true,
+          timeoutMs: 5000,
+        });
+        try {
+          supportedVersions = (JSON.parse(r.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];
+        } catch {
+          /* not a CNI plugin answer: leave it empty */
+        }
+      }
+      const owner = bin ? owners.get(bin) : undefined;
+      const pkg = owner ? `${owner}${versions.has(owner) ? ` ${versions.get(owner)}` : ''}` : undefined;
+      return { type, path: bin, supportedVersions, package: pkg };
+    }),
+  );
+}
+
+/**
+ * This run's timings: the newest entry per step and action, counting from the newest `host-setup up` (where
+ * a pipeline run starts), so a previous run's verify does not show up in front of this one. In start order.
+ */
+export function latestTimings(all: StepTiming[]): StepTiming[] {
+  const runStart = all.filter((t) => t.step === 'host-setup' && t.action === 'up').at(-1)?.startedAt ?? '';
+  const byKey = new Map<string, StepTiming>();
+  for (const t of all) if (t.startedAt >= runStart) byKey.set(`${t.step} ${t.action}`, t);
+  return [...byKey.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+}
+
+export async function buildReport(ctx: Ctx, input: ReportInput): Promise<Report> {
+  const runDir = ctx.names.runDir;
+  const passed = input.checks.filter((c) => c.ok).length;
+  const [plugins, topology] = await Promise.all([pluginVersions(ctx, input.host), readTopology(ctx.exec, ctx.config, input.host.bridge)]);
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    generatedAt: new Date().toISOString(),
+    ok: passed === input.checks.length,
+    summary: { total: input.checks.length, passed, failed: input.checks.length - passed },
+    instance: { id: ctx.config.id, network: ctx.config.network, bridge: input.host.bridge, containers: containerIds(ctx.config), runDir },
+    checks: input.checks,
+    timings: latestTimings(readTimings(runDir)),
+    versions: { cniDemo: ownVersion(), node: process.version, tools: input.host.tools, plugins },
+    cniResults: Object.fromEntries(input.attachments.map((a) => [a.containerId, a.result])),
+    topology,
+    files: {
+      json: path.join(runDir, REPORT_FILES.json),
+      markdown: path.join(runDir, REPORT_FILES.markdown),
+      svg: path.join(runDir, REPORT_FILES.svg),
+    },
+  };
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderMarkdown(r: Report): string {
+  const t = r.topology;
+  const lines = [
+    `# cni-demo report: ${r.instance.id}`,
+    '',
+    `${r.ok ? '**all checks passed**' : `**${r.summary.failed} of ${r.summary.total} checks FAILED**`} (${r.summary.passed}/${r.summary.total}), generated ${r.generatedAt}.`,
+    '',
+    `Network \`${r.instance.network}\` on bridge \`${r.instance.bridge}\`; containers ${r.instance.containers.map((c) => `\`${c}\``).join(', ')}; files in \`${r.instance.runDir}\`.`,
+    '',
+    '## Checks',
+    '',
+    '| check | result | ms | detail |',
+    '|---|---|---:|---|',
+    ...r.checks.map((c) => `| ${cell(c.name)} | ${c.ok ? 'pass' : '**FAIL**'} | ${c.durationMs.toFixed(0)} | ${cell(c.detail)} |`),
+    '',
+    '## Step timings',
+    '',
+    '| step | action | started | s | result |',
+    '|---|---|---|---:|---|',
+    ...r.timings.map((s) => `| ${s.step} | ${s.action} | ${s.startedAt} | ${(s.durationMs / 1000).toFixed(2)} | ${s.ok ? 'ok' : 'failed'} |`),
+    ...(r.timings.length ? [] : ['| (none recorded) | | | | |']),
+    '',
+    '## Topology (read back from the kernel)',
+    '',
+    `![topology](${REPORT_FILES.svg})`,
+    '',
+    '```mermaid',
+    renderMermaid(t),
+    '```',
+    '',
+    '| where | interface | kind | addresses |',
+    '|---|---|---|---|',
+    ...(t.bridge ? [`| host | ${t.bridge.name} | ${t.bridge.kind ?? ''} | ${t.bridge.addrs.join(', ')} |`] : []),
+    ...t.ports.map((p) => `| host | ${p.name} | ${p.kind ?? ''} (port of ${p.master}) | ${p.addrs.join(', ')} |`),
+    ...t.containers.flatMap((ns) => ns.interfaces.map((i) => `| netns ${ns.containerId} | ${i.name} | ${i.kind ?? ''} | ${i.addrs.join(', ')} |`)),
+    '',
+    'Routes:',
+    '',
+    ...t.hostRoutes.map((x) => `- host: \`${routeText(x)}\``),
+    ...t.containers.flatMap((ns) => ns.routes.map((x) => `- ${ns.containerId}: \`${routeText(x)}\``)),
+    '',
+    `Port mappings: ${t.mappings.length ? '' : 'none.'}`,
+    ...t.mappings.map((m) => `- ${m.hostIp ?? '*'}:${m.hostPort}/${m.protocol} -> ${m.containerIp}:${m.containerPort} (${m.chain})`),
+    '',
+    '## Versions',
+    '',
+    `cni-demo ${r.versions.cniDemo}, node ${r.versions.node}`,
+    '',
+    ...Object.entries(r.versions.tools).map(([k, v]) => `- ${k}: ${v}`),
+    ...r.versions.plugins.map((p) => `- plugin ${p.type}: ${p.path ?? 'not found'}${p.package ? ` (${p.package})` : ''}, spec ${p.supportedVersions.join(', ')}`),
+    '',
+    '## CNI result',
+    '',
+    ...Object.entries(r.cniResults).flatMap(([id, res]) => [`${id}:`, '', '```json', JSON.stringify(res, null, 2), '```', '']),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** Builds the report and writes the three files (atomically, like the state files). */
+export async function writeReport(ctx: Ctx, input: ReportInput): Promise<Report> {
+  const report = await buildReport(ctx, input);
+  writeFileAtomic(report.files.svg, renderSvg(report.topology, `cni-demo ${report.instance.id}`), 0o644);
+  writeFileAtomic(report.files.markdown, renderMarkdown(report), 0o644);
+  writeFileAtomic(report.files.json, `${JSON.stringify(report, null, 2)}\n`, 0o644);
+  return report;
+}
+
+/** verify down: the report files and the timings go with the instance, so its run folder can be removed. */
+export function removeReport(ctx: Ctx): void {
+  for (const f of Object.values(REPORT_FILES)) rmSync(path.join(ctx.names.runDir, f), { force: true });
+  removeTimings(ctx.names.runDir);
+}

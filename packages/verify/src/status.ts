@@ -1,0 +1,162 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  type Config,
+  type Ctx,
+  containerIds,
+  createContext,
+  createLogger,
+  describeError,
+  helpText,
+  requireRoot,
+  resolveConfig,
+  STEPS,
+  scriptArgv,
+} from '@cni-demo/core';
+import { type PortMapping, readTopology } from './topology.js';
+
+/**
+ * What exists now for an instance, read from the host (runc, the pins, ip inside each netns, the lease
+ * store, iptables), not from the state files: those only say which steps ran, and are listed as such.
+ */
+export interface Lease {
+  address: string;
+  containerId: string;
+  ifname: string | undefined;
+}
+
+export interface ContainerStatus {
+  id: string;
+  /** runc's status (running, created, stopped) or undefined when runc does not know the id */
+  runc: string | undefined;
+  pid: number | undefined;
+  pin: string;
+  pinned: boolean;
+  interfaces: { name: string; addrs: string[] }[];
+  /** the host end of its veth pair, found by ifindex */
+  hostVeth: string | undefined;
+}
+
+export interface Status {
+  instance: { id: string; network: string; runDir: string };
+  /** the state files present, by step: which steps have run (and not been undone) */
+  stateFiles: string[];
+  bridge: { name: string; exists: boolean; up: boolean; addrs: string[] };
+  containers: ContainerStatus[];
+  leases: Lease[];
+  mappings: PortMapping[];
+}
+
+/** host-local's store: one file per address holding "<container id>\n<ifname>". */
+export function readLeases(ipamDataDir: string, network: string): Lease[] {
+  const dir = path.join(ipamDataDir, network);
+  if (!existsSync(dir)) return [];
+  const out: Lease[] = [];
+  for (const f of readdirSync(dir).sort()) {
+    if (f === 'lock' || f.startsWith('last_reserved_ip')) continue;
+    try {
+      const [id, ifname] = readFileSync(path.join(dir, f), 'utf8').split(/\r?\n/);
+      out.push({ address: f, containerId: (id ?? '').trim(), ifname: ifname?.trim() || undefined });
+    } catch {
+      /* vanished while we read: it is not there now */
+    }
+  }
+  return out;
+}
+
+export async function readStatus(ctx: Ctx): Promise<Status> {
+  const c: Config = ctx.config;
+  const topo = await readTopology(ctx.exec, c);
+  const containers: ContainerStatus[] = [];
+  for (const id of containerIds(c)) {
+    const st = await ctx.exec('runc', ['--root', c.runcRoot, 'state', id], { allowFail: true });
+    let runc: string | undefined;
+    let pid: number | undefined;
+    if (st.exitCode === 0) {
+      const j = JSON.parse(st.stdout) as { status?: string; pid?: number };
+      runc = j.status;
+      pid = j.pid || undefined;
+    }
+    const ns = topo.containers.find((n) => n.containerId === id);
+    const pin = path.join(c.netnsDir, id);
+    containers.push({
+      id,
+      runc,
+      pid,
+      pin,
+      pinned: existsSync(pin),
+      interfaces: (ns?.interfaces ?? []).filter((i) => i.name !== 'lo').map((i) => ({ name: i.name, addrs: i.addrs })),
+      hostVeth: topo.veths.find((v) => v.containerId === id)?.hostIf,
+    });
+  }
+  return {
+    instance: { id: c.id, network: c.network, runDir: ctx.names.runDir },
+    stateFiles: STEPS.filter((s) => ctx.state.has(s)),
+    bridge: { name: c.bridge, exists: Boolean(topo.bridge), up: topo.bridge?.up ?? false, addrs: topo.bridge?.addrs ?? [] },
+    containers,
+    leases: readLeases(c.ipamDataDir, c.network),
+    mappings: topo.mappings,
+  };
+}
+
+function table(head: string[], rows: string[][]): string[] {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) => r.map((x, i) => (i === r.length - 1 ? x : x.padEnd(w[i] ?? 0))).join('  ').trimEnd();
+  return [fmt(head), fmt(w.map((n) => '-'.repeat(n))), ...rows.map(fmt)];
+}
+
+export function formatStatus(s: Status): string {
+  const b = s.bridge;
+  const lines = [
+    `instance ${s.instance.id}  network ${s.instance.network}  state ${s.stateFiles.length ? s.stateFiles.join(', ') : 'none'}`,
+    `bridge ${b.name}: ${b.exists ? `${b.up ? 'up' : 'DOWN'} ${b.addrs.join(', ')}` : 'absent'}`,
+    '',
+    ...table(
+      ['container', 'runc', 'pid', 'netns pin', 'host veth', 'addresses'],
+      s.containers.map((c) => [
+        c.id,
+        c.runc ?? 'absent',
+        c.pid ? String(c.pid) : '-',
+        c.pinned ? c.pin : 'absent',
+        c.hostVeth ?? '-',
+        c.interfaces.map((i) => `${i.name} ${i.addrs.join(' ')}`).join('; ') || '-',
+      ]),
+    ),
+    '',
+    ...(s.leases.length
+      ? table(['lease', 'container', 'ifname'], s.leases.map((l) => [l.address, l.containerId, l.ifname ?? '-']))
+      : ['leases: none']),
+    '',
+    ...(s.mappings.length
+      ? table(
+          ['host', 'proto', 'container', 'chain'],
+          s.mappings.map((m) => [`${m.hostIp ?? '*'}:${m.hostPort}`, m.protocol, `${m.containerIp}:${m.containerPort}`, m.chain]),
+        )
+      : ['port mappings: none']),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The `status` command: a table for people, or with --json one JSON document on stdout. Not a pipeline
+ * step: it changes nothing, records no timing and exits 0 whatever it finds.
+ */
+export async function statusMain(argv: readonly string[] = scriptArgv()): Promise<number> {
+  const log0 = createLogger();
+  try {
+    const { config, args } = resolveConfig({ argv });
+    if (args.help) {
+      process.stdout.write(`usage: status [options]  (--json for machines)\n${helpText()}\n`);
+      return 0;
+    }
+    requireRoot('status');
+    const ctx = createContext(config, { args });
+    const s = await readStatus(ctx);
+    process.stdout.write(config.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
+    return 0;
+  } catch (e) {
+    log0.error(describeError(e));
+    process.exitCode = 1;
+    return 1;
+  }
+}

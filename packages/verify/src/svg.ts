@@ -1,0 +1,182 @@
+import type { Iface, Route, Topology } from './topology.js';
+
+/**
+ * The topology as a standalone SVG, drawn by hand (no graphviz on the host): the host box with the bridge
+ * and its ports, one column per container below it with the netns, its interfaces and routes, and a line
+ * for each veth pair. Monospace text, so widths can be computed from character counts.
+ */
+
+const CHAR_W = 7.3;
+const LINE_H = 16;
+const PAD = 10;
+const GAP = 30;
+const MARGIN = 20;
+
+export function xmlEscape(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
+}
+
+export function routeText(r: Route): string {
+  return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}`;
+}
+
+function ifaceLines(i: Iface): string[] {
+  const head = `${i.name}${i.kind ? ` (${i.kind})` : ''}${i.up ? '' : ' DOWN'}`;
+  return [head, ...(i.mac && i.mac !== '00:00:00:00:00:00' ? [i.mac] : []), ...i.addrs];
+}
+
+interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+class Canvas {
+  readonly parts: string[] = [];
+  rect(b: Box, cls: string): void {
+    this.parts.push(`<rect class="${cls}" x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="6"/>`);
+  }
+  text(x: number, y: number, lines: string[], cls = 't'): void {
+    lines.forEach((l, i) => {
+      this.parts.push(`<text class="${i === 0 ? `${cls} b` : cls}" x="${x}" y="${y + LINE_H * (i + 1) - 4}">${xmlEscape(l)}</text>`);
+    });
+  }
+  /** a vertical wire; its label sits left of it (text-anchor end), at labelY or halfway */
+  wire(x: number, y1: number, y2: number, cls: string, label?: string, labelY = (y1 + y2) / 2): void {
+    this.parts.push(`<line class="${cls}" x1="${x}" y1="${y1}" x2="${x}" y2="${y2}"/>`);
+    if (label) this.parts.push(`<text class="l" text-anchor="end" x="${x - 6}" y="${labelY + 4}">${xmlEscape(label)}</text>`);
+  }
+}
+
+const boxH = (lines: number) => lines * LINE_H + PAD;
+const widthOf = (lines: string[]) => Math.max(...lines.map((l) => l.length), 10) * CHAR_W + 2 * PAD;
+
+export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
+  const c = new Canvas();
+  // one column per container; host ports that lead to no container get a column of their own
+  const columns: { port: Iface | undefined; ns: Topology['containers'][number] | undefined }[] = [];
+  for (const ns of t.containers) {
+    const pair = t.veths.find((v) => v.containerId === ns.containerId);
+    columns.push({ port: t.ports.find((p) => p.name === pair?.hostIf), ns });
+  }
+  for (const p of t.ports) if (!columns.some((col) => col.port === p)) columns.push({ port: p, ns: undefined });
+
+  const order = (ns: Topology['containers'][number]) => {
+    const pairIf = t.veths.find((v) => v.containerId === ns.containerId)?.containerIf;
+    const rank = (i: Iface) => (i.name === pairIf ? 0 : i.name === 'lo' ? 2 : 1);
+    return [...ns.interfaces].sort((a, b) => rank(a) - rank(b));
+  };
+  const nsLines = (ns: NonNullable<(typeof columns)[number]['ns']>) => ({
+    head: [`netns of ${ns.containerId}`, ns.pin],
+    ifs: order(ns).map(ifaceLines),
+    routes: ['routes', ...ns.routes.map(routeText)],
+  });
+  const colW = Math.max(
+    260,
+    ...columns.map((col) => {
+      const ls: string[] = col.port ? ifaceLines(col.port) : [];
+      if (col.ns) {
+        const n = nsLines(col.ns);
+        ls.push(...n.head, ...n.ifs.flat(), ...n.routes);
+      }
+      return widthOf(ls) + 4 * PAD;
+    }),
+  );
+  const bridgeLines = t.bridge ? ifaceLines(t.bridge) : ['no bridge found'];
+  const hostRouteLines = ['host routes via the bridge', ...(t.hostRoutes.length ? t.hostRoutes.map(routeText) : ['(none)'])];
+  const mapLines = [
+    'port mappings (iptables DNAT)',
+    ...(t.mappings.length
+      ? t.mappings.map((m) => `${m.hostIp ?? '*'}:${m.hostPort}/${m.protocol} -> ${m.containerIp}:${m.containerPort}${m.containerId ? ` (${m.containerId})` : ''}`)
+      : ['(none)']),
+  ];
+  const colsW = columns.length * colW + Math.max(0, columns.length - 1) * GAP;
+  // routes and mappings sit right of the port row, so no veth line crosses them
+  const infoW = Math.max(widthOf(hostRouteLines), widthOf(mapLines));
+  const innerW = Math.max(colsW + (colsW > 0 ? GAP : 0) + infoW, widthOf(bridgeLines));
+  const width = innerW + 2 * MARGIN + 2 * PAD;
+
+  // host box: title, bridge, then the ports row with routes and mappings beside it
+  const hostX = MARGIN;
+  let y = MARGIN + LINE_H + PAD;
+  const bridge: Box = { x: hostX + PAD, y, w: innerW, h: boxH(bridgeLines.length) };
+  y += bridge.h + GAP;
+  const portH = Math.max(0, ...columns.map((col) => (col.port ? boxH(ifaceLines(col.port).length) : 0)));
+  const portY = y;
+  const infoX = hostX + PAD + colsW + (colsW > 0 ? GAP : 0);
+  const infoH = boxH(hostRouteLines.length) + PAD + boxH(mapLines.length);
+  y += Math.max(portH, infoH) + PAD;
+  const host: Box = { x: hostX, y: MARGIN, w: innerW + 2 * PAD, h: y - MARGIN };
+
+  c.rect(host, 'host');
+  c.text(hostX + PAD, MARGIN, ['host (root network namespace)']);
+  c.rect(bridge, 'br');
+  c.text(bridge.x + PAD, bridge.y + 2, bridgeLines);
+  c.text(infoX, portY, hostRouteLines, 's');
+  c.text(infoX, portY + boxH(hostRouteLines.length) + PAD, mapLines, 's');
+
+  // container columns below the host box
+  let nsTop = host.y + host.h + GAP * 2;
+  let bottom = host.y + host.h;
+  columns.forEach((col, i) => {
+    const x = hostX + PAD + i * (colW + GAP);
+    // wires run down the right edge of the column, where no left-aligned text reaches (colW has 4*PAD spare beyond the longest line)
+    const wx = x + colW - 2 * PAD;
+    let portBox: Box | undefined;
+    if (col.port) {
+      const lines = ifaceLines(col.port);
+      portBox = { x, y: portY, w: colW, h: boxH(lines.length) };
+      c.wire(wx, bridge.y + bridge.h, portY, 'w', 'port');
+      c.rect(portBox, 'veth');
+      c.text(x + PAD, portY + 2, lines);
+    }
+    if (!col.ns) return;
+    const n = nsLines(col.ns);
+    let yy = nsTop + boxH(n.head.length);
+    const ifBoxes: { box: Box; lines: string[]; iface: Iface }[] = [];
+    order(col.ns).forEach((iface, k) => {
+      const lines = n.ifs[k] ?? [];
+      const box = { x: x + PAD, y: yy, w: colW - 2 * PAD, h: boxH(lines.length) };
+      ifBoxes.push({ box, lines, iface });
+      yy += box.h + PAD;
+    });
+    const routesY = yy;
+    yy += boxH(n.routes.length);
+    const nsBox: Box = { x, y: nsTop, w: colW, h: yy - nsTop + PAD };
+    c.rect(nsBox, 'ns');
+    c.text(x + PAD, nsTop + 2, n.head);
+    for (const b of ifBoxes) {
+      c.rect(b.box, b.iface.name === 'lo' ? 'lo' : 'eth');
+      c.text(b.box.x + PAD, b.box.y + 2, b.lines);
+    }
+    c.text(x + PAD, routesY, n.routes, 's');
+    const pair = t.veths.find((v) => v.containerId === col.ns?.containerId);
+    const target = ifBoxes.find((b) => b.iface.name === pair?.containerIf);
+    if (portBox && target) {
+      c.wire(wx, portBox.y + portBox.h, target.box.y, 'w', `veth pair ${pair?.hostIf} = ${pair?.containerIf}`, nsTop - GAP);
+    }
+    bottom = Math.max(bottom, nsBox.y + nsBox.h);
+  });
+  nsTop = bottom;
+  const height = nsTop + MARGIN;
+
+  const style = [
+    'text{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;fill:#1b1f24}',
+    '.b{font-weight:bold}.s{fill:#3d4650}.l{font-size:11px;fill:#6a4c9c}',
+    'rect{stroke-width:1.5}',
+    '.host{fill:#f6f8fa;stroke:#57606a}.br{fill:#ddf4ff;stroke:#0969da}.veth{fill:#fff8c5;stroke:#9a6700}',
+    '.ns{fill:#fbefff;stroke:#8250df}.eth{fill:#dafbe1;stroke:#1a7f37}.lo{fill:#eaeef2;stroke:#8c959f}',
+    '.w{stroke:#6a4c9c;stroke-width:2}',
+  ].join('');
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${Math.ceil(width)}" height="${Math.ceil(height)}" viewBox="0 0 ${Math.ceil(width)} ${Math.ceil(height)}">`,
+    `<title>${xmlEscape(title)}</title>`,
+    `<style>${style}</style>`,
+    `<rect x="0" y="0" width="${Math.ceil(width)}" height="${Math.ceil(height)}" fill="#ffffff"/>`,
+    ...c.parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}
