@@ -10,3 +10,5 @@ export * from './state.js';
 export * from './host.js';
 export * from './lock.js';
 export * from './states.js';
+export * from './etc-files.js';
+export * from './rootless.js';
