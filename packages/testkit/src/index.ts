@@ -94,3 +94,4 @@ export async function testConfig(overrides: Record<string, unknown> = {}): Promi
 export function removeRoot(root: string): void {
   rmSync(root, { recursive: true, force: true });
 }
+export * from './registry.js';
