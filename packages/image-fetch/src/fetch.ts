@@ -82,9 +82,11 @@ export async function ensureCached(ctx: Ctx, src: ImageSource): Promise<CacheHit
     }
   }
 
-  let digest = pin;
-  if (!digest || src.kind !== 'registry') {
-    // offline sources are always read for their digest: a file can change under the same name
+  // a digest in the reference is the image, as in Docker (a tag beside it is ignored): no lookup. Otherwise
+  // the source is asked; offline sources too, since a file can change under the same name, and a tag with
+  // --image-digest must still point at the pin.
+  let digest = src.kind === 'registry' ? src.digest : undefined;
+  if (!digest) {
     const resolved = await resolveDigest(ctx, src);
     if (pin && pin !== resolved.digest && !resolved.children.includes(pin)) throw mismatch(src, pin, resolved.digest);
     digest = pin ?? resolved.digest;
