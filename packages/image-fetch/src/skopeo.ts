@@ -39,7 +39,7 @@ export function explainSkopeoError(e: unknown, src: Fetchable): unknown {
   if (!(e instanceof CommandError)) return e;
   const text = `${e.stderr}\n${e.stdout}`;
   const name = formatSource(src);
-  const line = (re: RegExp) => text.split('\n').find((l) => re.test(l))?.trim().replace(/^time="[^"]*" level=\w+ msg="?/, '') ?? '';
+  const line = (re: RegExp) => text.split('\n').find((l) => re.test(l))?.trim().replace(/^time="[^"]*" level=\w+ msg="?/, '').replace(/\\"/g, '"').replace(/"$/, '') ?? '';
   const wrap = (message: string, hint: string) => Object.assign(new UserError(message, { field: 'image', hint }), { cause: e });
   if (/digest did not match|digest mismatch|manifest digest .* does not match|does not match digest|computed digest/i.test(text)) {
     return wrap(`image ${name}: content does not match its digest (${line(/digest/i)}); nothing was cached`, 'the registry or the path to it served corrupt or altered data: check the registry storage, then fetch again');
