@@ -2,7 +2,7 @@ import { chownSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type Ctx, type EtcFiles, type ImageFetchState, type RootlessUser, writeFileAtomic } from '@cni-demo/core';
 import { mountEtcFiles, prepareEtcFiles } from './etc-files.js';
-import { applyRootless, prepareRuncRoot } from './rootless.js';
+import { applyRootless } from './rootless.js';
 import { applyImage, type RuntimeSpec } from './spec.js';
 import { parseCmd, resolveImageUser } from './user.js';
 
@@ -22,7 +22,6 @@ export async function writeBundleSpec(
   const cmd = parseCmd(ctx.config.cmd);
   let procUser = resolveImageUser(image.rootfsDir, image.imageConfig.User);
   if (user) {
-    prepareRuncRoot(ctx, user);
     spec = applyRootless(spec, user);
     if (procUser.uid !== 0 || procUser.gid !== 0) {
       // one id is mapped (the user's, as root): another uid has nothing to map to on the host

@@ -8,9 +8,13 @@ export function runcUser(ctx: Ctx): RootlessUser | undefined {
   return ctx.config.rootless ? rootlessUser(ctx.config) : undefined;
 }
 
-/** Where the bundle lives: rootless in the user's folder beside the state folder (root's alone). */
+/**
+ * Where the bundle lives: rootless in the user's folder beside the state folder (root's alone). Rootless,
+ * this also readies runc's state root for the user, before any runc call could create it as root.
+ */
 export function bundleDirFor(ctx: Ctx, user: RootlessUser | undefined): string {
   if (!user) return ctx.names.bundleDir;
+  prepareRuncRoot(ctx, user);
   const dir = rootlessDir(ctx.config);
   mkdirSync(path.dirname(dir), { recursive: true, mode: 0o711 });
   chmodSync(path.dirname(dir), 0o711);
@@ -58,5 +62,8 @@ export function applyRootless(spec: RuntimeSpec, user: RootlessUser): RuntimeSpe
   out.linux.gidMappings = [{ containerID: 0, hostID: user.gid, size: 1 }];
   if (!out.linux.namespaces.some((n) => n.type === 'user')) out.linux.namespaces.push({ type: 'user' });
   delete out.linux.resources;
+  // runc spec's RLIMIT_NOFILE 1024 breaks `runc exec` from root (verify's checks): setting it from outside
+  // the user namespace is refused. The container inherits the user's limits instead.
+  delete out.process.rlimits;
   return out;
 }
