@@ -95,6 +95,29 @@ R.before(async () => {
     W.digests.v1 = await push('v1', 't4/busybox');
     W.digests.v2 = await push('v2', 't4/busybox');
     W.digests.v3 = await push('v3', 't4/tamper');
+    // a two-platform index: this host's platform is v1, another one is v2
+    const indexFile = path.join(W.layout, 'index.json');
+    const idx = JSON.parse(readFileSync(indexFile, 'utf8')) as { manifests: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }[] };
+    const find = (t: string) => idx.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === t);
+    const [m1, m2] = [find('v1'), find('v2')];
+    const hostArch = os.arch() === 'x64' ? 'amd64' : os.arch();
+    const index = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: m2?.mediaType, digest: m2?.digest, size: m2?.size, platform: { architecture: hostArch === 'arm64' ? 'amd64' : 'arm64', os: 'linux' } },
+        { mediaType: m1?.mediaType, digest: m1?.digest, size: m1?.size, platform: { architecture: hostArch, os: 'linux' } },
+      ],
+    };
+    const bytes = Buffer.from(JSON.stringify(index));
+    const indexDigest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    writeFileSync(blobFile(W.layout, indexDigest), bytes);
+    idx.manifests.push({ mediaType: index.mediaType, digest: indexDigest, size: bytes.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } });
+    writeFileSync(indexFile, JSON.stringify(idx));
+    const file = path.join(W.work, 'multi.digest');
+    await realExec('skopeo', ['copy', '--quiet', '--all', '--dest-tls-verify=false', '--digestfile', file, `oci:${W.layout}:multi`, `docker://${W.registry.host}/t4/multi:multi`]);
+    W.digests.multi = readFileSync(file, 'utf8').trim();
+    assert.is(W.digests.multi, indexDigest, 'the index was pushed as is');
   } catch (e) {
     await W.registry.stop();
     throw e;
@@ -149,6 +172,18 @@ R('pull by digest: a cached digest costs no network at all', async () => {
   assert.is((await up(pinned.ctx)).sourceDigest, W.digests.v1);
   assert.is(skopeoCalls(pinned.exec, 'inspect').length, 1, 'the tag is checked against the pin');
   assert.is(skopeoCalls(pinned.exec, 'copy').length, 0);
+});
+
+R('a multi-arch index is resolved to this host\'s platform; a pin may name the index or the platform manifest', async () => {
+  const a = await env({ image: `${W.registry.host}/t4/multi:multi` });
+  const s = await up(a.ctx);
+  assert.is(s.sourceDigest, W.digests.multi, 'the recorded source digest is the index');
+  assert.is(s.manifestDigest, W.digests.v1, "this host's manifest was taken");
+  assert.is(s.imageConfig.Env?.includes('T4=2'), false);
+  const pinnedIndex = await env({ image: `${W.registry.host}/t4/multi@${W.digests.multi}` });
+  assert.is((await up(pinnedIndex.ctx)).manifestDigest, W.digests.v1);
+  const pinnedChild = await env({ image: `${W.registry.host}/t4/multi:multi`, imageDigest: W.digests.v1 });
+  assert.is((await up(pinnedChild.ctx)).sourceDigest, W.digests.v1);
 });
 
 R('a pin that does not match is refused: nothing cached, no rootfs, no state', async () => {
