@@ -272,6 +272,27 @@ R('offline sources: docker-archive and oci-archive tarballs; a tarball that is n
   }
 });
 
+R('layers are applied as they should be: whiteouts remove, hard links stay linked, ownership kept (root) or given to the user (rootless)', async () => {
+  const src = path.join(W.work, 'layers');
+  mkdirSync(path.join(src, 'dir'), { recursive: true });
+  writeFileSync(path.join(src, 'dir/keep'), 'keep\n');
+  writeFileSync(path.join(src, 'dir/gone'), 'gone\n');
+  await realExec('ln', [path.join(src, 'dir/keep'), path.join(src, 'dir/keep-link')]);
+  await realExec('chown', ['-R', '4321:4322', src]);
+  await realExec('umoci', ['config', '--image', `${W.layout}:v1`, '--tag', 'layers']);
+  await realExec('umoci', ['insert', '--image', `${W.layout}:layers`, path.join(src, 'dir'), '/t4']);
+  await realExec('umoci', ['insert', '--image', `${W.layout}:layers`, '--whiteout', '/t4/gone']);
+  const { ctx } = await env({ image: `oci:${W.layout}:layers` });
+  const s = await up(ctx);
+  const t4 = path.join(s.rootfsDir, 't4');
+  assert.equal(readdirSync(t4).sort(), ['keep', 'keep-link'], 'the whiteout removed /t4/gone');
+  const [a, b] = [statSync(path.join(t4, 'keep')), statSync(path.join(t4, 'keep-link'))];
+  assert.is(a.ino, b.ino, 'hard link kept');
+  assert.is(a.uid, 4321);
+  assert.is(a.gid, 4322);
+  assert.is(statSync(path.join(s.rootfsDir, 'bin/busybox')).uid, 0);
+});
+
 R('prune removes the entries no state refers to, keeps the rest', async () => {
   const a = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v1}` });
   const b = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v2}`, imageCacheDir: a.ctx.config.imageCacheDir, stateDir: a.ctx.config.stateDir, id: `${a.ctx.config.id}b` });
