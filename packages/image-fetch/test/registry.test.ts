@@ -324,6 +324,21 @@ R('a full disk during unpack: clear error, no partial rootfs', async () => {
   assert.is(await verifyEntry(new ImageCache(ctx.config.imageCacheDir).entryDir(W.digests.v1 ?? '')), undefined, 'the cache entry is intact');
 });
 
+R('a full disk while pulling into the cache: clear error, no half-written entry', async () => {
+  const { ctx } = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v2}` });
+  const cacheDir = ctx.config.imageCacheDir;
+  mkdirSync(cacheDir, { recursive: true });
+  await realExec('mount', ['-t', 'tmpfs', '-o', 'size=256k', 't4full', cacheDir]);
+  try {
+    await rejects(up(ctx), /disk is full/, 'image');
+    assert.equal(cacheEntries(ctx), []);
+    assert.equal(tmpLeft(ctx), []);
+    assert.not.ok(existsSync(ctx.names.unpackDir));
+  } finally {
+    await realExec('umount', [cacheDir]);
+  }
+});
+
 R('a tampered blob in the registry fails the pull with a digest error; nothing is cached', async () => {
   const manifestRaw = (await realExec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${W.registry.host}/t4/tamper@${W.digests.v3}`])).stdout;
   const layers = (JSON.parse(manifestRaw) as { layers: { digest: string }[] }).layers;
