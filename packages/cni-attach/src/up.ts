@@ -1,4 +1,4 @@
-import { type CniAttachState, type Ctx, type HostSetupState, type RuncBundleState, requireRoot } from '@cni-demo/core';
+import { type CniAttachState, type Ctx, type EtcSource, fillEtcFiles, type HostSetupState, type RuncBundleState, requireRoot } from '@cni-demo/core';
 import { addressesOf, linkInNetns, loadList, runtimeConf, runtimeFor } from './attach.js';
 
 /** CNI ADD through the runtime library, as the walkthrough's CNI_COMMAND=ADD; the result is printed and kept. */
@@ -36,6 +36,8 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
     result: result as unknown as Record<string, unknown>,
     ...addressesOf(result),
   };
+  // the plugins return DNS and addresses but write no files: the container's resolv.conf and hosts are ours
+  if (bundle.etcFiles) fillEtcFiles(bundle.etcFiles, result as EtcSource);
   ctx.state.write('cni-attach', state);
   if (!ctx.config.json) ctx.log.out(`${JSON.stringify(result, null, 2)}\n`);
   ctx.log.info(`${rt.ifName} in ${rt.netns}: ${[state.ipv4, state.ipv6].filter(Boolean).join(', ')}`);

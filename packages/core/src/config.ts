@@ -21,6 +21,12 @@ export interface Config {
   ipMasq: boolean;
   isGateway: boolean;
   image: string;
+  imageDigest: string;
+  registryTlsVerify: boolean;
+  pullTimeoutMs: number;
+  cmd: string;
+  rootless: boolean;
+  rootlessUser: string;
   containers: number;
   pluginDirs: string[];
   confDir: string;
@@ -144,8 +150,37 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   image: {
     kind: 'string',
     default: 'builtin:busybox',
-    help: 'image to run: builtin:busybox (built offline from the host busybox)',
+    help:
+      'image to run: builtin:busybox (built offline from the host busybox), a registry reference (debian:bookworm, host:5000/app@sha256:...), oci:<dir>[:tag], oci-archive:<file>[:tag] or docker-archive:<file>',
     check: (v) => (v.trim() === '' ? 'must not be empty' : undefined),
+  },
+  imageDigest: {
+    kind: 'string',
+    default: '',
+    help: 'pin: the image must have this sha256:<64 hex> digest, or the fetch is refused',
+    check: (v) => (v === '' || /^sha256:[a-f0-9]{64}$/.test(v) ? undefined : `"${v}" is not a digest like sha256:<64 lowercase hex>`),
+  },
+  registryTlsVerify: {
+    kind: 'bool',
+    default: true,
+    help: 'verify registry TLS; --no-registry-tls-verify is accepted only for a loopback registry (127.0.0.1, ::1, localhost)',
+  },
+  pullTimeoutMs: {
+    kind: 'int',
+    default: 600000,
+    help: 'how long an image pull may take, in ms (a manifest lookup gets at most 30 s of it)',
+    check: (v) => (v >= 1000 ? undefined : `${v} is too short: use 1000 or more`),
+  },
+  cmd: {
+    kind: 'string',
+    default: '',
+    help: 'replaces the image Cmd: words split on spaces, or a JSON array (["sh","-c","sleep 1d"])',
+  },
+  rootless: { kind: 'bool', default: false, help: 'run runc as rootlessUser in a user namespace (as runc spec --rootless)' },
+  rootlessUser: {
+    kind: 'string',
+    default: '',
+    help: 'the unprivileged user (name or uid) runc runs as in rootless mode (default: $SUDO_USER)',
   },
   containers: {
     kind: 'int',

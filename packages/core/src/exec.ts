@@ -13,6 +13,8 @@ export interface ExecOptions {
   cwd?: string;
   /** send the child's stdout and stderr to this file (for processes that outlive the call, like runc create) */
   outputFile?: string;
+  /** keep stdout byte for byte (a raw manifest is hashed: a stripped newline would change its digest) */
+  keepFinalNewline?: boolean;
 }
 
 export interface ExecResult {
@@ -43,6 +45,7 @@ export function createExec(hooks: ExecHooks = {}): Exec {
       ...(opts.env ? { env: opts.env } : {}),
       ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      ...(opts.keepFinalNewline ? { stripFinalNewline: false } : {}),
       stdin: opts.input !== undefined ? 'pipe' : 'ignore',
     });
     const durationMs = performance.now() - started;

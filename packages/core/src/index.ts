@@ -11,3 +11,5 @@ export * from './host.js';
 export * from './lock.js';
 export * from './states.js';
 export * from './timings.js';
+export * from './etc-files.js';
+export * from './rootless.js';

@@ -45,6 +45,14 @@ export interface ImageFetchState {
   unpackDir: string;
   rootfsDir: string;
   imageConfig: ImageConfig;
+  /** the digest the reference resolved to at its source (registry index or manifest, archive manifest): what a pin names */
+  sourceDigest?: string;
+  /** the cache entry (an OCI layout of its own) the rootfs was unpacked from */
+  cacheEntry?: string;
+  /** os/arch[/variant] of the image, picked for this host from a multi-arch index */
+  platform?: string;
+  /** set when unpacked for rootless mode: the files belong to this user */
+  ownerUid?: number;
 }
 
 /** runc-bundle.json: the container as created, read by cni-attach, verify and down. */
@@ -56,6 +64,25 @@ export interface RuncBundleState {
   /** the container's netns, pinned by a bind mount so it outlives the pid */
   netnsPath: string;
   rootfsDir: string;
+  /** rootless mode: the user runc runs as */
+  rootless?: RootlessUser;
+  /** files bind-mounted over the container's /etc/resolv.conf and /etc/hosts; cni-attach fills them (core fillEtcFiles) */
+  etcFiles?: EtcFiles;
+}
+
+/** An unprivileged user, resolved from rootlessUser. */
+export interface RootlessUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+/** The container's name-resolution files, kept in the bundle and bind-mounted into it. */
+export interface EtcFiles {
+  hostname: string;
+  resolvConf: string;
+  hosts: string;
 }
 
 /** cni-attach.json: the attachment and the CNI result, read by verify and down. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Ctx, UserError } from '@cni-demo/core';
@@ -23,15 +23,20 @@ function findBusybox(): string {
   });
 }
 
+/** The cache key of the built-in image: the busybox binary's digest, so the same binary is built once. */
+export function builtinKey(): string {
+  const sum = createHash('sha256').update(readFileSync(findBusybox())).digest('hex');
+  return `builtin-busybox-${sum.slice(0, 16)}`;
+}
+
 /**
  * The default image, made offline from the host's static busybox: one layer with busybox and its applet
- * links, tagged by the binary's digest so the same binary is built once.
+ * links, written as `tag` into the layout (created when missing).
  */
-export async function ensureBuiltinBusybox(ctx: Ctx, layout: string): Promise<string> {
+export async function buildBuiltinBusybox(ctx: Ctx, layout: string, tag: string): Promise<string> {
   const busybox = findBusybox();
-  const sum = createHash('sha256').update(readFileSync(busybox)).digest('hex');
-  const tag = `builtin-busybox-${sum.slice(0, 16)}`;
   if (findTag(layout, tag)) return tag;
+  if (!existsSync(path.join(layout, 'index.json'))) await ctx.exec('umoci', ['init', '--layout', layout]);
 
   const work = mkdtempSync(path.join(os.tmpdir(), 'cni-demo-busybox-'));
   try {

@@ -1,10 +1,23 @@
-import { rmSync } from 'node:fs';
-import { type Ctx, requireRoot } from '@cni-demo/core';
+import { readdirSync, rmdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { type Ctx, type ImageFetchState, requireRoot, rootlessDir } from '@cni-demo/core';
 
 /** Removes the unpacked rootfs (the image cache stays: it is keyed by digest and reused). */
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('image-fetch down');
-  rmSync(ctx.names.unpackDir, { recursive: true, force: true });
+  const s = ctx.state.read<ImageFetchState>('image-fetch');
+  const rdir = rootlessDir(ctx.config);
+  for (const dir of new Set([ctx.names.unpackDir, path.join(rdir, 'image'), ...(s ? [s.unpackDir] : [])])) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // the rootless folder (and its parent) go once runc-bundle down has emptied them
+  for (const dir of [rdir, path.dirname(rdir)]) {
+    try {
+      if (readdirSync(dir).length === 0) rmdirSync(dir);
+    } catch {
+      /* absent or not empty */
+    }
+  }
   ctx.state.remove('image-fetch');
   ctx.state.removeDirIfEmpty();
 }

@@ -1,66 +1,49 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type ImageFetchState, requireRoot, UserError, withLock } from '@cni-demo/core';
-import { ensureBuiltinBusybox } from './builtin.js';
-import { findTag, readImageConfig } from './oci.js';
+import { type Ctx, type ImageFetchState, requireRoot, rootlessUser } from '@cni-demo/core';
+import { ensureCached } from './fetch.js';
+import { readEntryConfig } from './cache.js';
+import { parseReference } from './reference.js';
+import { unpackInto, unpackTarget } from './unpack.js';
 
-export function layoutDir(ctx: Ctx): string {
-  return path.join(ctx.config.imageCacheDir, 'oci');
-}
-
-/** Resolves the configured image into a tag in the OCI layout cache. */
-async function resolveImage(ctx: Ctx, layout: string): Promise<string> {
-  const ref = ctx.config.image;
-  if (ref === 'builtin:busybox') return ensureBuiltinBusybox(ctx, layout);
-  throw new UserError(`image "${ref}" is not supported`, {
-    field: 'image',
-    hint: 'use --image builtin:busybox',
-  });
-}
-
+/** The reference into a verified, digest-keyed cache entry, then unpacked into this instance's rootfs. */
 export async function up(ctx: Ctx): Promise<ImageFetchState> {
   requireRoot('image-fetch');
-  const layout = layoutDir(ctx);
-  mkdirSync(ctx.config.imageCacheDir, { recursive: true, mode: 0o700 });
-  // one writer per layout: umoci rewrites index.json
-  const { tag, manifestDigest } = await withLock(
-    path.join(ctx.config.imageCacheDir, 'oci.lock'),
-    async () => {
-      if (!existsSync(path.join(layout, 'index.json'))) await ctx.exec('umoci', ['init', '--layout', layout]);
-      const t = await resolveImage(ctx, layout);
-      const desc = findTag(layout, t);
-      if (!desc) throw new Error(`image tag ${t} vanished from ${layout}`);
-      return { tag: t, manifestDigest: desc.digest };
-    },
-    { waitMs: 120_000, what: `image cache ${layout}` },
-  );
-
-  const unpackDir = ctx.names.unpackDir;
-  const previous = ctx.state.read<ImageFetchState>('image-fetch');
-  const rootfsDir = path.join(unpackDir, 'rootfs');
-  if (previous?.manifestDigest === manifestDigest && existsSync(rootfsDir)) {
-    ctx.log.info(`image ${ctx.config.image} already unpacked (${manifestDigest.slice(0, 19)})`);
-    return previous;
-  }
-  // never reuse a partial unpack: umoci needs an absent target, and a half rootfs is worse than none
-  rmSync(unpackDir, { recursive: true, force: true });
-  ctx.state.ensureDir();
+  const src = parseReference(ctx.config.image);
+  const user = ctx.config.rootless ? rootlessUser(ctx.config) : undefined;
+  const hit = await ensureCached(ctx, src);
   try {
-    await ctx.exec('umoci', ['unpack', '--image', `${layout}:${tag}`, unpackDir]);
-  } catch (e) {
-    rmSync(unpackDir, { recursive: true, force: true });
-    throw e;
+    const unpackDir = unpackTarget(ctx, user);
+    const rootfsDir = path.join(unpackDir, 'rootfs');
+    const previous = ctx.state.read<ImageFetchState>('image-fetch');
+    if (
+      previous?.cacheEntry === hit.entry &&
+      previous.unpackDir === unpackDir &&
+      previous.ownerUid === user?.uid &&
+      existsSync(rootfsDir)
+    ) {
+      ctx.log.info(`image ${ctx.config.image} already unpacked (${hit.digest.slice(0, 19)})`);
+      return previous;
+    }
+    await unpackInto(ctx, hit.entry, unpackDir, user);
+    const info = readEntryConfig(hit.entry);
+    const state: ImageFetchState = {
+      reference: ctx.config.image,
+      layout: hit.entry,
+      tag: 'image',
+      manifestDigest: info.manifestDigest,
+      unpackDir,
+      rootfsDir,
+      imageConfig: info.imageConfig,
+      sourceDigest: hit.digest,
+      cacheEntry: hit.entry,
+      platform: info.platform,
+      ...(user ? { ownerUid: user.uid } : {}),
+    };
+    ctx.state.write('image-fetch', state);
+    ctx.log.info(`image ${ctx.config.image} -> ${hit.digest} (${info.platform}${hit.fetched ? '' : ', from cache'}), rootfs ${rootfsDir}`);
+    return state;
+  } finally {
+    hit.release();
   }
-  const state: ImageFetchState = {
-    reference: ctx.config.image,
-    layout,
-    tag,
-    manifestDigest,
-    unpackDir,
-    rootfsDir,
-    imageConfig: readImageConfig(layout, manifestDigest),
-  };
-  ctx.state.write('image-fetch', state);
-  ctx.log.info(`image ${ctx.config.image} -> ${manifestDigest.slice(0, 19)}, rootfs ${rootfsDir}`);
-  return state;
 }

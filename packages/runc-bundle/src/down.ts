@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
-import { type Ctx, requireRoot } from '@cni-demo/core';
+import path from 'node:path';
+import { type Ctx, requireRoot, rootlessDir } from '@cni-demo/core';
 import { runcArgs, runcState } from './runc.js';
 import { unpin } from './up.js';
 
@@ -10,6 +11,7 @@ export async function down(ctx: Ctx): Promise<void> {
   if (await runcState(ctx, id)) await ctx.exec('runc', runcArgs(ctx, 'delete', '--force', id));
   await unpin(ctx, ctx.names.netnsPath);
   rmSync(ctx.names.bundleDir, { recursive: true, force: true });
+  rmSync(path.join(rootlessDir(ctx.config), 'bundle'), { recursive: true, force: true });
   ctx.state.remove('runc-bundle');
   ctx.state.removeDirIfEmpty();
 }

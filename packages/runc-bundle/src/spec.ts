@@ -4,7 +4,7 @@ import type { ImageConfig } from '@cni-demo/core';
 export interface RuntimeSpec {
   process: {
     terminal: boolean;
-    user: { uid: number; gid: number };
+    user: { uid: number; gid: number; additionalGids?: number[] };
     args: string[];
     env: string[];
     cwd: string;
@@ -13,7 +13,13 @@ export interface RuntimeSpec {
   };
   root: { path: string; readonly: boolean };
   hostname?: string;
-  linux: { namespaces: { type: string; path?: string }[]; [k: string]: unknown };
+  linux: {
+    namespaces: { type: string; path?: string }[];
+    uidMappings?: { containerID: number; hostID: number; size: number }[];
+    gidMappings?: { containerID: number; hostID: number; size: number }[];
+    resources?: unknown;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
 }
 
@@ -23,15 +29,21 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
  * Fills a `runc spec` default with the image config and what the demo needs: no terminal (runc needs
  * that here), a network namespace, CAP_NET_RAW so busybox ping works.
  */
-export function applyImage(spec: RuntimeSpec, image: ImageConfig, opts: { rootfs: string; hostname: string }): RuntimeSpec {
+export function applyImage(
+  spec: RuntimeSpec,
+  image: ImageConfig,
+  opts: { rootfs: string; hostname: string; cmd?: string[]; user?: { uid: number; gid: number; additionalGids?: number[] } },
+): RuntimeSpec {
   const out = structuredClone(spec);
-  const args = [...(image.Entrypoint ?? []), ...(image.Cmd ?? [])];
+  // as `docker run image <cmd>`: the override replaces Cmd and keeps the Entrypoint
+  const args = [...(image.Entrypoint ?? []), ...(opts.cmd ?? image.Cmd ?? [])];
   if (args.length > 0) out.process.args = args;
   const env = image.Env && image.Env.length > 0 ? [...image.Env] : [DEFAULT_PATH];
   if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
   out.process.env = env;
   out.process.cwd = image.WorkingDir || '/';
   out.process.terminal = false;
+  if (opts.user) out.process.user = { ...opts.user };
   const caps = out.process.capabilities ?? {};
   for (const set of ['bounding', 'effective', 'permitted', 'ambient']) {
     const list = caps[set] ?? [];

@@ -1,18 +1,22 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type ImageFetchState, type RuncBundleState, requireRoot, writeFileAtomic } from '@cni-demo/core';
+import { type Ctx, type ImageFetchState, type RuncBundleState, requireRoot } from '@cni-demo/core';
+import { writeBundleSpec } from './bundle-spec.js';
+import { bundleDirFor, runcArgv, runcUser } from './rootless.js';
 import { runcArgs, pinMatches, isMountPoint, runcState } from './runc.js';
-import { applyImage, type RuntimeSpec } from './spec.js';
 
 /** config.json from `runc spec` and the image config, then runc create, netns pin, runc start. */
 export async function up(ctx: Ctx): Promise<RuncBundleState> {
   requireRoot('runc-bundle');
   const image = ctx.state.require<ImageFetchState>('image-fetch', 'runc-bundle');
   const id = ctx.names.containerId;
-  const bundle = ctx.names.bundleDir;
+  const user = runcUser(ctx);
+  const bundle = bundleDirFor(ctx, user);
   const netnsPath = ctx.names.netnsPath;
 
   let current = await runcState(ctx, id);
+  // kept from the run that created the container: a rerun that finds it running leaves its files alone
+  let etcFiles = ctx.state.read<RuncBundleState>('runc-bundle')?.etcFiles;
   if (current && !(current.status === 'running' && pinMatches(netnsPath, current.pid))) {
     // a half-made container from an interrupted run: redo it rather than guess
     await ctx.exec('runc', runcArgs(ctx, 'delete', '--force', id), { allowFail: true });
@@ -21,19 +25,16 @@ export async function up(ctx: Ctx): Promise<RuncBundleState> {
   }
   if (!current) {
     mkdirSync(bundle, { recursive: true, mode: 0o700 });
-    rmSync(path.join(bundle, 'config.json'), { force: true });
-    await ctx.exec('runc', ['spec', '--bundle', bundle]);
-    const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8')) as RuntimeSpec;
-    const filled = applyImage(spec, image.imageConfig, { rootfs: image.rootfsDir, hostname: id });
-    writeFileAtomic(path.join(bundle, 'config.json'), `${JSON.stringify(filled, null, 2)}\n`, 0o600);
+    etcFiles = (await writeBundleSpec(ctx, { bundle, image, id, user })).etcFiles;
     // the container keeps its stdio: give it a file, not our pipes, or runc create never returns to us
     const logFile = path.join(bundle, 'container.log');
     writeFileSync(logFile, '', { mode: 0o600 });
-    await ctx.exec('runc', runcArgs(ctx, 'create', '--bundle', bundle, id), { outputFile: logFile, timeoutMs: 60_000 });
+    if (user) chownSync(logFile, user.uid, user.gid);
+    await ctx.exec(...runcArgv(user, runcArgs(ctx, 'create', '--bundle', bundle, id)), { outputFile: logFile, timeoutMs: 60_000 });
     const created = await runcState(ctx, id);
     if (!created) throw new Error(`runc create ${id} returned but the container does not exist`);
     await pin(ctx, created.pid, netnsPath);
-    await ctx.exec('runc', runcArgs(ctx, 'start', id));
+    await ctx.exec(...runcArgv(user, runcArgs(ctx, 'start', id)));
     current = { ...created, status: 'running' };
   }
   const state: RuncBundleState = {
@@ -43,6 +44,8 @@ export async function up(ctx: Ctx): Promise<RuncBundleState> {
     pid: current.pid,
     netnsPath,
     rootfsDir: image.rootfsDir,
+    ...(user ? { rootless: user } : {}),
+    ...(etcFiles ? { etcFiles } : {}),
   };
   ctx.state.write('runc-bundle', state);
   ctx.log.info(`container ${id} running (pid ${current.pid}), netns pinned at ${netnsPath}`);

@@ -95,3 +95,4 @@ export function removeRoot(root: string): void {
   rmSync(root, { recursive: true, force: true });
 }
 export * from './xml.js';
+export * from './registry.js';

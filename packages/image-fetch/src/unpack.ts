@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { CommandError, type Ctx, type RootlessUser, rootlessDir, UserError } from '@cni-demo/core';
+import { ENTRY_TAG } from './cache.js';
+
+/**
+ * Where this instance's rootfs goes. Rootless: in a folder the user owns beside the state folder (which is
+ * root's alone), so runc running as that user can reach it.
+ */
+export function unpackTarget(ctx: Ctx, user: RootlessUser | undefined): string {
+  if (!user) return ctx.names.unpackDir;
+  const dir = rootlessDir(ctx.config);
+  const parent = path.dirname(dir);
+  mkdirSync(parent, { recursive: true, mode: 0o711 });
+  chmodSync(parent, 0o711);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chownSync(dir, user.uid, user.gid);
+  return path.join(dir, 'image');
+}
+
+/**
+ * umoci unpack into a temporary sibling, renamed into place only when complete: a failure (a bad layer, a
+ * full disk) leaves no partial rootfs. umoci applies whiteouts, hard links and ownership from the layers.
+ * Rootless: umoci's --rootless mode (as `umoci unpack --rootless` in the walkthrough), then the tree is
+ * given to the user, whose uid is root inside the container's user namespace.
+ */
+export async function unpackInto(ctx: Ctx, entry: string, target: string, user: RootlessUser | undefined): Promise<void> {
+  const tmp = `${target}.tmp-${randomBytes(4).toString('hex')}`;
+  mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+  try {
+    await ctx.exec('umoci', ['unpack', ...(user ? ['--rootless'] : []), '--image', `${entry}:${ENTRY_TAG}`, tmp], { timeoutMs: ctx.config.pullTimeoutMs });
+    if (user) await ctx.exec('chown', ['-R', '-h', `${user.uid}:${user.gid}`, tmp]);
+    if (existsSync(target)) {
+      const old = `${target}.old-${randomBytes(4).toString('hex')}`;
+      renameSync(target, old);
+      rmSync(old, { recursive: true, force: true });
+    }
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (e instanceof CommandError && /no space left on device/i.test(e.stderr)) {
+      throw Object.assign(
+        new UserError(`the disk is full: unpacking the image into ${path.dirname(target)} ran out of space; the partial rootfs was removed`, {
+          hint: `free space there (df -h ${path.dirname(target)}) or point --state-dir at a larger filesystem, then run image-fetch again`,
+        }),
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,38 @@
+import { chownSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { type Ctx, type EtcFiles, type ImageFetchState, type RootlessUser, writeFileAtomic } from '@cni-demo/core';
+import { mountEtcFiles, prepareEtcFiles } from './etc-files.js';
+import { applyRootless } from './rootless.js';
+import { applyImage, type RuntimeSpec } from './spec.js';
+import { parseCmd, resolveImageUser } from './user.js';
+
+/**
+ * Writes the bundle's config.json: `runc spec` (with --rootless in rootless mode) filled from the image
+ * config, the cmd override, the image's User, and the /etc files cni-attach fills in later.
+ */
+export async function writeBundleSpec(
+  ctx: Ctx,
+  opts: { bundle: string; image: ImageFetchState; id: string; user: RootlessUser | undefined },
+): Promise<{ etcFiles: EtcFiles }> {
+  const { bundle, image, id, user } = opts;
+  const file = path.join(bundle, 'config.json');
+  rmSync(file, { force: true });
+  await ctx.exec('runc', ['spec', ...(user ? ['--rootless'] : []), '--bundle', bundle]);
+  let spec = JSON.parse(readFileSync(file, 'utf8')) as RuntimeSpec;
+  const cmd = parseCmd(ctx.config.cmd);
+  let procUser = resolveImageUser(image.rootfsDir, image.imageConfig.User);
+  if (user) {
+    spec = applyRootless(spec, user);
+    if (procUser.uid !== 0 || procUser.gid !== 0) {
+      // one id is mapped (the user's, as root): another uid has nothing to map to on the host
+      ctx.log.warn(`rootless: the image's User ${image.imageConfig.User} cannot be mapped with a single id; running as root in the container (${user.name} on the host)`);
+      procUser = { uid: 0, gid: 0 };
+    }
+  }
+  spec = applyImage(spec, image.imageConfig, { rootfs: image.rootfsDir, hostname: id, ...(cmd ? { cmd } : {}), user: procUser });
+  const etcFiles = prepareEtcFiles(bundle, id, user);
+  spec = mountEtcFiles(spec, bundle, etcFiles);
+  writeFileAtomic(file, `${JSON.stringify(spec, null, 2)}\n`, 0o600);
+  if (user) chownSync(file, user.uid, user.gid);
+  return { etcFiles };
+}
