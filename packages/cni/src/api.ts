@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { buildEnv, encodeCniArgs, validateContainerId, validateIfName } from './args.js';
+import { buildEnv, encodeCniArgs, validateContainerId, validateIfName, withIgnoreUnknown } from './args.js';
 import { type CacheEntry, deleteCacheEntry, listCachedAttachments, readCacheEntry, writeCacheEntry } from './cache.js';
 import { CniError, CniErrors, ErrorCode } from './errors.js';
 import { decodePluginError, decodeVersionInfo, defaultPluginExec, findInPath, type PluginExec, type PluginRequest, spawnFailure } from './invoke.js';
@@ -16,6 +16,8 @@ export interface RuntimeOptions {
   /** per plugin run; the whole process group is killed after it */
   timeoutMs?: number;
   exec?: PluginExec;
+  /** add IgnoreUnknown=1 to non-empty CNI_ARGS (libcni does not; off by default for the same bytes) */
+  ignoreUnknownArgs?: boolean;
 }
 
 /** One attachment a GC caller still wants kept (spec 1.1.0 `cni.dev/valid-attachments`). */
@@ -39,6 +41,7 @@ export class CniRuntime {
   readonly cacheDir: string;
   readonly timeoutMs: number;
   private readonly exec: PluginExec;
+  private readonly ignoreUnknownArgs: boolean;
   private readonly perAttachment = new KeyedMutex();
   private readonly gcGate = new RwLock();
 
@@ -47,6 +50,11 @@ export class CniRuntime {
     this.cacheDir = opts.cacheDir ?? '/var/lib/cni';
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.exec = opts.exec ?? defaultPluginExec;
+    this.ignoreUnknownArgs = opts.ignoreUnknownArgs ?? false;
+  }
+
+  private effective(rt: RuntimeConf): RuntimeConf {
+    return this.ignoreUnknownArgs ? { ...rt, args: withIgnoreUnknown(rt.args) } : rt;
   }
 
   /** Builds the stdin object for one plugin (SPEC "Deriving request configuration"). */
@@ -137,7 +145,8 @@ export class CniRuntime {
    * verb). The final result is cached (only after the whole chain succeeded) and returned in the list's
    * version. A failed ADD still needs a DEL from the caller: a plugin may have done partial work.
    */
-  async addNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<AnyResult> {
+  async addNetworkList(list: NetworkConfigList, rtIn: RuntimeConf): Promise<AnyResult> {
+    const rt = this.effective(rtIn);
     this.validate(list, rt);
     return this.attachmentOp(list, rt, async () => {
       let prev: AnyResult | undefined;
@@ -187,7 +196,8 @@ export class CniRuntime {
    * cache entry means no prevResult (libcni >= 1.2), a missing netns is passed on for the plugins to
    * tolerate. The cache entry goes only after every plugin succeeded, so a failed DEL can be retried.
    */
-  async delNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+  async delNetworkList(list: NetworkConfigList, rtIn: RuntimeConf): Promise<void> {
+    const rt = this.effective(rtIn);
     this.validate(list, rt);
     await this.attachmentOp(list, rt, () => this.delLocked(list, rt));
   }
@@ -201,7 +211,8 @@ export class CniRuntime {
   }
 
   /** CHECK in order with the cached result; refused below 0.4.0 and for an attachment never added. */
-  async checkNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+  async checkNetworkList(list: NetworkConfigList, rtIn: RuntimeConf): Promise<void> {
+    const rt = this.effective(rtIn);
     if (!versionAtLeast(list.cniVersion, '0.4.0')) {
       throw new CniError({
         code: ErrorCode.IncompatibleCNIVersion,

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cacheFile, CniError, CniErrors, type Result } from '../src/index.js';
+import { cacheFile, CniError, CniErrors, CniRuntime, type Result } from '../src/index.js';
 import { fakeEnv, rtOf } from './fake-env.js';
 
 const chain = (cniVersion: string, extra: Record<string, unknown> = {}) => ({
@@ -300,6 +300,15 @@ test('timeout: the whole process group is killed, even a grandchild holding stdo
   }
   const groupAlive = live.length > 0;
   assert.not.ok(groupAlive, 'no process of the plugin group is left (the sleep grandchild too)');
+});
+
+test('CNI_ARGS: IgnoreUnknown=1 prepended when asked, kept when given, cached as sent', async () => {
+  const f = fakeEnv([{ type: 'fake-a' }], { name: 'n', cniVersion: '1.0.0', plugins: [{ type: 'fake-a' }] });
+  const cni = new CniRuntime({ pluginDirs: f.cni.pluginDirs, cacheDir: f.cacheDir, ignoreUnknownArgs: true });
+  await cni.addNetworkList(f.list, rtOf('c1', { args: [['K8S_POD_NAME', 'web']] }));
+  await cni.delNetworkList(f.list, rtOf('c1', { args: [['IgnoreUnknown', 'true'], ['X', 'y']] }));
+  await cni.delNetworkList(f.list, rtOf('c1', { args: [] }));
+  assert.equal(f.calls().map((c) => c.env.CNI_ARGS), ['IgnoreUnknown=1;K8S_POD_NAME=web', 'IgnoreUnknown=true;X=y', '']);
 });
 
 test.run();
