@@ -59,6 +59,8 @@ done
 );
 
 const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000 });
+// the same without the cache fsync: shows how much of the overhead is the durability of the cache entry
+const cniNoSync = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000, durableCache: false });
 const rtFor = (i, mode) => ({ containerId: `bench-${mode}-${i}`, netns: `/var/run/netns/${netnsNames[i]}`, ifName: 'eth0', args: [['IgnoreUnknown', '1']] });
 
 function shellLoop(i, n, mode) {
@@ -69,11 +71,11 @@ function shellLoop(i, n, mode) {
     c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`direct loop failed: ${err}`))));
   });
 }
-async function libLoop(i, n, mode) {
+async function libLoop(i, n, mode, rtm = cni) {
   const rt = rtFor(i, mode);
   for (let k = 0; k < n; k++) {
-    await cni.addNetworkList(list, rt);
-    await cni.delNetworkList(list, rt);
+    await rtm.addNetworkList(list, rt);
+    await rtm.delNetworkList(list, rt);
   }
 }
 const share = (total, parts) => Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
@@ -86,6 +88,7 @@ async function timed(fn) {
 const modes = {
   'direct (shell loop), sequential': () => shellLoop(0, CYCLES, 'dseq'),
   'library, sequential': () => libLoop(0, CYCLES, 'lseq'),
+  'library, sequential, cache not fsynced': () => libLoop(0, CYCLES, 'lnos', cniNoSync),
   [`direct (shell loops), ${PAR} in parallel`]: () => Promise.all(share(CYCLES, PAR).map((n, i) => shellLoop(i, n, 'dpar'))),
   [`library, ${PAR} in parallel`]: () => Promise.all(share(CYCLES, PAR).map((n, i) => libLoop(i, n, 'lpar'))),
 };
