@@ -302,6 +302,19 @@ test('timeout: the whole process group is killed, even a grandchild holding stdo
   assert.not.ok(groupAlive, 'no process of the plugin group is left (the sleep grandchild too)');
 });
 
+test('legacy list without cniVersion: request carries none, results read as 0.1.0, DEL without prevResult', async () => {
+  const f = fakeEnv([{ type: 'fake-a', resultVersion: '0.1.0' }, { type: 'fake-b' }], { name: 'old', plugins: [{ type: 'fake-a' }, { type: 'fake-b' }] });
+  assert.is(f.list.cniVersion, '');
+  const r = await f.cni.addNetworkList(f.list, rtOf());
+  assert.is(r.cniVersion, '0.1.0');
+  assert.equal((r as { ip4?: { ip: string } }).ip4?.ip, '10.99.0.2/24');
+  const b = f.calls()[1]?.request;
+  assert.is((b?.prevResult as { cniVersion: string }).cniVersion, '0.1.0');
+  await f.cni.delNetworkList(f.list, rtOf());
+  for (const d of f.calls().filter((c) => c.verb === 'DEL')) assert.not.ok('prevResult' in (d.request ?? {}));
+  await rejects(f.cni.checkNetworkList(f.list, rtOf()), (e) => assert.match(e.msg, /does not support the CHECK command/));
+});
+
 test('CNI_ARGS: IgnoreUnknown=1 prepended when asked, kept when given, cached as sent', async () => {
   const f = fakeEnv([{ type: 'fake-a' }], { name: 'n', cniVersion: '1.0.0', plugins: [{ type: 'fake-a' }] });
   const cni = new CniRuntime({ pluginDirs: f.cni.pluginDirs, cacheDir: f.cacheDir, ignoreUnknownArgs: true });

@@ -125,7 +125,7 @@ function main() {
       base.routes.push({ dst: '0.0.0.0/0', gw: '10.99.0.1' });
     }
     base.interfaces.push({ name: spec.type, sandbox: process.env.CNI_NETNS });
-    return finish(0, JSON.stringify(shape(spec.resultVersion ?? (req && req.cniVersion) ?? '1.0.0', base)), spec.stderr);
+    return finish(0, JSON.stringify(shape(spec.resultVersion ?? (req ? req.cniVersion || '0.1.0' : '1.0.0'), base)), spec.stderr);
   }
   return finish(0, '', spec.stderr);
 }
