@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -71,6 +71,7 @@ test('single-plugin .conf is wrapped into a one-element list', () => {
 
 test('directory lookup: conflists first in lexical order, then .conf/.json; errors name the dir', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cni-conf-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, '20-b.conflist'), JSON.stringify({ name: 'same', cniVersion: '1.0.0', plugins: [{ type: 'second' }] }));
   writeFileSync(path.join(dir, '10-a.conflist'), JSON.stringify({ name: 'same', cniVersion: '1.0.0', plugins: [{ type: 'first' }] }));
   writeFileSync(path.join(dir, '05-c.conf'), JSON.stringify({ name: 'same', cniVersion: '1.0.0', type: 'single' }));

@@ -1,5 +1,5 @@
 // Shared setup for the suites that drive FAKE plugins (see @cni-demo/testkit fake-plugins.ts).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type FakePluginSpec, readFakeCalls, writeFakePlugin } from '@cni-demo/testkit';
@@ -15,12 +15,19 @@ export interface FakeEnv {
   calls: () => ReturnType<typeof readFakeCalls>;
 }
 
+// temp roots go when the suite's process ends, failed or not (the fakes' records are handy until then)
+const roots: string[] = [];
+process.on('exit', () => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
+
 export function fakeEnv(
   specs: Omit<FakePluginSpec, 'recordDir'>[],
   conf: Record<string, unknown>,
   opts: { timeoutMs?: number } = {},
 ): FakeEnv {
   const root = mkdtempSync(path.join(os.tmpdir(), 'cni-fake-'));
+  roots.push(root);
   const bin = path.join(root, 'bin');
   const rec = path.join(root, 'rec');
   for (const s of specs) writeFakePlugin(bin, { ...s, recordDir: rec });
