@@ -1,10 +1,12 @@
-import { validateContainerId, validateIfName, buildEnv, encodeCniArgs } from './args.js';
-import { deleteCacheEntry, readCacheEntry, writeCacheEntry } from './cache.js';
-import { CniError, ErrorCode } from './errors.js';
-import { decodePluginError, defaultPluginExec, findInPath, type PluginExec } from './invoke.js';
+import { accessSync, constants } from 'node:fs';
+import { buildEnv, encodeCniArgs, validateContainerId, validateIfName, withIgnoreUnknown } from './args.js';
+import { type CacheEntry, deleteCacheEntry, listCachedAttachments, readCacheEntry, writeCacheEntry } from './cache.js';
+import { CniError, CniErrors, ErrorCode } from './errors.js';
+import { decodePluginError, decodeVersionInfo, defaultPluginExec, findInPath, type PluginExec, type PluginRequest, spawnFailure } from './invoke.js';
+import { KeyedMutex, RwLock } from './lock.js';
 import { type AnyResult, convertResult, parseResult } from './result.js';
-import type { NetworkConfigList, PluginConf, RuntimeConf, Verb } from './types.js';
-import { versionAtLeast } from './version.js';
+import type { NetworkConfigList, PluginConf, RuntimeConf, Verb, VersionInfo } from './types.js';
+import { CURRENT_VERSION, versionAtLeast } from './version.js';
 
 export interface RuntimeOptions {
   /** directories searched for plugin binaries, in order; also CNI_PATH */
@@ -14,29 +16,61 @@ export interface RuntimeOptions {
   /** per plugin run; the whole process group is killed after it */
   timeoutMs?: number;
   exec?: PluginExec;
+  /** add IgnoreUnknown=1 to non-empty CNI_ARGS (libcni does not; off by default for the same bytes) */
+  ignoreUnknownArgs?: boolean;
+  /**
+   * fsync the cache entry before the rename (default true). Off only trades crash safety for the ~5-10 ms
+   * an fsync costs per ADD on a busy disk (the bench shows the difference).
+   */
+  durableCache?: boolean;
+}
+
+/** One attachment a GC caller still wants kept (spec 1.1.0 `cni.dev/valid-attachments`). */
+export interface GcAttachment {
+  containerID: string;
+  ifname: string;
+}
+
+export interface PluginVersionReport {
+  type: string;
+  path: string;
+  info: VersionInfo;
 }
 
 /**
- * The CNI runtime: what libcni's CNIConfig is for Go. One instance may serve many attachments at once.
+ * The CNI runtime: what libcni's CNIConfig is for Go. One instance may serve many attachments at once:
+ * operations on different attachments run in parallel, one attachment's are serialised, GC runs alone.
  */
 export class CniRuntime {
   readonly pluginDirs: string[];
   readonly cacheDir: string;
   readonly timeoutMs: number;
   private readonly exec: PluginExec;
+  private readonly ignoreUnknownArgs: boolean;
+  private readonly durableCache: boolean;
+  private readonly perAttachment = new KeyedMutex();
+  private readonly gcGate = new RwLock();
 
   constructor(opts: RuntimeOptions) {
     this.pluginDirs = opts.pluginDirs;
     this.cacheDir = opts.cacheDir ?? '/var/lib/cni';
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.exec = opts.exec ?? defaultPluginExec;
+    this.ignoreUnknownArgs = opts.ignoreUnknownArgs ?? false;
+    this.durableCache = opts.durableCache ?? true;
+  }
+
+  private effective(rt: RuntimeConf): RuntimeConf {
+    return this.ignoreUnknownArgs ? { ...rt, args: withIgnoreUnknown(rt.args) } : rt;
   }
 
   /** Builds the stdin object for one plugin (SPEC "Deriving request configuration"). */
   buildRequest(list: NetworkConfigList, plugin: PluginConf, rt: RuntimeConf | undefined, prevResult?: AnyResult): Record<string, unknown> {
+    // capabilities is for the runtime only (spec 1.0.0): libcni leaves it in, we strip it
     const { capabilities, ...rest } = plugin;
     const req: Record<string, unknown> = { ...rest, name: list.name, cniVersion: list.cniVersion };
     delete req.prevResult;
+    // plugins reject a prevResult in another version than the request (Debian tuning), so convert always
     if (prevResult) req.prevResult = convertResult(prevResult, list.cniVersion);
     const runtimeConfig: Record<string, unknown> = {};
     for (const [cap, on] of Object.entries(capabilities ?? {})) {
@@ -47,43 +81,100 @@ export class CniRuntime {
     return req;
   }
 
-  private async run(verb: Verb, list: NetworkConfigList, plugin: PluginConf, rt: RuntimeConf | undefined, prev?: AnyResult) {
+  private async runRaw(verb: Verb, plugin: PluginConf, env: Record<string, string>, request: Record<string, unknown>) {
     const pluginPath = findInPath(plugin.type, this.pluginDirs);
-    const stdin = Buffer.from(JSON.stringify(this.buildRequest(list, plugin, rt, prev)));
-    const r = await this.exec({ pluginPath, env: buildEnv(verb, rt, this.pluginDirs), stdin, timeoutMs: this.timeoutMs });
+    const stdin = Buffer.from(JSON.stringify(request));
+    const r = await this.spawn(verb, plugin.type, { pluginPath, env, stdin, timeoutMs: this.timeoutMs });
     if (r.exitCode !== 0 || r.timedOut) throw decodePluginError(plugin.type, verb, r, this.timeoutMs);
+    if (r.stderr) process.stderr.write(r.stderr); // libcni copies a successful plugin's stderr to ours
     return r;
+  }
+
+  private async spawn(verb: Verb, type: string, req: PluginRequest) {
+    try {
+      return await this.exec(req);
+    } catch (e) {
+      throw spawnFailure(type, verb, req.pluginPath, e);
+    }
+  }
+
+  private run(verb: Verb, list: NetworkConfigList, plugin: PluginConf, rt: RuntimeConf | undefined, prev?: AnyResult) {
+    return this.runRaw(verb, plugin, buildEnv(verb, rt, this.pluginDirs), this.buildRequest(list, plugin, rt, prev));
+  }
+
+  /**
+   * Every binary is looked up (and must be executable) before the first one runs: a problem later in the
+   * chain then costs nothing to undo. libcni finds each only when its turn comes.
+   */
+  private findAll(list: NetworkConfigList): Map<string, string> {
+    const found = new Map<string, string>();
+    const problems: CniError[] = [];
+    for (const p of list.plugins) {
+      if (found.has(p.type)) continue;
+      try {
+        const file = findInPath(p.type, this.pluginDirs);
+        try {
+          accessSync(file, constants.X_OK);
+        } catch {
+          throw new CniError({
+            code: ErrorCode.InvalidNetworkConfig,
+            msg: `plugin file ${file} is not executable (chmod +x it or fix the plugin directories)`,
+            plugin: p.type,
+          });
+        }
+        found.set(p.type, file);
+      } catch (e) {
+        problems.push(e as CniError);
+      }
+    }
+    if (problems.length === 1 && problems[0]) throw problems[0];
+    if (problems.length > 1) throw new CniErrors(problems, `network "${list.name}": ${problems.length} plugins cannot be run`);
+    return found;
   }
 
   private validate(list: NetworkConfigList, rt: RuntimeConf): void {
     validateContainerId(rt.containerId);
     validateIfName(rt.ifName);
     encodeCniArgs(rt.args);
-    // every binary is looked up before the first runs: a missing one later in the chain then costs nothing to undo
-    for (const p of list.plugins) findInPath(p.type, this.pluginDirs);
+    this.findAll(list);
   }
 
-  /** ADD through the list in order; the final result is cached and returned in the list's version. */
-  async addNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<AnyResult> {
+  private key(list: NetworkConfigList, rt: Pick<RuntimeConf, 'containerId' | 'ifName'>): string {
+    return `${list.name}\0${rt.containerId}\0${rt.ifName}`;
+  }
+
+  private attachmentOp<T>(list: NetworkConfigList, rt: RuntimeConf, fn: () => Promise<T>): Promise<T> {
+    return this.gcGate.shared(() => this.perAttachment.run(this.key(list, rt), fn));
+  }
+
+  /**
+   * ADD through the list in order, stopping at the first failure (the CniError names the plugin and
+   * verb). The final result is cached (only after the whole chain succeeded) and returned in the list's
+   * version. A failed ADD still needs a DEL from the caller: a plugin may have done partial work.
+   */
+  async addNetworkList(list: NetworkConfigList, rtIn: RuntimeConf): Promise<AnyResult> {
+    const rt = this.effective(rtIn);
     this.validate(list, rt);
-    let prev: AnyResult | undefined;
-    for (const plugin of list.plugins) {
-      const r = await this.run('ADD', list, plugin, rt, prev);
-      prev = parseResult(r.stdout, list.cniVersion, plugin.type);
-    }
-    const result = convertResult(prev ?? { cniVersion: list.cniVersion }, list.cniVersion);
-    writeCacheEntry(this.cacheDir, {
-      kind: 'cniCacheV1',
-      containerId: rt.containerId,
-      config: Buffer.from(list.bytes).toString('base64'),
-      ifName: rt.ifName,
-      networkName: list.name,
-      netns: rt.netns,
-      cniArgs: rt.args ?? [],
-      capabilityArgs: rt.capabilityArgs ?? {},
-      result,
+    return this.attachmentOp(list, rt, async () => {
+      let prev: AnyResult | undefined;
+      for (const plugin of list.plugins) {
+        const r = await this.run('ADD', list, plugin, rt, prev);
+        prev = parseResult(r.stdout, list.cniVersion, plugin.type);
+      }
+      const result = convertResult(prev ?? { cniVersion: list.cniVersion }, list.cniVersion);
+      writeCacheEntry(this.cacheDir, {
+        kind: 'cniCacheV1',
+        containerId: rt.containerId,
+        config: Buffer.from(list.bytes).toString('base64'),
+        ifName: rt.ifName,
+        networkName: list.name,
+        netns: rt.netns,
+        cniArgs: rt.args ?? [],
+        capabilityArgs: rt.capabilityArgs ?? {},
+        result,
+      }, { fsync: this.durableCache });
+      return result;
     });
-    return result;
   }
 
   /** The cached final ADD result, in the list's version, or undefined. */
@@ -97,11 +188,28 @@ export class CniRuntime {
     }
   }
 
-  /** DEL in reverse order with the cached result as prevResult (0.4.0+); idempotent; cache removed on success. */
-  async delNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
-    validateContainerId(rt.containerId);
-    validateIfName(rt.ifName);
-    encodeCniArgs(rt.args);
+  /** The whole cache entry (cniCacheV1 fields, or only `result` for a legacy entry), or undefined. */
+  getCacheEntry(list: NetworkConfigList, rt: Pick<RuntimeConf, 'containerId' | 'ifName'>): Partial<CacheEntry> | undefined {
+    return readCacheEntry(this.cacheDir, list.name, rt.containerId, rt.ifName);
+  }
+
+  /** Attachments in the cache (libcni GetCachedAttachments), optionally of one container. */
+  getCachedAttachments(containerId?: string): CacheEntry[] {
+    return listCachedAttachments(this.cacheDir, containerId);
+  }
+
+  /**
+   * DEL in reverse order with the cached result as prevResult (0.4.0+). Idempotent: a missing or unreadable
+   * cache entry means no prevResult (libcni >= 1.2), a missing netns is passed on for the plugins to
+   * tolerate. The cache entry goes only after every plugin succeeded, so a failed DEL can be retried.
+   */
+  async delNetworkList(list: NetworkConfigList, rtIn: RuntimeConf): Promise<void> {
+    const rt = this.effective(rtIn);
+    this.validate(list, rt);
+    await this.attachmentOp(list, rt, () => this.delLocked(list, rt));
+  }
+
+  private async delLocked(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
     const cached = versionAtLeast(list.cniVersion, '0.4.0') ? this.getCachedResult(list, rt) : undefined;
     for (const plugin of [...list.plugins].reverse()) {
       await this.run('DEL', list, plugin, rt, cached);
@@ -110,22 +218,143 @@ export class CniRuntime {
   }
 
   /** CHECK in order with the cached result; refused below 0.4.0 and for an attachment never added. */
-  async checkNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+  async checkNetworkList(list: NetworkConfigList, rtIn: RuntimeConf): Promise<void> {
+    const rt = this.effective(rtIn);
     if (!versionAtLeast(list.cniVersion, '0.4.0')) {
       throw new CniError({
         code: ErrorCode.IncompatibleCNIVersion,
         msg: `configuration version "${list.cniVersion}" does not support the CHECK command`,
+        verb: 'CHECK',
       });
     }
     if (list.disableCheck) return;
     this.validate(list, rt);
-    const cached = this.getCachedResult(list, rt);
-    if (!cached) {
-      throw new CniError({
-        code: ErrorCode.UnknownContainer,
-        msg: `no cached ADD result for ${list.name}/${rt.containerId}/${rt.ifName}: CHECK needs an attachment that was added`,
-      });
-    }
-    for (const plugin of list.plugins) await this.run('CHECK', list, plugin, rt, cached);
+    await this.attachmentOp(list, rt, async () => {
+      const entry = readCacheEntry(this.cacheDir, list.name, rt.containerId, rt.ifName);
+      if (!entry?.result) {
+        throw new CniError({
+          code: ErrorCode.UnknownContainer,
+          msg: `no cached ADD result for ${list.name}/${rt.containerId}/${rt.ifName}: CHECK needs an attachment that was added`,
+          verb: 'CHECK',
+        });
+      }
+      const cached = convertResult(entry.result, list.cniVersion);
+      for (const plugin of list.plugins) await this.run('CHECK', list, plugin, rt, cached);
+    });
   }
+
+  /**
+   * GC (spec 1.1.0, libcni GCNetworkList): cache entries of this network not in `validAttachments` get a
+   * normal DEL with what the cache recorded (netns, CNI_ARGS, capability args) and the current config; then,
+   * at 1.1.0+, every plugin gets CNI_COMMAND=GC with both attachment keys. Keeps going on errors and
+   * throws them all together. Runs with no ADD/DEL in flight.
+   */
+  async gcNetworkList(list: NetworkConfigList, opts: { validAttachments?: GcAttachment[] } = {}): Promise<void> {
+    if (list.disableGC) return;
+    const valid = opts.validAttachments ?? [];
+    this.findAll(list);
+    await this.gcGate.exclusive(async () => {
+      const errors: CniError[] = [];
+      const keep = new Set(valid.map((a) => `${a.containerID}\0${a.ifname}`));
+      for (const e of listCachedAttachments(this.cacheDir)) {
+        if (e.networkName !== list.name || keep.has(`${e.containerId}\0${e.ifName}`)) continue;
+        const rt: RuntimeConf = {
+          containerId: e.containerId,
+          ifName: e.ifName,
+          netns: e.netns ?? '',
+          args: e.cniArgs ?? [],
+          capabilityArgs: e.capabilityArgs ?? {},
+        };
+        try {
+          validateContainerId(rt.containerId);
+          validateIfName(rt.ifName);
+          await this.delLocked(list, rt);
+        } catch (err) {
+          errors.push(toCniError(err));
+        }
+      }
+      if (versionAtLeast(list.cniVersion, '1.1.0')) {
+        for (const plugin of list.plugins) {
+          const { capabilities: _c, ...rest } = plugin;
+          // the spec-v1.1.0 text says cni.dev/attachments, HEAD and libcni say valid-attachments: send both
+          const req = { ...rest, name: list.name, cniVersion: list.cniVersion, 'cni.dev/valid-attachments': valid, 'cni.dev/attachments': valid };
+          delete (req as Record<string, unknown>).prevResult;
+          delete (req as Record<string, unknown>).runtimeConfig;
+          try {
+            await this.runRaw('GC', plugin, buildEnv('GC', undefined, this.pluginDirs), req);
+          } catch (err) {
+            errors.push(toCniError(err));
+          }
+        }
+      }
+      if (errors.length === 1 && errors[0]) throw errors[0];
+      if (errors.length > 1) throw new CniErrors(errors, `GC of network "${list.name}" had ${errors.length} failures`);
+    });
+  }
+
+  /**
+   * STATUS (spec 1.1.0): each plugin in order, first error wins (codes 50/51 say ADD cannot be served).
+   * Below 1.1.0 this succeeds without running anything, as libcni does.
+   */
+  async getStatusNetworkList(list: NetworkConfigList): Promise<void> {
+    if (!versionAtLeast(list.cniVersion, '1.1.0')) return;
+    this.findAll(list);
+    for (const plugin of list.plugins) {
+      const { capabilities: _c, ...rest } = plugin;
+      const req: Record<string, unknown> = { ...rest, name: list.name, cniVersion: list.cniVersion };
+      delete req.prevResult;
+      delete req.runtimeConfig;
+      await this.runRaw('STATUS', plugin, buildEnv('STATUS', undefined, this.pluginDirs), req);
+    }
+  }
+
+  /** VERSION probe of one plugin type (libcni GetVersionInfo), decoded with libcni's rules. */
+  async getVersionInfo(type: string): Promise<VersionInfo> {
+    const pluginPath = findInPath(type, this.pluginDirs);
+    const stdin = Buffer.from(JSON.stringify({ cniVersion: CURRENT_VERSION }));
+    const r = await this.spawn('VERSION', type, { pluginPath, env: buildEnv('VERSION', undefined, this.pluginDirs), stdin, timeoutMs: this.timeoutMs });
+    if (r.exitCode !== 0 || r.timedOut) {
+      const err = decodePluginError(type, 'VERSION', r, this.timeoutMs);
+      // a plugin from before the VERSION verb answers like this: it speaks 0.1.0 only
+      if (err.msg === 'unknown CNI_COMMAND: VERSION') return { cniVersion: '0.1.0', supportedVersions: ['0.1.0'] };
+      throw err;
+    }
+    return decodeVersionInfo(type, r.stdout);
+  }
+
+  /**
+   * libcni ValidateNetworkList, before anything runs: every plugin found and executable, every plugin's
+   * VERSION answer includes the list's version. All problems are reported together.
+   */
+  async validateNetworkList(list: NetworkConfigList): Promise<PluginVersionReport[]> {
+    const found = this.findAll(list);
+    const reports: PluginVersionReport[] = [];
+    const problems: CniError[] = [];
+    for (const [type, file] of found) {
+      try {
+        const info = await this.getVersionInfo(type);
+        reports.push({ type, path: file, info });
+        if (list.cniVersion !== '' && !info.supportedVersions.includes(list.cniVersion)) {
+          problems.push(
+            new CniError({
+              code: ErrorCode.IncompatibleCNIVersion,
+              msg: `network "${list.name}" is version ${list.cniVersion} but the plugin supports [${info.supportedVersions.join(' ')}]`,
+              plugin: type,
+              verb: 'VERSION',
+            }),
+          );
+        }
+      } catch (e) {
+        problems.push(toCniError(e));
+      }
+    }
+    if (problems.length === 1 && problems[0]) throw problems[0];
+    if (problems.length > 1) throw new CniErrors(problems, `network "${list.name}" failed validation`);
+    return reports;
+  }
+}
+
+function toCniError(e: unknown): CniError {
+  if (e instanceof CniError) return e;
+  return new CniError({ code: ErrorCode.Internal, msg: (e as Error).message ?? String(e) });
 }

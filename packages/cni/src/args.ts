@@ -48,3 +48,12 @@ export function buildEnv(verb: Verb, rt: RuntimeConf | undefined, pluginDirs: re
     CNI_PATH: pluginDirs.join(':'),
   };
 }
+
+/**
+ * Prepends IgnoreUnknown=1 unless the caller set it: plugins built on skel reject CNI_ARGS keys they do not
+ * know (containernetworking/cni#126, #560) unless told to ignore them.
+ */
+export function withIgnoreUnknown(args: readonly [string, string][] = []): [string, string][] {
+  if (args.length === 0 || args.some(([k]) => k === 'IgnoreUnknown')) return [...args];
+  return [['IgnoreUnknown', '1'], ...args];
+}

@@ -23,7 +23,7 @@ export function cacheFile(cacheDir: string, network: string, containerId: string
 }
 
 /** Written once after a whole ADD chain succeeded: temp file, fsync, rename (libcni's plain write can tear). */
-export function writeCacheEntry(cacheDir: string, entry: CacheEntry): string {
+export function writeCacheEntry(cacheDir: string, entry: CacheEntry, opts: { fsync?: boolean } = {}): string {
   const file = cacheFile(cacheDir, entry.networkName, entry.containerId, entry.ifName);
   const dir = path.dirname(file);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -31,7 +31,8 @@ export function writeCacheEntry(cacheDir: string, entry: CacheEntry): string {
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     writeSync(fd, Buffer.from(JSON.stringify(entry)));
-    fsyncSync(fd);
+    // without fsync a crash can leave an empty file behind the rename (containernetworking/cni#1055)
+    if (opts.fsync !== false) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import type { NetworkConfigList, PluginConf } from './types.js';
-import { compareVersions, CURRENT_VERSION, parseVersion } from './version.js';
+import { compareVersions, CURRENT_VERSION, isSupportedVersion, parseVersion, SUPPORTED_VERSIONS } from './version.js';
 
 export const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -27,6 +27,9 @@ function parseFlag(raw: Record<string, unknown>, key: string, source: string): b
   throw new ConfigError(source, key, `must be true or false (a JSON bool or the string "true"/"false"), got ${JSON.stringify(v)}`);
 }
 
+/** A version newer than ours is legitimately skipped (cniVersions); one that never existed below it is a typo. */
+const knownOrNewer = (v: string) => isSupportedVersion(v) || compareVersions(v, CURRENT_VERSION) > 0;
+
 /**
  * Picks the version to run a list at (spec 1.1.0): cniVersion plus every cniVersions entry, minus those
  * newer than this runtime, highest wins.
@@ -37,6 +40,7 @@ export function selectVersion(raw: Record<string, unknown>, source: string): { c
   if (single !== undefined) {
     if (typeof single !== 'string') throw new ConfigError(source, 'cniVersion', `must be a string, got ${JSON.stringify(single)}`);
     if (single !== '' && !parseVersion(single)) throw new ConfigError(source, 'cniVersion', `"${single}" is not a version like 1.0.0`);
+    if (single !== '' && !knownOrNewer(single)) throw new ConfigError(source, 'cniVersion', `unknown CNI spec version "${single}" (known: ${SUPPORTED_VERSIONS.join(', ')})`);
     if (single !== '') candidates.push(single);
   }
   let list: string[] | undefined;
@@ -47,6 +51,7 @@ export function selectVersion(raw: Record<string, unknown>, source: string): { c
     list = raw.cniVersions as string[];
     for (const v of list) {
       if (!parseVersion(v)) throw new ConfigError(source, 'cniVersions', `"${v}" is not a version like 1.0.0`);
+      if (!knownOrNewer(v)) throw new ConfigError(source, 'cniVersions', `unknown CNI spec version "${v}" (known: ${SUPPORTED_VERSIONS.join(', ')})`);
       candidates.push(v);
     }
   }

@@ -51,3 +51,14 @@ export class ConfigError extends CniError {
     this.field = field;
   }
 }
+
+/** Several CNI failures reported together (validation of a whole list, GC that keeps going). */
+export class CniErrors extends CniError {
+  override name = 'CniErrors';
+  readonly errors: CniError[];
+  constructor(errors: CniError[], headline: string) {
+    const first = errors[0];
+    super({ code: first?.code ?? ErrorCode.Unknown, msg: `${headline}:\n${errors.map((e) => `  - ${e.message}`).join('\n')}` });
+    this.errors = errors;
+  }
+}

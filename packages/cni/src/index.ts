@@ -7,3 +7,5 @@ export * from './invoke.js';
 export * from './result.js';
 export * from './types.js';
 export * from './version.js';
+export * from './cli.js';
+export * from './lock.js';

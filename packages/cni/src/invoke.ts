@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { CniError, ErrorCode } from './errors.js';
-import type { Verb } from './types.js';
+import type { Verb, VersionInfo } from './types.js';
 
 /** What one plugin run needs: the binary, the environment to add and the stdin bytes. */
 export interface PluginRequest {
@@ -160,4 +160,36 @@ export function decodePluginError(type: string, verb: Verb, r: PluginResponse, t
     verb,
     stderr: r.stderr,
   });
+}
+
+/**
+ * Decodes a VERSION answer (libcni pkg/version PluginDecoder): cniVersion is required; supportedVersions
+ * too, except from a 0.2.0 plugin, which implies 0.1.0 and 0.2.0.
+ */
+export function decodeVersionInfo(type: string, stdout: string): VersionInfo {
+  const bad = (msg: string) => new CniError({ code: ErrorCode.DecodingFailure, msg, plugin: type, verb: 'VERSION' });
+  let v: unknown;
+  try {
+    v = JSON.parse(stdout);
+  } catch (e) {
+    throw bad(`decoding version info: ${(e as Error).message} in ${JSON.stringify(stdout.slice(0, 200))}`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad('decoding version info: not a JSON object');
+  const o = v as Record<string, unknown>;
+  if (typeof o.cniVersion !== 'string' || o.cniVersion === '') throw bad('decoding version info: missing field cniVersion');
+  if (o.supportedVersions === undefined) {
+    if (o.cniVersion === '0.2.0') return { cniVersion: '0.2.0', supportedVersions: ['0.1.0', '0.2.0'] };
+    throw bad('decoding version info: missing field supportedVersions');
+  }
+  if (!Array.isArray(o.supportedVersions) || o.supportedVersions.some((x) => typeof x !== 'string')) {
+    throw bad('decoding version info: supportedVersions must be an array of strings');
+  }
+  return { cniVersion: o.cniVersion, supportedVersions: o.supportedVersions as string[] };
+}
+
+/** A plugin that could not be started at all (EACCES, ENOEXEC): what Go reports as fork/exec failure. */
+export function spawnFailure(type: string, verb: Verb, pluginPath: string, e: unknown): CniError {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'EACCES' ? 'permission denied' : (err.message ?? String(e));
+  return new CniError({ code: ErrorCode.Internal, msg: `fork/exec ${pluginPath}: ${why}`, plugin: type, verb });
 }

@@ -64,7 +64,9 @@ function toRich(r: AnyResult): Result {
  * 0.3.x/0.4.0; 1.1.0-only interface fields are dropped going below 1.1.0; to 0.2.0 keeps the first
  * address of each family and moves routes under it.
  */
-export function convertResult(r: AnyResult, to: string): AnyResult {
+export function convertResult(r: AnyResult, toVersion: string): AnyResult {
+  // a legacy config without cniVersion: libcni reads it, and the plugins answer, as 0.1.0
+  const to = toVersion === '' ? '0.1.0' : toVersion;
   if (!isSupportedVersion(to)) {
     throw new CniError({ code: ErrorCode.IncompatibleCNIVersion, msg: `cannot convert a result to unknown version "${to}"` });
   }

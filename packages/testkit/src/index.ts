@@ -17,6 +17,7 @@ import {
 
 export * from './cleanup.js';
 export * from './snapshot.js';
+export * from './fake-plugins.js';
 
 /** A short random tag: test objects get their own names, never the demo's (cbr0, connet, demo). */
 export function tag(n = 3): string {

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { CniRuntime, type GcAttachment } from './api.js';
+import { CniError, CniErrors, ErrorCode } from './errors.js';
+import { loadConfList } from './conf.js';
+import type { RuntimeConf } from './types.js';
+
+const USAGE = `usage: cni-tool add|check|del <network> <netns-path>
+       cni-tool gc|status <network> [<netns-path>]
+       cni-tool version <plugin>
+       cni-tool validate <network>
+environment (as cnitool): NETCONFPATH (default /etc/cni/net.d), CNI_PATH (plugin dirs, ':'-separated),
+  CNI_IFNAME (default eth0), CNI_ARGS (K=V;K2=V2), CAP_ARGS (JSON object of capability args)
+extensions: CNI_CACHE_DIR (default /var/lib/cni), CNI_TIMEOUT_MS (per plugin, default 60000),
+  CNI_GC_VALID (JSON [{"containerID","ifname"}] kept by gc; default none, like cnitool)`;
+
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+/** cnitool's container id: "cnitool-" + hex of the first 10 bytes of SHA-512 of the netns path. */
+export function cnitoolContainerId(netnsPath: string): string {
+  return `cnitool-${createHash('sha512').update(netnsPath).digest().subarray(0, 10).toString('hex')}`;
+}
+
+/** CNI_ARGS as a user types it ("K=V;K2=V2") into pairs; a pair without "=" is refused, not guessed. */
+export function parseCniArgsEnv(s: string | undefined): [string, string][] {
+  if (!s) return [];
+  return s
+    .split(';')
+    .filter((p) => p !== '')
+    .map((p) => {
+      const i = p.indexOf('=');
+      if (i <= 0) {
+        throw new CniError({ code: ErrorCode.InvalidEnvironmentVariables, msg: `CNI_ARGS: "${p}" is not KEY=VALUE` });
+      }
+      return [p.slice(0, i), p.slice(i + 1)] as [string, string];
+    });
+}
+
+function parseJsonEnv(name: string, s: string | undefined): unknown {
+  if (!s) return undefined;
+  try {
+    return JSON.parse(s);
+  } catch (e) {
+    throw new CniError({ code: ErrorCode.InvalidEnvironmentVariables, msg: `${name} is not valid JSON: ${(e as Error).message}` });
+  }
+}
+
+/** The CLI without process globals: returns the exit code. */
+export async function runCniTool(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  const [cmd, target, netnsArg] = argv;
+  const confDir = env.NETCONFPATH || '/etc/cni/net.d';
+  const pluginDirs = (env.CNI_PATH ?? '').split(':').filter(Boolean);
+  const timeoutMs = env.CNI_TIMEOUT_MS ? Number(env.CNI_TIMEOUT_MS) : undefined;
+  const rtm = new CniRuntime({ pluginDirs, cacheDir: env.CNI_CACHE_DIR || '/var/lib/cni', ...(timeoutMs ? { timeoutMs } : {}) });
+  const needs = (n: number) => {
+    if (argv.length < n) {
+      io.err(`${USAGE}\n`);
+      return false;
+    }
+    return true;
+  };
+  try {
+    switch (cmd) {
+      case 'add':
+      case 'check':
+      case 'del': {
+        if (!needs(3) || !target || !netnsArg) return 1;
+        const list = loadConfList(confDir, target);
+        const netns = path.resolve(netnsArg);
+        const capArgs = parseJsonEnv('CAP_ARGS', env.CAP_ARGS);
+        if (capArgs !== undefined && (capArgs === null || typeof capArgs !== 'object' || Array.isArray(capArgs))) {
+          throw new CniError({ code: ErrorCode.InvalidEnvironmentVariables, msg: 'CAP_ARGS must be a JSON object' });
+        }
+        const rt: RuntimeConf = {
+          containerId: cnitoolContainerId(netns),
+          netns,
+          ifName: env.CNI_IFNAME || 'eth0',
+          args: parseCniArgsEnv(env.CNI_ARGS),
+          ...(capArgs ? { capabilityArgs: capArgs as Record<string, unknown> } : {}),
+        };
+        if (cmd === 'add') io.out(`${JSON.stringify(await rtm.addNetworkList(list, rt), null, 2)}\n`);
+        else if (cmd === 'check') await rtm.checkNetworkList(list, rt);
+        else await rtm.delNetworkList(list, rt);
+        return 0;
+      }
+      case 'gc': {
+        if (!needs(2) || !target) return 1;
+        const list = loadConfList(confDir, target);
+        const valid = parseJsonEnv('CNI_GC_VALID', env.CNI_GC_VALID) as GcAttachment[] | undefined;
+        await rtm.gcNetworkList(list, valid ? { validAttachments: valid } : {});
+        return 0;
+      }
+      case 'status': {
+        if (!needs(2) || !target) return 1;
+        await rtm.getStatusNetworkList(loadConfList(confDir, target));
+        return 0;
+      }
+      case 'version': {
+        if (!needs(2) || !target) return 1;
+        io.out(`${JSON.stringify(await rtm.getVersionInfo(target), null, 2)}\n`);
+        return 0;
+      }
+      case 'validate': {
+        if (!needs(2) || !target) return 1;
+        const list = loadConfList(confDir, target);
+        const reports = await rtm.validateNetworkList(list);
+        io.out(`${JSON.stringify({ name: list.name, cniVersion: list.cniVersion, plugins: reports }, null, 2)}\n`);
+        return 0;
+      }
+      default:
+        io.err(`${USAGE}\n`);
+        return 1;
+    }
+  } catch (e) {
+    if (e instanceof CniError) {
+      io.err(`cni-tool: ${e.message}\n`);
+      if (e.stderr.trim()) io.err(`plugin stderr:\n${e.stderr.trimEnd()}\n`);
+      const errs = e instanceof CniErrors ? e.errors : [e];
+      for (const x of errs) {
+        io.err(`${JSON.stringify({ code: x.code, msg: x.msg, ...(x.details ? { details: x.details } : {}), ...(x.plugin ? { plugin: x.plugin } : {}), ...(x.verb ? { verb: x.verb } : {}) })}\n`);
+      }
+      return 1;
+    }
+    throw e;
+  }
+}

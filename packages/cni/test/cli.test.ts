@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cacheFile, cnitoolContainerId, parseCniArgsEnv, type Result } from '../src/index.js';
+import { fakeEnv } from './fake-env.js';
+
+const TOOL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../scripts/cni-tool.mjs');
+
+function setup(cniVersion = '1.1.0') {
+  const f = fakeEnv([{ type: 'fake-a' }, { type: 'fake-b' }], { name: 'x', cniVersion, plugins: [{ type: 'fake-a' }] });
+  const confDir = path.join(f.root, 'net.d');
+  mkdirSync(confDir);
+  writeFileSync(
+    path.join(confDir, '10-clinet.conflist'),
+    JSON.stringify({ name: 'clinet', cniVersion, plugins: [{ type: 'fake-a', capabilities: { portMappings: true } }, { type: 'fake-b' }] }),
+  );
+  const env = { ...process.env, NETCONFPATH: confDir, CNI_PATH: f.bin, CNI_CACHE_DIR: f.cacheDir };
+  const run = (args: string[], extra: Record<string, string> = {}) => {
+    const r = spawnSync(process.execPath, [TOOL, ...args], { env: { ...env, ...extra }, encoding: 'utf8' });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  return { f, run };
+}
+
+test('container id is cnitool\'s: "cnitool-" + first 10 bytes of SHA-512 of the netns path', () => {
+  const want = `cnitool-${createHash('sha512').update('/var/run/netns/x').digest('hex').slice(0, 20)}`;
+  assert.is(cnitoolContainerId('/var/run/netns/x'), want);
+  assert.equal(parseCniArgsEnv('IgnoreUnknown=1;K8S_POD_NAME=a'), [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'a']]);
+  assert.throws(() => parseCniArgsEnv('novalue'), /not KEY=VALUE/);
+});
+
+test('cli: add / check / del with NETCONFPATH, CNI_PATH, CNI_IFNAME, CNI_ARGS, CAP_ARGS', () => {
+  const { f, run } = setup();
+  const ns = '/var/run/netns/t3-cli-fake';
+  const id = cnitoolContainerId(ns);
+  const extra = { CNI_IFNAME: 'net1', CNI_ARGS: 'IgnoreUnknown=1;FOO=bar', CAP_ARGS: '{"portMappings":[{"hostPort":8080}]}' };
+  const add = run(['add', 'clinet', ns], extra);
+  assert.is(add.code, 0, add.stderr);
+  const result = JSON.parse(add.stdout) as Result;
+  assert.is(result.cniVersion, '1.1.0');
+  assert.equal(result.interfaces?.map((i) => i.name), ['fake-a', 'fake-b']);
+  const [a] = f.calls();
+  assert.is(a?.env.CNI_CONTAINERID, id);
+  assert.is(a?.env.CNI_IFNAME, 'net1');
+  assert.is(a?.env.CNI_NETNS, ns);
+  assert.is(a?.env.CNI_ARGS, 'IgnoreUnknown=1;FOO=bar');
+  assert.equal(a?.request?.runtimeConfig, { portMappings: [{ hostPort: 8080 }] });
+  assert.ok(existsSync(cacheFile(f.cacheDir, 'clinet', id, 'net1')));
+  const check = run(['check', 'clinet', ns], extra);
+  assert.is(check.code, 0, check.stderr);
+  const del = run(['del', 'clinet', ns], extra);
+  assert.is(del.code, 0, del.stderr);
+  assert.equal(f.calls().map((c) => `${c.verb} ${c.type}`), ['ADD fake-a', 'ADD fake-b', 'CHECK fake-a', 'CHECK fake-b', 'DEL fake-b', 'DEL fake-a']);
+  assert.not.ok(existsSync(cacheFile(f.cacheDir, 'clinet', id, 'net1')));
+});
+
+test('cli: gc, status, version, validate', () => {
+  const { f, run } = setup();
+  assert.is(run(['add', 'clinet', '/var/run/netns/t3-a']).code, 0);
+  const gc = run(['gc', 'clinet']);
+  assert.is(gc.code, 0, gc.stderr);
+  assert.equal(f.cni.getCachedAttachments(), [], 'cnitool gc keeps nothing');
+  assert.equal(f.calls().slice(2).map((c) => c.verb), ['DEL', 'DEL', 'GC', 'GC']);
+  assert.is(run(['status', 'clinet']).code, 0);
+  assert.equal(f.calls().slice(6).map((c) => c.verb), ['STATUS', 'STATUS']);
+  const v = run(['version', 'fake-a']);
+  assert.is(v.code, 0);
+  assert.is((JSON.parse(v.stdout) as { cniVersion: string }).cniVersion, '1.1.0');
+  const val = run(['validate', 'clinet']);
+  assert.is(val.code, 0, val.stderr);
+  const rep = JSON.parse(val.stdout) as { name: string; plugins: { type: string }[] };
+  assert.equal(rep.plugins.map((p) => p.type), ['fake-a', 'fake-b']);
+});
+
+test('cli: errors exit 1 with the CNI error as JSON on stderr; usage errors too', () => {
+  const { f, run } = setup();
+  const bad = run(['add', 'clinet', '/var/run/netns/t3-b'], { CNI_IFNAME: 'this-name-is-too-long' });
+  assert.is(bad.code, 1);
+  const last = JSON.parse(bad.stderr.trim().split('\n').at(-1) ?? '{}') as { code: number; msg: string };
+  assert.is(last.code, 4);
+  assert.match(last.msg, /too long/);
+  assert.is(f.calls().length, 0);
+  const missing = run(['add', 'nosuchnet', '/var/run/netns/t3-b']);
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, /no net configuration with name "nosuchnet"/);
+  assert.is(run(['frobnicate']).code, 1);
+  assert.is(run(['add', 'clinet']).code, 1);
+  assert.is(run(['version', 'nope']).code, 1);
+});
+
+test.run();

@@ -1,0 +1,90 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CniError, ConfigError, confFromBytes, confListFromBytes, confListFromConfBytes, loadConfList } from '../src/index.js';
+
+const list = (extra: Record<string, unknown> = {}) => JSON.stringify({ name: 'n1', cniVersion: '1.0.0', plugins: [{ type: 'bridge' }], ...extra });
+
+function configError(fn: () => unknown, field: string | undefined, re: RegExp, source = 'f.conflist'): void {
+  try {
+    fn();
+    assert.unreachable('expected a ConfigError');
+  } catch (e) {
+    assert.instance(e, ConfigError, String(e));
+    const ce = e as ConfigError;
+    assert.is(ce.field, field);
+    assert.is(ce.source, source);
+    assert.is(ce.code, 7);
+    assert.match(ce.message, re);
+    assert.ok(ce.message.includes(source), 'message names the file');
+  }
+}
+
+test('conflist: parsed with flags, version and the exact bytes kept', () => {
+  const text = list({ disableCheck: 'TRUE', disableGC: false });
+  const l = confListFromBytes(text, 'f.conflist');
+  assert.is(l.name, 'n1');
+  assert.is(l.cniVersion, '1.0.0');
+  assert.is(l.disableCheck, true);
+  assert.is(l.disableGC, false);
+  assert.equal(l.plugins, [{ type: 'bridge' }]);
+  assert.is(Buffer.from(l.bytes).toString(), text);
+});
+
+test('conflist: bad input names the file and the field', () => {
+  configError(() => confListFromBytes('{"name": "x",', 'f.conflist'), undefined, /not valid JSON/);
+  configError(() => confListFromBytes(list({ name: '' }), 'f.conflist'), 'name', /missing network name/);
+  configError(() => confListFromBytes(list({ name: 'bad name' }), 'f.conflist'), 'name', /invalid characters/);
+  configError(() => confListFromBytes(list({ plugins: [] }), 'f.conflist'), 'plugins', /empty/);
+  configError(() => confListFromBytes(list({ plugins: [{ type: 'a' }, {}] }), 'f.conflist'), 'plugins[1].type', /missing 'type'/);
+  configError(() => confListFromBytes(list({ plugins: [{ type: '' }] }), 'f.conflist'), 'plugins[0].type', /missing 'type'/);
+  configError(() => confListFromBytes(list({ plugins: [{ type: '../bin/sh' }] }), 'f.conflist'), 'plugins[0].type', /not a path/);
+  configError(() => confListFromBytes(list({ disableCheck: 'yes' }), 'f.conflist'), 'disableCheck', /true or false/);
+  configError(() => confListFromBytes(list({ disableGC: 1 }), 'f.conflist'), 'disableGC', /true or false/);
+  configError(() => confListFromBytes(list({ cniVersion: '0.5.0' }), 'f.conflist'), 'cniVersion', /unknown CNI spec version "0.5.0"/);
+  configError(() => confListFromBytes(list({ cniVersion: 'one' }), 'f.conflist'), 'cniVersion', /not a version/);
+  configError(() => confListFromBytes(list({ cniVersion: '2.0.0' }), 'f.conflist'), 'cniVersion', /no version this runtime supports/);
+  configError(() => confListFromBytes(list({ cniVersions: ['1.0.0', 'x'] }), 'f.conflist'), 'cniVersions', /not a version/);
+});
+
+test('version selection: highest of cniVersion + cniVersions not newer than 1.1.0', () => {
+  assert.is(confListFromBytes(list({ cniVersion: '0.4.0', cniVersions: ['1.0.0', '1.1.0', '3.0.0'] })).cniVersion, '1.1.0');
+  assert.is(confListFromBytes(list({ cniVersion: '1.0.0', cniVersions: ['0.3.1'] })).cniVersion, '1.0.0');
+  assert.equal(confListFromBytes(list({ cniVersion: undefined, cniVersions: ['0.4.0', '1.0.0'] })).cniVersions, ['0.4.0', '1.0.0']);
+  assert.is(confListFromBytes(JSON.stringify({ name: 'n', plugins: [{ type: 'x' }] })).cniVersion, '');
+});
+
+test('single-plugin .conf is wrapped into a one-element list', () => {
+  const l = confListFromConfBytes(JSON.stringify({ name: 'n2', cniVersion: '0.4.0', type: 'bridge', bridge: 'b0' }), 'x.conf');
+  assert.is(l.name, 'n2');
+  assert.is(l.cniVersion, '0.4.0');
+  assert.is(l.plugins.length, 1);
+  assert.is(l.plugins[0]?.type, 'bridge');
+  assert.is(l.plugins[0]?.bridge, 'b0');
+  const wrapped = JSON.parse(Buffer.from(l.bytes).toString()) as { plugins: unknown[] };
+  assert.is(wrapped.plugins.length, 1);
+  assert.is(confFromBytes(list(), 'y').plugins[0]?.type, 'bridge');
+  configError(() => confListFromConfBytes(JSON.stringify({ name: 'n2', cniVersion: '1.0.0' }), 'x.conf'), '(plugin).type', /missing 'type'/, 'x.conf');
+});
+
+test('directory lookup: conflists first in lexical order, then .conf/.json; errors name the dir', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cni-conf-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, '20-b.conflist'), JSON.stringify({ name: 'same', cniVersion: '1.0.0', plugins: [{ type: 'second' }] }));
+  writeFileSync(path.join(dir, '10-a.conflist'), JSON.stringify({ name: 'same', cniVersion: '1.0.0', plugins: [{ type: 'first' }] }));
+  writeFileSync(path.join(dir, '05-c.conf'), JSON.stringify({ name: 'same', cniVersion: '1.0.0', type: 'single' }));
+  writeFileSync(path.join(dir, '06-d.json'), JSON.stringify({ name: 'only-json', cniVersion: '0.3.1', type: 'j' }));
+  writeFileSync(path.join(dir, 'ignored.txt'), 'not a config');
+  mkdirSync(path.join(dir, 'sub.conflist'));
+  assert.is(loadConfList(dir, 'same').plugins[0]?.type, 'first');
+  assert.is(loadConfList(dir, 'same').source, path.join(dir, '10-a.conflist'));
+  assert.is(loadConfList(dir, 'only-json').plugins[0]?.type, 'j');
+  assert.throws(() => loadConfList(dir, 'nope'), (e: unknown) => e instanceof CniError && /no net configuration with name "nope"/.test(e.message));
+  assert.throws(() => loadConfList(path.join(dir, 'missing'), 'x'), /no net configurations found/);
+  writeFileSync(path.join(dir, '00-broken.conflist'), '{');
+  assert.throws(() => loadConfList(dir, 'same'), (e: unknown) => e instanceof ConfigError && e.source.endsWith('00-broken.conflist'));
+});
+
+test.run();
