@@ -1,6 +1,7 @@
 import { type Config, helpText, type ParsedArgs, resolveConfig } from './config.js';
 import { CommandError, UserError } from './errors.js';
 import { createExec, type Exec } from './exec.js';
+import { withInstanceLock } from './instance-lock.js';
 import { createLogger, type Logger } from './log.js';
 import { type Names, names } from './names.js';
 import { type StepName, StateStore } from './state.js';
@@ -84,7 +85,8 @@ export async function runStep(entry: StepEntry): Promise<number> {
   }
   const span = ctx.log.step(entry.label ?? `${entry.step} ${entry.action}`);
   try {
-    await entry.run(ctx);
+    const c = ctx;
+    await withInstanceLock(c, entry.action, () => entry.run(c));
     span.done();
     return 0;
   } catch (e) {

@@ -10,3 +10,7 @@ export * from './state.js';
 export * from './host.js';
 export * from './lock.js';
 export * from './states.js';
+export * from './fault.js';
+export * from './instance-lock.js';
+export * from './masq.js';
+export * from './marks.js';

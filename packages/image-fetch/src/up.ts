@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type ImageFetchState, requireRoot, UserError, withLock } from '@cni-demo/core';
+import { type Ctx, faultPoint, type ImageFetchState, requireRoot, UserError, withLock } from '@cni-demo/core';
 import { ensureBuiltinBusybox } from './builtin.js';
 import { findTag, readImageConfig } from './oci.js';
 
@@ -51,6 +51,7 @@ export async function up(ctx: Ctx): Promise<ImageFetchState> {
     rmSync(unpackDir, { recursive: true, force: true });
     throw e;
   }
+  faultPoint('image-fetch:before-state');
   const state: ImageFetchState = {
     reference: ctx.config.image,
     layout,

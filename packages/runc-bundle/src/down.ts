@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { type Ctx, requireRoot } from '@cni-demo/core';
+import { type Ctx, faultPoint, requireRoot } from '@cni-demo/core';
 import { runcArgs, runcState } from './runc.js';
 import { unpin } from './up.js';
 
@@ -8,6 +8,7 @@ export async function down(ctx: Ctx): Promise<void> {
   requireRoot('runc-bundle down');
   const id = ctx.names.containerId;
   if (await runcState(ctx, id)) await ctx.exec('runc', runcArgs(ctx, 'delete', '--force', id));
+  faultPoint('runc-bundle:down-after-delete');
   await unpin(ctx, ctx.names.netnsPath);
   rmSync(ctx.names.bundleDir, { recursive: true, force: true });
   ctx.state.remove('runc-bundle');

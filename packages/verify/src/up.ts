@@ -2,6 +2,7 @@ import {
   type CheckResult,
   type CniAttachState,
   type Ctx,
+  faultPoint,
   type HostSetupState,
   type RuncBundleState,
   requireRoot,
@@ -54,6 +55,7 @@ export async function up(ctx: Ctx): Promise<VerifyState> {
     ),
   );
 
+  faultPoint('verify:before-state');
   const state: VerifyState = { ok: checks.every((c) => c.ok), checks };
   ctx.state.write('verify', state);
   if (ctx.config.json) ctx.log.out(`${JSON.stringify(state, null, 2)}\n`);
