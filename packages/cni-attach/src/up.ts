@@ -17,6 +17,10 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
     await cni.delNetworkList(list, rt);
     result = undefined;
   }
+  if (!result && (await linkInNetns(ctx, bundle.netnsPath, rt.ifName))) {
+    // wired but never cached: an earlier ADD was killed midway; release what it made before adding again
+    await cni.delNetworkList(list, rt);
+  }
   if (!result) {
     keepConfCopy(ctx, list);
     faultPoint('cni-attach:before-add');

@@ -94,3 +94,5 @@ export async function testConfig(overrides: Record<string, unknown> = {}): Promi
 export function removeRoot(root: string): void {
   rmSync(root, { recursive: true, force: true });
 }
+export * from './procs.js';
+export * from './snapshot-filter.js';
