@@ -49,8 +49,9 @@ const writeState = (e: Env, step: string, text: string) => {
   writeFileSync(path.join(dir, `${step}.json`), text, { mode: 0o600 });
 };
 
-async function dummy(name: string, addr?: string): Promise<() => Promise<void>> {
-  await exec('ip', ['link', 'add', name, 'type', 'dummy']);
+/** A link in the way (this kernel has no dummy links: a bridge, or a veth pair for "not a bridge"). */
+async function link(name: string, kind: 'bridge' | 'veth', addr?: string): Promise<() => Promise<void>> {
+  await exec('ip', ['link', 'add', name, 'type', kind, ...(kind === 'veth' ? ['peer', 'name', `t5p${tag(2)}`] : [])]);
   if (addr) await exec('ip', ['addr', 'add', addr, 'dev', name]);
   return async () => {
     await exec('ip', ['link', 'del', name], { allowFail: true });
@@ -114,10 +115,10 @@ const CASES: Case[] = [
   {
     name: 'subnet overlapping a host route',
     step: 'host-setup',
-    setup: (e) => dummy(`t5o${tag(2)}`, `${e.config.gateway4.replace(/\.1$/, '.77')}/28`),
+    setup: (e) => link(`t5o${tag(2)}`, 'bridge', `${e.config.gateway4.replace(/\.1$/, '.77')}/28`),
     expect: ['overlaps the host route', 'subnet4'],
   },
-  { name: 'a non-bridge link has the bridge name', step: 'host-setup', setup: (e) => dummy(e.config.bridge), expect: ['dummy link', 'already exists'] },
+  { name: 'a non-bridge link has the bridge name', step: 'host-setup', setup: (e) => link(e.config.bridge, 'veth'), expect: ['veth link', 'already exists'] },
   {
     name: 'a bridge with other addresses has the bridge name',
     step: 'host-setup',

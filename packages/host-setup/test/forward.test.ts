@@ -1,5 +1,5 @@
 import { createExec, type Exec, forwardRules } from '@cni-demo/core';
-import { tag, testConfig } from '@cni-demo/testkit';
+import { removeRoot, tag, testConfig } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { findForwardRules, forwardPolicy, handleForwardPolicy, parsePolicy, removeForwardRules } from '../src/forward.js';
@@ -15,6 +15,13 @@ function inNetns(ns: string): Exec {
   return (cmd, args = [], opts = {}) => host('ip', ['netns', 'exec', ns, cmd, ...args], opts);
 }
 
+const roots: string[] = [];
+async function config(overrides: Record<string, unknown> = {}) {
+  const t = await testConfig(overrides);
+  roots.push(t.root);
+  return t;
+}
+
 async function withScratchNs(fn: (exec: Exec) => Promise<void>): Promise<void> {
   const ns = `t5fw${tag(3)}`;
   await host('ip', ['netns', 'add', ns]);
@@ -22,6 +29,7 @@ async function withScratchNs(fn: (exec: Exec) => Promise<void>): Promise<void> {
     await fn(inNetns(ns));
   } finally {
     await host('ip', ['netns', 'del', ns], { allowFail: true });
+    for (const r of roots.splice(0)) removeRoot(r);
   }
 }
 
@@ -33,7 +41,7 @@ test('parsePolicy reads the policy line', () => {
 
 test('ACCEPT policy: nothing to explain, nothing added', async () => {
   await withScratchNs(async (exec) => {
-    const { ctx } = await testConfig();
+    const { ctx } = await config();
     const c = { ...ctx, exec, config: { ...ctx.config, fixForward: true } };
     assert.equal(await handleForwardPolicy(c), []);
     assert.equal(await findForwardRules(exec, c.config.id, c.config.bridge), []);
@@ -43,7 +51,7 @@ test('ACCEPT policy: nothing to explain, nothing added', async () => {
 test('DROP policy without --fix-forward: explained, rules untouched', async () => {
   await withScratchNs(async (exec) => {
     for (const t of ['iptables', 'ip6tables']) await exec(t, ['-w', '-P', 'FORWARD', 'DROP']);
-    const { ctx } = await testConfig();
+    const { ctx } = await config();
     const warnings: string[] = [];
     const c = { ...ctx, exec, log: { ...ctx.log, warn: (m: string) => void warnings.push(m) } };
     assert.equal(await handleForwardPolicy(c), ['iptables', 'ip6tables']);
@@ -57,7 +65,7 @@ test('DROP policy without --fix-forward: explained, rules untouched', async () =
 test('DROP policy with --fix-forward: ACCEPT rules in and out of the bridge, idempotent, removed by down', async () => {
   await withScratchNs(async (exec) => {
     for (const t of ['iptables', 'ip6tables']) await exec(t, ['-w', '-P', 'FORWARD', 'DROP']);
-    const { ctx } = await testConfig({ fixForward: true });
+    const { ctx } = await config({ fixForward: true });
     const c = { ...ctx, exec };
     const before = (await exec('iptables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.startsWith('-'));
     await handleForwardPolicy(c);

@@ -14,9 +14,31 @@ export function ownSnapshotDiff(a: Record<string, string>, b: Record<string, str
   const v6 = config.subnet6.split('::')[0] ?? '';
   const ours = [config.bridge, `"${config.network}"`, `"${config.id}"`, config.id, `${v4}.`, `${v6}:`].filter((s) => s.length > 2);
   const hostWide = /^sysctls |^ip6?tables [+-] (:\S+ (ACCEPT|DROP)|-P )/;
-  return snapshotDiff(a, b)
+  return snapshotDiff(operational(a), operational(b))
     .split('\n')
     .filter((l) => l !== '')
     .filter((l) => hostWide.test(l) || ours.some((o) => l.includes(o)))
     .join('\n');
+}
+
+/**
+ * Drops what the kernel changes by itself: carrier (a bridge with no port is UNKNOWN, one whose last port
+ * left is DOWN/NO-CARRIER), duplicate address detection (tentative) and the link-local routes that appear
+ * once it finishes. None of it is configuration anyone set.
+ */
+function operational(s: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s)) {
+    out[k] = v
+      .split('\n')
+      .filter((l) => !/^(local|anycast) fe80:/.test(l))
+      .map((l) =>
+        l
+          .replace(/<([^>]*)>/, (_, f: string) => `<${f.split(',').filter((x) => x !== 'NO-CARRIER' && x !== 'LOWER_UP').join(',')}>`)
+          .replace(/ state \S+/, '')
+          .replace(/ (linkdown|tentative)\b/g, ''),
+      )
+      .join('\n');
+  }
+  return out;
 }
