@@ -1,4 +1,6 @@
-import { createExec } from '@cni-demo/core';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createExec, names } from '@cni-demo/core';
 import {
   DOWN_ORDER,
   failures,
@@ -82,6 +84,27 @@ for (const c of CASES) {
     });
   });
 }
+
+test('every step rerun after success changes nothing and succeeds, up and down', async () => {
+  const before = await hostSnapshot(exec);
+  const { root, config } = await testConfig();
+  const file = writeConfigFile(root, config);
+  await withCleanup(async (cl) => {
+    cl.add('remove temp root', () => removeRoot(root));
+    cl.add('force teardown', () => forceTeardown(config, exec));
+    assert.is(failures(await runDemo(file)), '', 'first demo');
+    const { runDir } = names(config);
+    const read = (step: string) => readFileSync(path.join(runDir, `${step}.json`), 'utf8');
+    const keep = ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach'].map(read);
+    const up1 = await hostSnapshot(exec);
+    assert.is(failures(await runDemo(file)), '', 'second demo');
+    assert.is(ownSnapshotDiff(up1, await hostSnapshot(exec), config), '', 'the rerun changed nothing on the host');
+    assert.equal(['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach'].map(read), keep, 'same container, same addresses, same state');
+    assert.is(failures(await runDown(file)), '', 'first down');
+    assert.is(failures(await runDown(file)), '', 'second down');
+    assert.is(ownSnapshotDiff(before, await hostSnapshot(exec), config), '', 'host as before');
+  });
+});
 
 test('the leak audit fails and lists what a killed demo left, then down clears it', async () => {
   const { root, config } = await testConfig();
