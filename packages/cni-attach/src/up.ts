@@ -1,5 +1,6 @@
-import { type CniAttachState, type Ctx, type EtcSource, fillEtcFiles, type HostSetupState, type RuncBundleState, requireRoot } from '@cni-demo/core';
+import { type CniAttachState, type Ctx, type EtcSource, faultPoint, fillEtcFiles, type HostSetupState, type RuncBundleState, requireRoot } from '@cni-demo/core';
 import { addressesOf, linkInNetns, loadList, runtimeConf, runtimeFor } from './attach.js';
+import { keepConfCopy } from './recover.js';
 
 /** CNI ADD through the runtime library, as the walkthrough's CNI_COMMAND=ADD; the result is printed and kept. */
 export async function up(ctx: Ctx): Promise<CniAttachState> {
@@ -16,7 +17,13 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
     await cni.delNetworkList(list, rt);
     result = undefined;
   }
+  if (!result && (await linkInNetns(ctx, bundle.netnsPath, rt.ifName))) {
+    // wired but never cached: an earlier ADD was killed midway; release what it made before adding again
+    await cni.delNetworkList(list, rt);
+  }
   if (!result) {
+    keepConfCopy(ctx, list);
+    faultPoint('cni-attach:before-add');
     try {
       result = await cni.addNetworkList(list, rt);
     } catch (e) {
@@ -25,6 +32,7 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
       throw e;
     }
   }
+  faultPoint('cni-attach:after-add');
   const state: CniAttachState = {
     network: list.name,
     confFile: host.confFile,

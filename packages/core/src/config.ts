@@ -38,6 +38,8 @@ export interface Config {
   netnsDir: string;
   install: boolean;
   pluginTimeoutMs: number;
+  lockWaitMs: number;
+  fixForward: boolean;
   verbose: boolean;
   json: boolean;
 }
@@ -207,6 +209,17 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     default: 30000,
     help: 'how long a CNI plugin may run, in ms',
     check: (v) => (v >= 100 ? undefined : `${v} is too short: use 100 or more`),
+  },
+  lockWaitMs: {
+    kind: 'int',
+    default: 60000,
+    help: 'how long a step waits for another run of the same --id to finish, in ms (0: refuse at once)',
+    check: (v) => (v >= 0 ? undefined : `${v} is negative: use 0 or more`),
+  },
+  fixForward: {
+    kind: 'bool',
+    default: false,
+    help: 'when the iptables FORWARD policy is DROP, add ACCEPT rules for the bridge (removed by down)',
   },
   verbose: { kind: 'bool', default: false, help: 'print every command run' },
   json: { kind: 'bool', default: false, help: 'print machine-readable JSON' },

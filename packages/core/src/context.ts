@@ -1,6 +1,7 @@
 import { type Config, helpText, type ParsedArgs, resolveConfig } from './config.js';
 import { CommandError, UserError } from './errors.js';
 import { createExec, type Exec } from './exec.js';
+import { withInstanceLock } from './instance-lock.js';
 import { createLogger, type Logger } from './log.js';
 import { type Names, names } from './names.js';
 import { type StepName, StateStore } from './state.js';
@@ -116,7 +117,7 @@ export async function runStep(entry: StepEntry): Promise<number> {
     }
   };
   try {
-    const result = await entry.run(ctx);
+    const result = await withInstanceLock(c, entry.action, () => entry.run(c));
     finish(true, span.done(), result);
     return 0;
   } catch (e) {

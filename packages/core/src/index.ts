@@ -13,3 +13,7 @@ export * from './states.js';
 export * from './timings.js';
 export * from './etc-files.js';
 export * from './rootless.js';
+export * from './fault.js';
+export * from './instance-lock.js';
+export * from './masq.js';
+export * from './marks.js';

@@ -33,7 +33,7 @@ const norm = (a: { local: string; prefixlen: number }) => `${a.local}/${a.prefix
  * a bridge carrying exactly our addresses; our subnets must not overlap any route the host has (other
  * than the ones on our own bridge).
  */
-export async function planBridge(ctx: Ctx): Promise<BridgePlan> {
+export async function planBridge(ctx: Ctx, opts: { ours?: boolean } = {}): Promise<BridgePlan> {
   const c = ctx.config;
   const addrs = bridgeAddrs(ctx);
   const existing = await getLink(ctx.exec, c.bridge);
@@ -49,7 +49,8 @@ export async function planBridge(ctx: Ctx): Promise<BridgePlan> {
     } else {
       const have = existing.addrs.filter((a) => a.scope !== 'link').map(norm).sort();
       const want = addrs.map((a) => a.toLowerCase()).sort();
-      if (JSON.stringify(have) === JSON.stringify(want)) {
+      if (JSON.stringify(have) === JSON.stringify(want) || (opts.ours && have.every((a) => want.includes(a)))) {
+        // ours: an earlier run made it and was killed before every address was on it; ensureBridge completes it
         adopt = true;
       } else {
         problems.push(
@@ -95,13 +96,13 @@ function routeClashes(r: RouteInfo, ours: NonNullable<ReturnType<typeof parseCid
 /** Makes the bridge (or adopts the one that is there) with both addresses, up. Idempotent. */
 export async function ensureBridge(ctx: Ctx, plan: BridgePlan): Promise<void> {
   const name = ctx.config.bridge;
-  if (!plan.existing) {
-    await ctx.exec('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
-    for (const a of plan.addrs) {
-      // nodad: the gateway must answer at once, not after duplicate address detection finishes
-      const v6 = a.includes(':');
-      await ctx.exec('ip', [...(v6 ? ['-6'] : []), 'addr', 'add', a, 'dev', name, ...(v6 ? ['nodad'] : [])]);
-    }
+  if (!plan.existing) await ctx.exec('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
+  const have = new Set((plan.existing?.addrs ?? []).map(norm));
+  for (const a of plan.addrs) {
+    if (have.has(a.toLowerCase())) continue;
+    // nodad: the gateway must answer at once, not after duplicate address detection finishes
+    const v6 = a.includes(':');
+    await ctx.exec('ip', [...(v6 ? ['-6'] : []), 'addr', 'add', a, 'dev', name, ...(v6 ? ['nodad'] : [])]);
   }
   await ctx.exec('ip', ['link', 'set', name, 'up']);
 }

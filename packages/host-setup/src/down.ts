@@ -1,17 +1,21 @@
 import { readdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type HostSetupState, readSysctl, requireRoot, writeSysctl } from '@cni-demo/core';
+import { type Ctx, faultPoint, type HostSetupState, readSysctl, requireRoot, writeSysctl } from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
+import { removeForwardRules } from './forward.js';
+import { downWithoutState } from './recover.js';
 
 /** Undoes only what host-setup's state says it made; succeeds when there is nothing left to undo. */
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('host-setup down');
   const s = ctx.state.read<HostSetupState>('host-setup');
+  await removeForwardRules(ctx.exec, ctx.config.id, s?.bridge ?? ctx.config.bridge);
   if (!s) {
-    ctx.log.info('host-setup: nothing to undo');
+    await downWithoutState(ctx);
     return;
   }
   if (s.wroteConf) rmSync(s.confFile, { force: true });
+  faultPoint('host-setup:down-after-conf');
   if (s.createdBridge) {
     const r = await deleteBridge(ctx, s.bridge);
     if (r === 'in-use') {

@@ -4,3 +4,5 @@ export * from './netconf.js';
 export * from './preflight.js';
 export * from './state.js';
 export * from './up.js';
+export * from './forward.js';
+export * from './recover.js';

@@ -1,9 +1,11 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type HostSetupState, missingDirs, readSysctl, requireRoot, UserError, writeFileAtomic } from '@cni-demo/core';
+import { type Ctx, faultPoint, type HostSetupState, missingDirs, readSysctl, requireRoot, UserError, writeFileAtomic } from '@cni-demo/core';
 import { ensureBridge, planBridge } from './bridge.js';
+import { handleForwardPolicy } from './forward.js';
 import { buildNetConf } from './netconf.js';
 import { preflight } from './preflight.js';
+import { isOurBridge, markBridge } from './recover.js';
 import { FORWARDING_SYSCTLS } from './state.js';
 
 export async function up(ctx: Ctx): Promise<HostSetupState> {
@@ -11,7 +13,8 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   const c = ctx.config;
   const previous = ctx.state.read<HostSetupState>('host-setup');
   const found = await preflight(ctx);
-  const plan = await planBridge(ctx);
+  const ours = previous?.createdBridge === true || isOurBridge(ctx);
+  const plan = await planBridge(ctx, { ours });
 
   const confText = `${JSON.stringify(buildNetConf(c), null, 2)}\n`;
   const confFile = ctx.names.confFile;
@@ -35,7 +38,7 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   // record the intent before changing anything, so a crash in the middle still leaves down a map
   const state: HostSetupState = {
     bridge: c.bridge,
-    createdBridge: previous?.createdBridge ?? !plan.existing,
+    createdBridge: previous?.createdBridge ?? (!plan.existing || ours),
     addrs: plan.addrs,
     subnet4: c.subnet4,
     subnet6: c.subnet6,
@@ -49,8 +52,12 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
     createdDirs: [...createdDirs],
   };
   ctx.state.write('host-setup', state);
+  faultPoint('host-setup:after-state');
 
   await ensureBridge(ctx, plan);
+  if (state.createdBridge) await markBridge(ctx);
+  faultPoint('host-setup:after-bridge');
+  await handleForwardPolicy(ctx);
   mkdirSync(c.confDir, { recursive: true, mode: 0o755 });
   writeFileAtomic(confFile, confText, 0o644);
   ctx.log.info(`bridge ${c.bridge} ${plan.adopt ? '(adopted)' : ''} carries ${plan.addrs.join(' and ')}; network config ${confFile}`);

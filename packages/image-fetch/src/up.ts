@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type ImageFetchState, requireRoot, rootlessUser } from '@cni-demo/core';
+import { type Ctx, faultPoint, type ImageFetchState, requireRoot, rootlessUser } from '@cni-demo/core';
 import { ensureCached } from './fetch.js';
 import { readEntryConfig } from './cache.js';
 import { parseReference } from './reference.js';
@@ -27,6 +27,7 @@ export async function up(ctx: Ctx): Promise<ImageFetchState> {
     }
     await unpackInto(ctx, hit.entry, unpackDir, user);
     const info = readEntryConfig(hit.entry);
+    faultPoint('image-fetch:before-state');
     const state: ImageFetchState = {
       reference: ctx.config.image,
       layout: hit.entry,

@@ -1,6 +1,6 @@
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type ImageFetchState, type RuncBundleState, requireRoot } from '@cni-demo/core';
+import { type Ctx, faultPoint, type ImageFetchState, type RuncBundleState, requireRoot } from '@cni-demo/core';
 import { writeBundleSpec } from './bundle-spec.js';
 import { bundleDirFor, runcArgv, runcUser } from './rootless.js';
 import { runcArgs, pinMatches, isMountPoint, runcState } from './runc.js';
@@ -33,10 +33,12 @@ export async function up(ctx: Ctx): Promise<RuncBundleState> {
     await ctx.exec(...runcArgv(user, runcArgs(ctx, 'create', '--bundle', bundle, id)), { outputFile: logFile, timeoutMs: 60_000 });
     const created = await runcState(ctx, id);
     if (!created) throw new Error(`runc create ${id} returned but the container does not exist`);
+    faultPoint('runc-bundle:after-create');
     await pin(ctx, created.pid, netnsPath);
     await ctx.exec(...runcArgv(user, runcArgs(ctx, 'start', id)));
     current = { ...created, status: 'running' };
   }
+  faultPoint('runc-bundle:before-state');
   const state: RuncBundleState = {
     containerId: id,
     bundleDir: bundle,

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type Config, createExec, type Exec, names } from '@cni-demo/core';
+import { type Config, createExec, type Exec, names, removeMasqChains as removeChains, splitRule } from '@cni-demo/core';
 
 /** Cleanup steps that run in reverse order even when the test failed; each failure is kept, not thrown early. */
 export class Cleanup {
@@ -63,38 +63,28 @@ export async function forceTeardown(config: Config, exec: Exec = createExec(), c
     }
   }
   await exec('ip', ['link', 'del', config.bridge], { allowFail: true });
-  await removeMasqChains(exec, ids);
+  await removeMasqChains(exec, ids, config.network);
 }
 
-/** The bridge plugin's per-container NAT chains carry a comment `name: "<net>" id: "<cid>"`. */
-export async function removeMasqChains(exec: Exec, ids: string[]): Promise<void> {
-  for (const tool of ['iptables', 'ip6tables']) {
-    const save = await exec(`${tool}-save`, ['-t', 'nat'], { allowFail: true });
-    if (save.exitCode !== 0) continue;
-    const chains = new Set<string>();
-    for (const line of save.stdout.split('\n')) {
-      if (!ids.some((id) => line.includes(`id: \\"${id}\\"`) || line.includes(`id: "${id}"`))) continue;
-      const m = /-A POSTROUTING .*-j (CNI-[0-9a-f]+)/.exec(line) ?? /^-A (CNI-[0-9a-f]+) /.exec(line);
-      if (m?.[1]) chains.add(m[1]);
-    }
-    for (const chain of chains) {
-      const rules = save.stdout.split('\n').filter((l) => l.startsWith('-A POSTROUTING') && l.includes(`-j ${chain}`));
-      for (const r of rules) {
-        await exec(tool, ['-t', 'nat', ...splitRule(r.replace(/^-A /, '-D '))], { allowFail: true });
+/**
+ * The bridge plugin's per-container NAT chains, found by their comment `name: "<net>" id: "<cid>"`; the
+ * product's own remover (core masq.ts, used by cni-attach down) does the work. Without a network name,
+ * every network that names one of the ids is cleaned.
+ */
+export async function removeMasqChains(exec: Exec, ids: string[], network?: string): Promise<void> {
+  const networks = new Set<string>(network ? [network] : []);
+  if (!network) {
+    for (const tool of ['iptables-save', 'ip6tables-save']) {
+      const save = await exec(tool, ['-t', 'nat'], { allowFail: true });
+      for (const m of save.stdout.matchAll(/name: \\"([^"\\]+)\\" id: \\"([^"\\]+)\\"/g)) {
+        if (m[1] && ids.includes(m[2] ?? '')) networks.add(m[1]);
       }
-      await exec(tool, ['-t', 'nat', '-F', chain], { allowFail: true });
-      await exec(tool, ['-t', 'nat', '-X', chain], { allowFail: true });
     }
   }
+  for (const net of networks) await removeChains(exec, net, ids);
 }
 
-/** Splits an iptables-save rule line into argv, honouring double quotes. */
-export function splitRule(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m = re.exec(line); m; m = re.exec(line)) out.push(m[1] !== undefined ? m[1].replace(/\\"/g, '"') : (m[2] ?? ''));
-  return out;
-}
+export { splitRule };
 
 export function exists(p: string): boolean {
   return existsSync(p);

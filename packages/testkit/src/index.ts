@@ -97,3 +97,5 @@ export function removeRoot(root: string): void {
 }
 export * from './xml.js';
 export * from './registry.js';
+export * from './procs.js';
+export * from './snapshot-filter.js';

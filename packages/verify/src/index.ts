@@ -6,3 +6,4 @@ export * from './status.js';
 export * from './svg.js';
 export * from './topology.js';
 export * from './up.js';
+export * from './leaks.js';

@@ -2,6 +2,7 @@ import {
   type CheckResult,
   type CniAttachState,
   type Ctx,
+  faultPoint,
   type HostSetupState,
   type RuncBundleState,
   requireRoot,
@@ -55,6 +56,7 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
     ),
   );
 
+  faultPoint('verify:before-state');
   const state: VerifyState = { ok: checks.every((c) => c.ok), checks };
   ctx.state.write('verify', state);
   const report = await writeReport(ctx, { checks, host, attachments: [att] });

@@ -1,0 +1,186 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { acquireLock, type Config, createExec, flagName, names } from '@cni-demo/core';
+import { hostSnapshot, ownSnapshotDiff, removeRoot, runScript, tag, testConfig, writeConfigFile } from '@cni-demo/testkit';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+/**
+ * The bad-input corpus: every case runs a real step process with one thing wrong and must exit 1 with a
+ * message that names the problem, leaving the host's links, addresses, routes, iptables rules and
+ * sysctls exactly as they were.
+ */
+const exec = createExec();
+
+interface Env {
+  root: string;
+  config: Config;
+  file: string;
+}
+
+interface Case {
+  name: string;
+  step: string;
+  script?: string;
+  /** arguments after --config <file> (or instead of it with noConfig) */
+  args?: string[];
+  env?: Record<string, string>;
+  noConfig?: boolean;
+  wrap?: string[];
+  /** makes the bad situation; returns how to undo it. Runs before the "before" snapshot. */
+  setup?: (e: Env) => Promise<(() => Promise<void>) | undefined> | void;
+  /** every one of these must be in the message (case-insensitive) */
+  expect: string[];
+}
+
+/** Every config field as flags, for runs that cannot read the (root-only) config file. */
+function flagsOf(config: Config): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(config)) {
+    if (typeof v === 'boolean') out.push(v ? `--${flagName(k)}` : `--no-${flagName(k)}`);
+    else out.push(`--${flagName(k)}`, Array.isArray(v) ? v.join(':') : String(v));
+  }
+  return out;
+}
+
+const writeState = (e: Env, step: string, text: string) => {
+  const dir = names(e.config).runDir;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(path.join(dir, `${step}.json`), text, { mode: 0o600 });
+};
+
+/** A link in the way (this kernel has no dummy links: a bridge, or a veth pair for "not a bridge"). */
+async function link(name: string, kind: 'bridge' | 'veth', addr?: string): Promise<() => Promise<void>> {
+  await exec('ip', ['link', 'add', name, 'type', kind, ...(kind === 'veth' ? ['peer', 'name', `t5p${tag(2)}`] : [])]);
+  if (addr) await exec('ip', ['addr', 'add', addr, 'dev', name]);
+  return async () => {
+    await exec('ip', ['link', 'del', name], { allowFail: true });
+  };
+}
+
+const NOBODY = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--'];
+
+const CASES: Case[] = [
+  // flags
+  { name: 'IPv4 subnet prefix out of range', step: 'host-setup', args: ['--subnet4', '10.0.0.0/33'], expect: ['subnet4', '10.0.0.0/33'] },
+  { name: 'IPv4 subnet not a CIDR', step: 'host-setup', args: ['--subnet4', 'ten-dot-zero'], expect: ['subnet4', 'ten-dot-zero'] },
+  { name: 'IPv4 subnet too small', step: 'host-setup', args: ['--subnet4', '10.9.9.0/31', '--gateway4', '10.9.9.1'], expect: ['subnet4', 'too small'] },
+  { name: 'IPv4 gateway outside the subnet', step: 'host-setup', args: ['--gateway4', '10.255.255.1'], expect: ['gateway4', '10.255.255.1'] },
+  { name: 'IPv6 subnet given an IPv4 CIDR', step: 'host-setup', args: ['--subnet6', '10.1.0.0/16'], expect: ['subnet6', 'IPv6'] },
+  { name: 'IPv6 gateway outside the subnet', step: 'host-setup', args: ['--gateway6', 'fd99::1'], expect: ['gateway6', 'fd99::1'] },
+  { name: 'container id with a slash', step: 'host-setup', args: ['--id', 'a/b'], expect: ['id', 'a/b'] },
+  { name: 'container id too long', step: 'runc-bundle', args: ['--id', 'x'.repeat(49)], expect: ['id', 'at most 48'] },
+  { name: 'network name with a space', step: 'cni-attach', args: ['--network', 'my net'], expect: ['network', 'my net'] },
+  { name: 'bridge name longer than 15 bytes', step: 'host-setup', args: ['--bridge', 'averylongbridge0'], expect: ['bridge', '15'] },
+  { name: 'ifname with a colon', step: 'cni-attach', args: ['--ifname', 'eth:0'], expect: ['ifname', 'eth:0'] },
+  { name: 'unsupported cniVersion', step: 'host-setup', args: ['--cni-version', '9.9.9'], expect: ['cniVersion', '9.9.9'] },
+  { name: 'zero containers', step: 'host-setup', args: ['--containers', '0'], expect: ['containers', '0'] },
+  { name: 'containers not a number', step: 'host-setup', args: ['--containers', 'two'], expect: ['--containers', 'two'] },
+  { name: 'plugin timeout too short', step: 'cni-attach', args: ['--plugin-timeout-ms', '5'], expect: ['pluginTimeoutMs', '5'] },
+  { name: 'relative conf dir', step: 'host-setup', args: ['--conf-dir', 'etc/cni'], expect: ['confDir', 'absolute'] },
+  { name: 'relative plugin dir', step: 'host-setup', args: ['--plugin-dirs', '/usr/lib/cni:opt/cni'], expect: ['pluginDirs', 'opt/cni'] },
+  { name: 'negative lock wait', step: 'verify', args: ['--lock-wait-ms', '-1'], expect: ['lockWaitMs', '-1'] },
+  { name: 'unknown flag with a suggestion', step: 'host-setup', args: ['--subnet', '10.0.0.0/24'], expect: ['--subnet', 'did you mean'] },
+  { name: 'flag missing its value', step: 'host-setup', args: ['--subnet4'], expect: ['--subnet4 needs a value'] },
+  { name: 'bool flag given a word', step: 'host-setup', args: ['--verbose=perhaps'], expect: ['--verbose', 'perhaps'] },
+  { name: 'stray positional argument', step: 'image-fetch', args: ['busybox'], expect: ['unexpected argument', 'busybox'] },
+  { name: '--config without a file', step: 'host-setup', noConfig: true, args: ['--config'], expect: ['--config needs a file path'] },
+  // environment
+  { name: 'env: IPv4 subnet garbage', step: 'host-setup', env: { CNI_DEMO_SUBNET4: 'garbage' }, expect: ['subnet4', 'garbage'] },
+  { name: 'env: unknown CNI_DEMO_ variable', step: 'host-setup', env: { CNI_DEMO_SUBNET: '10.0.0.0/24' }, expect: ['CNI_DEMO_SUBNET', 'did you mean'] },
+  { name: 'env: bool not true/false', step: 'host-setup', env: { CNI_DEMO_IP_MASQ: 'maybe' }, expect: ['CNI_DEMO_IP_MASQ', 'maybe'] },
+  { name: 'env: int not a number', step: 'runc-bundle', env: { CNI_DEMO_CONTAINERS: 'many' }, expect: ['CNI_DEMO_CONTAINERS', 'many'] },
+  { name: 'env: config file that does not exist', step: 'host-setup', noConfig: true, env: { CNI_DEMO_CONFIG: '/nonexistent/cni-demo.json' }, expect: ['/nonexistent/cni-demo.json', 'cannot be read'] },
+  // config files
+  {
+    name: 'config file with a trailing comma',
+    step: 'host-setup',
+    noConfig: true,
+    setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"subnet4": "10.0.0.0/24",}'),
+    args: ['--config', 'BAD'],
+    expect: ['not valid JSON'],
+  },
+  { name: 'config file holding an array', step: 'host-setup', noConfig: true, setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '[1,2]'), args: ['--config', 'BAD'], expect: ['JSON object'] },
+  { name: 'config file with an unknown key', step: 'host-setup', noConfig: true, setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"subnet": "10.0.0.0/24"}'), args: ['--config', 'BAD'], expect: ['unknown key "subnet"', 'subnet4'] },
+  { name: 'config file with a wrong type', step: 'host-setup', noConfig: true, setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"containers": "3"}'), args: ['--config', 'BAD'], expect: ['"containers"', 'whole number'] },
+  // missing previous steps and state files
+  { name: 'runc-bundle before image-fetch', step: 'runc-bundle', expect: ['needs image-fetch', 'run image-fetch first'] },
+  { name: 'cni-attach before host-setup', step: 'cni-attach', expect: ['needs host-setup'] },
+  { name: 'verify before anything', step: 'verify', expect: ['needs host-setup'] },
+  { name: 'corrupt host-setup state', step: 'cni-attach', setup: (e) => void writeState(e, 'host-setup', '{"bridge": '), expect: ['host-setup.json', 'corrupt'] },
+  { name: 'corrupt image-fetch state', step: 'runc-bundle', setup: (e) => void writeState(e, 'image-fetch', '\u0000\u0000'), expect: ['image-fetch.json', 'corrupt'] },
+  { name: 'unsupported image reference', step: 'image-fetch', args: ['--image', 'docker://busybox'], expect: ['image', 'docker://busybox', 'not supported'] },
+  // the host
+  { name: 'no CNI plugins in the plugin dirs', step: 'host-setup', args: ['--plugin-dirs', '/nonexistent/cni', '--no-install'], expect: ['plugin "bridge" not found', '/nonexistent/cni'] },
+  {
+    name: 'subnet overlapping a host route',
+    step: 'host-setup',
+    setup: (e) => link(`t5o${tag(2)}`, 'bridge', `${e.config.gateway4.replace(/\.1$/, '.77')}/28`),
+    expect: ['overlaps the host route', 'subnet4'],
+  },
+  { name: 'a non-bridge link has the bridge name', step: 'host-setup', setup: (e) => link(e.config.bridge, 'veth'), expect: ['veth link', 'already exists'] },
+  {
+    name: 'a bridge with other addresses has the bridge name',
+    step: 'host-setup',
+    setup: async (e) => {
+      await exec('ip', ['link', 'add', e.config.bridge, 'type', 'bridge']);
+      await exec('ip', ['addr', 'add', `${e.config.gateway4.replace(/\.1$/, '.9')}/24`, 'dev', e.config.bridge]);
+      return async () => void (await exec('ip', ['link', 'del', e.config.bridge], { allowFail: true }));
+    },
+    expect: ['already exists with addresses', 'not ['],
+  },
+  {
+    name: 'a different network config file is in the way',
+    step: 'host-setup',
+    setup: (e) => {
+      mkdirSync(e.config.confDir, { recursive: true });
+      writeFileSync(names(e.config).confFile, '{"cniVersion":"0.4.0","name":"other","plugins":[]}');
+    },
+    expect: ['already exists with a different network config'],
+  },
+  // who and when
+  { name: 'up as a non-root user', step: 'host-setup', noConfig: true, wrap: NOBODY, args: ['FLAGS'], expect: ['must run as root'] },
+  { name: 'down as a non-root user', step: 'cni-attach', script: 'down', noConfig: true, wrap: NOBODY, args: ['FLAGS'], expect: ['must run as root'] },
+  {
+    name: 'the instance is locked by a live run',
+    step: 'host-setup',
+    args: ['--lock-wait-ms', '0'],
+    setup: async (e) => {
+      const release = await acquireLock(names(e.config).lockFile);
+      return async () => release();
+    },
+    expect: ['in use by process', String(process.pid)],
+  },
+];
+
+
+for (const c of CASES) {
+  test(`bad input: ${c.name}`, async () => {
+    const { root, config } = await testConfig();
+    const file = writeConfigFile(root, config);
+    const env: Env = { root, config, file };
+    let undo: (() => Promise<void>) | undefined;
+    try {
+      undo = (await c.setup?.(env)) ?? undefined;
+      const before = await hostSnapshot(exec);
+      const args = (c.args ?? []).flatMap((a) => (a === 'BAD' ? [path.join(root, 'bad.json')] : a === 'FLAGS' ? flagsOf(config) : [a]));
+      const argv = c.noConfig ? args : ['--config', file, ...args];
+      const r = await runScript(c.step, c.script ?? 'up', argv, { env: c.env ?? {}, wrap: c.wrap ?? [] });
+      const msg = r.stderr + r.stdout;
+      assert.is(r.signal, null, `not killed: ${msg}`);
+      assert.is(r.code, 1, `exit code 1: ${msg}`);
+      for (const want of c.expect) assert.ok(msg.toLowerCase().includes(want.toLowerCase()), `message names "${want}":\n${msg}`);
+      assert.ok(/error: /.test(msg) && !/\n\s+at /.test(msg), `one clear message, no stack:\n${msg}`);
+      assert.is(ownSnapshotDiff(before, await hostSnapshot(exec), config), '', 'host unchanged');
+    } finally {
+      await undo?.();
+      removeRoot(root);
+    }
+  });
+}
+
+test('the corpus has at least 30 cases', () => {
+  assert.ok(CASES.length >= 30, `${CASES.length} cases`);
+});
+
+test.run();

@@ -1,0 +1,80 @@
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { confFromBytes, type NetworkConfigList, readCacheEntry } from '@cni-demo/cni';
+import { type CniAttachState, containerIds, type Ctx, writeFileAtomic } from '@cni-demo/core';
+
+/** cni-attach's own copy of the conflist bytes, written before ADD, so DEL can run after the file is gone. */
+export function confCopyFile(ctx: Ctx): string {
+  return path.join(ctx.names.runDir, 'cni-attach.conflist');
+}
+
+export function keepConfCopy(ctx: Ctx, list: NetworkConfigList): void {
+  ctx.state.ensureDir();
+  writeFileAtomic(confCopyFile(ctx), list.bytes, 0o600);
+}
+
+export function removeConfCopy(ctx: Ctx): void {
+  rmSync(confCopyFile(ctx), { force: true });
+}
+
+/**
+ * The network list DEL needs, from wherever it still is: the conf file (host-setup down may have removed
+ * it, or crashed), the CNI cache entry (libcni keeps the whole conflist there, base64), or our copy.
+ * Undefined when none is left: then no ADD can have happened that DEL could still undo through plugins.
+ */
+export function loadListForDown(ctx: Ctx, s: CniAttachState | undefined): NetworkConfigList | undefined {
+  for (const file of [s?.confFile, ctx.names.confFile]) {
+    if (!file || !existsSync(file)) continue;
+    try {
+      return confFromBytes(readFileSync(file), file);
+    } catch {
+      /* unreadable or replaced by something else: try the next source */
+    }
+  }
+  const entry = readCacheEntry(s?.cniCacheDir ?? ctx.config.cniCacheDir, s?.network ?? ctx.config.network, ctx.names.containerId, s?.ifName ?? ctx.config.ifname);
+  if (entry?.config) {
+    try {
+      return confFromBytes(Buffer.from(entry.config, 'base64'), 'CNI cache entry');
+    } catch {
+      /* fall through */
+    }
+  }
+  const copy = confCopyFile(ctx);
+  if (existsSync(copy)) {
+    try {
+      return confFromBytes(readFileSync(copy), copy);
+    } catch {
+      /* fall through */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Last resort when no config is left to run DEL with: host-local's leases are plain files holding
+ * "<container id>\r\n<ifname>" (cni-runtime-facts §11), so the ones naming our containers are removed.
+ */
+export function releaseLeases(ctx: Ctx): string[] {
+  const dir = path.join(ctx.config.ipamDataDir, ctx.config.network);
+  const ids = new Set(containerIds(ctx.config));
+  const removed: string[] = [];
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const f of files) {
+    if (f === 'lock' || f.startsWith('last_reserved_ip')) continue;
+    try {
+      const owner = readFileSync(path.join(dir, f), 'utf8').split(/\r?\n/)[0]?.trim() ?? '';
+      if (ids.has(owner)) {
+        rmSync(path.join(dir, f), { force: true });
+        removed.push(f);
+      }
+    } catch {
+      /* vanished meanwhile */
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '@cni-demo/core';
+
+/** packages/, found from this file's place in testkit/dist/src. */
+export const PACKAGES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export interface ProcResult {
+  argv: string[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Writes the config as the JSON file a user would pass with --config. */
+export function writeConfigFile(root: string, config: Config | Record<string, unknown>, name = 'config.json'): string {
+  const file = path.join(root, name);
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  return file;
+}
+
+/**
+ * Runs a compiled step script as its own process (node, argv array, no shell), as turbo would. The
+ * environment is the test's minus any CNI_DEMO_* of the person running it, plus `env`.
+ */
+export function runScript(
+  pkg: string,
+  script: string,
+  args: readonly string[],
+  opts: { env?: Record<string, string>; wrap?: readonly string[]; timeoutMs?: number } = {},
+): Promise<ProcResult> {
+  const file = path.join(PACKAGES_DIR, pkg, 'dist', 'scripts', `${script}.mjs`);
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('CNI_DEMO_') && k !== 'CNI_FAULT_AT' && k !== 'FORCE_COLOR') base[k] = v;
+  const argv = [...(opts.wrap ?? []), process.execPath, file, ...args];
+  const [cmd = '', ...rest] = argv;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, rest, { env: { ...base, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ argv, code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** turbo's order for `demo` and for `down` (turbo.json): what the step-by-step path runs. */
+export const UP_ORDER = ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach', 'verify'] as const;
+export const DOWN_ORDER = ['cni-attach', 'runc-bundle', 'host-setup', 'image-fetch', 'verify'] as const;
+
+/** Runs each step's up as a process until one fails; returns every result. */
+export async function runDemo(configFile: string, env: Record<string, string> = {}): Promise<ProcResult[]> {
+  const out: ProcResult[] = [];
+  for (const step of UP_ORDER) {
+    const r = await runScript(step, 'up', ['--config', configFile], { env });
+    out.push(r);
+    if (r.code !== 0) break;
+  }
+  return out;
+}
+
+/** Runs every step's down as a process, each even when one before failed (as turbo --continue would). */
+export async function runDown(configFile: string, env: Record<string, string> = {}): Promise<ProcResult[]> {
+  const out: ProcResult[] = [];
+  for (const step of DOWN_ORDER) out.push(await runScript(step, 'down', ['--config', configFile], { env }));
+  return out;
+}
+
+/** One line per process that did not exit 0, for assertion messages. */
+export function failures(results: ProcResult[]): string {
+  return results
+    .filter((r) => r.code !== 0)
+    .map((r) => `${path.basename(path.dirname(path.dirname(path.dirname(r.argv.at(-3) ?? ''))))}: ${r.argv.slice(-3).join(' ')} -> ${r.code ?? r.signal}\n${r.stderr.trim()}`)
+    .join('\n');
+}

@@ -1,0 +1,148 @@
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import {
+  bridgeMark,
+  containerIds,
+  type Ctx,
+  type Exec,
+  findMasqChains,
+  forwardRules,
+  getLink,
+  type HostSetupState,
+} from '@cni-demo/core';
+
+/** One object the demo made that still exists. */
+export interface Leak {
+  kind: 'bridge' | 'veth' | 'netns-pin' | 'runc-container' | 'lease' | 'cni-cache' | 'nat-chain' | 'forward-rule' | 'mount' | 'state' | 'netconf';
+  what: string;
+}
+
+/** Mount points from this process's mountinfo (real paths: /var/run/netns/x is /run/netns/x there). */
+function mountPoints(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\040/g, ' '))
+    .filter(Boolean);
+}
+
+function real(p: string): string {
+  try {
+    return path.join(realpathSync(path.dirname(p)), path.basename(p));
+  } catch {
+    return p;
+  }
+}
+
+function readdir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The host side of the veth whose other end is `ifname` inside the netns at `pin`. */
+async function hostVethOf(exec: Exec, pin: string, ifname: string): Promise<string | undefined> {
+  const r = await exec('nsenter', [`--net=${pin}`, 'ip', '-j', 'link', 'show', 'dev', ifname], { allowFail: true });
+  if (r.exitCode !== 0) return undefined;
+  const peer = (JSON.parse(r.stdout || '[]') as { link_index?: number }[])[0]?.link_index;
+  if (!peer) return undefined;
+  const all = await exec('ip', ['-j', 'link', 'show'], { allowFail: true });
+  return (JSON.parse(all.stdout || '[]') as { ifindex: number; ifname: string }[]).find((l) => l.ifindex === peer)?.ifname;
+}
+
+/**
+ * Everything the demo makes, looked up by its derived name or mark, never by state alone: a list of what
+ * is still there. Empty after a complete down. A bridge made by hand and adopted carries no mark and is
+ * not a leak; the lock file of the run doing the audit is not either.
+ */
+export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
+  const c = ctx.config;
+  const exec = ctx.exec;
+  const ids = containerIds(c);
+  const leaks: Leak[] = [];
+
+  const bridge = await getLink(exec, c.bridge);
+  let alias = '';
+  try {
+    alias = readFileSync(`/sys/class/net/${c.bridge}/ifalias`, 'utf8').trim();
+  } catch {
+    /* no such link */
+  }
+  if (bridge && alias === bridgeMark(c.id)) {
+    leaks.push({ kind: 'bridge', what: `bridge ${c.bridge} (made by this instance)` });
+    const ports = await exec('ip', ['-j', 'link', 'show', 'master', c.bridge], { allowFail: true });
+    for (const p of JSON.parse(ports.stdout || '[]') as { ifname: string }[]) leaks.push({ kind: 'veth', what: `${p.ifname} on bridge ${c.bridge}` });
+  }
+
+  const mounts = mountPoints();
+  for (const id of ids) {
+    const pin = path.join(c.netnsDir, id);
+    const mounted = mounts.filter((m) => m === real(pin));
+    if (existsSync(pin) || mounted.length > 0) {
+      leaks.push({ kind: 'netns-pin', what: `${pin}${mounted.length ? ` (mounted ${mounted.length}x)` : ''}` });
+      const veth = mounted.length ? await hostVethOf(exec, pin, c.ifname) : undefined;
+      if (veth && !leaks.some((l) => l.kind === 'veth' && l.what.startsWith(`${veth} `))) {
+        leaks.push({ kind: 'veth', what: `${veth} (peer of ${c.ifname} in ${pin})` });
+      }
+    }
+    const st = await exec('runc', ['--root', c.runcRoot, 'state', id], { allowFail: true });
+    if (st.exitCode === 0) leaks.push({ kind: 'runc-container', what: `runc container ${id} (root ${c.runcRoot})` });
+  }
+
+  const runDir = real(ctx.names.runDir);
+  for (const m of mounts) if (m.startsWith(`${runDir}/`)) leaks.push({ kind: 'mount', what: m });
+
+  const leaseDir = path.join(c.ipamDataDir, c.network);
+  for (const f of readdir(leaseDir)) {
+    if (f === 'lock' || f.startsWith('last_reserved_ip')) continue;
+    try {
+      const owner = readFileSync(path.join(leaseDir, f), 'utf8').split(/\r?\n/)[0]?.trim() ?? '';
+      if (ids.includes(owner)) leaks.push({ kind: 'lease', what: `host-local lease ${f} for ${owner} in ${leaseDir}` });
+    } catch {
+      /* vanished */
+    }
+  }
+
+  const results = path.join(c.cniCacheDir, 'results');
+  for (const f of readdir(results)) {
+    const file = path.join(results, f);
+    // by derived name first (finds corrupt and half-written entries too), then by content
+    let ours = ids.some((id) => f === `${c.network}-${id}-${c.ifname}` || (f.startsWith(`.${c.network}-${id}-${c.ifname}.`) && f.endsWith('.tmp')));
+    if (!ours) {
+      try {
+        const e = JSON.parse(readFileSync(file, 'utf8')) as { containerId?: string; networkName?: string };
+        ours = e.networkName === c.network && ids.includes(e.containerId ?? '');
+      } catch {
+        /* not JSON: not identifiable as ours */
+      }
+    }
+    if (ours) leaks.push({ kind: 'cni-cache', what: file });
+  }
+
+  for (const ch of await findMasqChains(exec, c.network, ids)) {
+    leaks.push({ kind: 'nat-chain', what: `${ch.tool} -t nat ${ch.chain} (masquerade for ${c.network})` });
+  }
+  for (const tool of ['iptables', 'ip6tables']) {
+    for (const rule of forwardRules(c.id, c.bridge)) {
+      const r = await exec(tool, ['-w', '-C', 'FORWARD', ...rule], { allowFail: true });
+      if (r.exitCode === 0) leaks.push({ kind: 'forward-rule', what: `${tool} FORWARD ${rule.slice(0, 2).join(' ')} ACCEPT` });
+    }
+  }
+
+  for (const f of readdir(ctx.names.runDir)) leaks.push({ kind: 'state', what: path.join(ctx.names.runDir, f) });
+  let host: HostSetupState | undefined;
+  try {
+    host = ctx.state.read<HostSetupState>('host-setup');
+  } catch {
+    /* corrupt: already listed as a state file */
+  }
+  if (host?.wroteConf && existsSync(host.confFile)) leaks.push({ kind: 'netconf', what: host.confFile });
+  return leaks;
+}
+
+export function formatLeaks(leaks: Leak[]): string {
+  if (leaks.length === 0) return 'no leaks: nothing the demo made is left on the host';
+  const w = Math.max(...leaks.map((l) => l.kind.length));
+  return [`${leaks.length} object(s) left behind:`, ...leaks.map((l) => `  ${l.kind.padEnd(w)}  ${l.what}`)].join('\n');
+}
