@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Config, createExec, findMasqChains, getLink, names } from '@cni-demo/core';
+import { type Config, createExec, findMasqChains, getLink, names, STEPS } from '@cni-demo/core';
 import {
   failures,
   forceTeardown,
@@ -42,7 +42,11 @@ async function damaged(name: string, damage: (config: Config) => Promise<void> |
   });
 }
 
-const stateFiles = (c: Config) => readdirSync(names(c).runDir).filter((f) => f.endsWith('.json')).map((f) => path.join(names(c).runDir, f));
+// the five step state files (report.json beside them is verify's output, not state)
+const stateFiles = (c: Config) =>
+  readdirSync(names(c).runDir)
+    .filter((f) => (STEPS as readonly string[]).includes(f.replace(/\.json$/, '')))
+    .map((f) => path.join(names(c).runDir, f));
 
 damaged('every state file removed', (c) => {
   const files = stateFiles(c);

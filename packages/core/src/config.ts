@@ -176,7 +176,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   cmd: {
     kind: 'string',
     default: '',
-    help: 'replaces the image Cmd: words split on spaces, or a JSON array (["sh","-c","sleep 1d"])',
+    help: 'replaces the image Cmd: words split on spaces, or a JSON array (["httpd","-f","-p","80"])',
   },
   rootless: { kind: 'bool', default: false, help: 'run runc as rootlessUser in a user namespace (as runc spec --rootless)' },
   rootlessUser: {

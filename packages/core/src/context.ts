@@ -62,6 +62,8 @@ export interface StepEntry {
   label?: string;
   /** append this run's duration to the instance's timings file (default true; false for status and the all-in-one cli) */
   recordTiming?: boolean;
+  /** false for a subcommand whose own output is its JSON document (leaks): no step-outcome line then */
+  jsonOutcome?: boolean;
 }
 
 /** With --json, each step prints exactly this on stdout, as one line: the whole run is a JSON Lines stream. */
@@ -109,7 +111,7 @@ export async function runStep(entry: StepEntry): Promise<number> {
   const span = ctx.log.step(entry.label ?? `${entry.step} ${entry.action}`);
   const finish = (ok: boolean, durationMs: number, result: unknown, e?: unknown) => {
     if (entry.recordTiming !== false) recordTiming(c.names.runDir, { step: entry.step, action: entry.action, startedAt, durationMs, ok });
-    if (c.config.json) {
+    if (c.config.json && entry.jsonOutcome !== false) {
       const outcome: StepOutcome = { step: entry.step, action: entry.action, ok, startedAt, durationMs };
       if (result !== undefined) outcome.result = result;
       if (e !== undefined) outcome.error = errorJson(e);

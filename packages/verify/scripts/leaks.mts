@@ -3,4 +3,4 @@
 import { runStep } from '@cni-demo/core';
 import { leakAudit } from '../src/down.js';
 
-await runStep({ step: 'verify', action: 'up', run: leakAudit, label: 'verify leaks' });
+await runStep({ step: 'verify', action: 'up', run: leakAudit, label: 'verify leaks', recordTiming: false, jsonOutcome: false });

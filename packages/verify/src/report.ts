@@ -219,9 +219,9 @@ export function renderMarkdown(r: Report): string {
 /** Builds the report and writes the three files (atomically, like the state files). */
 export async function writeReport(ctx: Ctx, input: ReportInput): Promise<Report> {
   const report = await buildReport(ctx, input);
-  writeFileAtomic(report.files.svg, renderSvg(report.topology, `cni-demo ${report.instance.id}`), 0o644);
-  writeFileAtomic(report.files.markdown, renderMarkdown(report), 0o644);
-  writeFileAtomic(report.files.json, `${JSON.stringify(report, null, 2)}\n`, 0o644);
+  writeFileAtomic(report.files.svg, renderSvg(report.topology, `cni-demo ${report.instance.id}`), 0o600);
+  writeFileAtomic(report.files.markdown, renderMarkdown(report), 0o600);
+  writeFileAtomic(report.files.json, `${JSON.stringify(report, null, 2)}\n`, 0o600);
   return report;
 }
 
