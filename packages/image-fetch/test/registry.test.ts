@@ -56,7 +56,7 @@ async function rejects(p: Promise<unknown>, re: RegExp, field?: string): Promise
     await p;
   } catch (e) {
     assert.instance(e, UserError, `expected a UserError, got ${(e as Error).stack}`);
-    assert.match((e as Error).message, re);
+    assert.match((e as Error).message, re, `message was: ${(e as Error).message}`);
     if (field) assert.is((e as UserError).field, field);
     return e as UserError;
   }
