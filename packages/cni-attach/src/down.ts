@@ -1,8 +1,13 @@
-import { existsSync } from 'node:fs';
-import { type CniAttachState, type Ctx, requireRoot } from '@cni-demo/core';
-import { linkInNetns, loadList, runtimeConf, runtimeFor } from './attach.js';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { attachmentsOf, type CniAttachState, type Ctx, containerIds, createProgress, mapLimit, requireRoot } from '@cni-demo/core';
+import { readCacheEntry } from '@cni-demo/cni';
+import { capabilityArgsFor, linkInNetns, loadList, runtimeConf, runtimeFor } from './attach.js';
 
-/** CNI DEL with the cached result as prevResult; then shows that the interface is gone. */
+/**
+ * CNI DEL for every attachment with the cached result as prevResult (and the cached capability args, so
+ * portmap removes its chains); then shows that each interface is gone.
+ */
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('cni-attach down');
   const s = ctx.state.read<CniAttachState>('cni-attach');
@@ -13,15 +18,37 @@ export async function down(ctx: Ctx): Promise<void> {
   }
   const list = loadList(confFile);
   const cni = runtimeFor(ctx, s?.pluginDirs ?? ctx.config.pluginDirs.filter((d) => existsSync(d)));
-  const netns = existsSync(ctx.names.netnsPath) ? ctx.names.netnsPath : '';
-  const rt = runtimeConf(ctx, netns);
-  await cni.delNetworkList(list, rt);
-  if (netns) {
-    if (await linkInNetns(ctx, netns, rt.ifName)) {
+  const ids = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
+  // attachments the cache knows for this instance (a crash after ADD, before the state was written)
+  const results = path.join(ctx.config.cniCacheDir, 'results');
+  if (existsSync(results)) {
+    for (const f of readdirSync(results)) {
+      if (!f.startsWith(`${list.name}-${ctx.config.id}`)) continue;
+      // names may contain "-": the ids come from inside the entries, not from the file names
+      try {
+        const e = JSON.parse(readFileSync(path.join(results, f), 'utf8')) as { containerId?: string; networkName?: string };
+        if (e.networkName === list.name && e.containerId) ids.add(e.containerId);
+      } catch {
+        /* unreadable entry: DEL by derived ids still runs */
+      }
+    }
+  }
+  const own = new RegExp(`^${ctx.config.id.replace(/[.]/g, '\\.')}(-\\d+)?$`);
+  const todo = [...ids].filter((id) => own.test(id));
+  const progress = createProgress('detach', todo.length, { quiet: ctx.config.json });
+  await mapLimit(todo, ctx.config.concurrency, async (id) => {
+    const pin = path.join(ctx.config.netnsDir, id);
+    const netns = existsSync(pin) ? pin : '';
+    const cached = readCacheEntry(cni.cacheDir, list.name, id, ctx.config.ifname);
+    const caps = (cached?.capabilityArgs as Record<string, unknown> | undefined) ?? capabilityArgsFor(ctx, id);
+    const rt = runtimeConf(ctx, netns, id, caps && Object.keys(caps).length > 0 ? caps : undefined);
+    await cni.delNetworkList(list, rt);
+    if (netns && (await linkInNetns(ctx, netns, rt.ifName))) {
       throw new Error(`${rt.ifName} is still present in ${netns} after CNI DEL`);
     }
-    ctx.log.info(`${rt.ifName} is gone from ${netns}`);
-  }
+    progress.tick();
+  }).finally(() => progress.done());
+  ctx.log.info(`${ctx.config.ifname} is gone from ${todo.length} container${todo.length === 1 ? '' : 's'}`);
   ctx.state.remove('cni-attach');
   ctx.state.removeDirIfEmpty();
 }

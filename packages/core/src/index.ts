@@ -10,3 +10,5 @@ export * from './state.js';
 export * from './host.js';
 export * from './lock.js';
 export * from './states.js';
+export * from './port-map.js';
+export * from './progress.js';

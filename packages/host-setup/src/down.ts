@@ -2,6 +2,7 @@ import { readdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type Ctx, type HostSetupState, readSysctl, requireRoot, writeSysctl } from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
+import { removeSharedChains } from './ports.js';
 
 /** Undoes only what host-setup's state says it made; succeeds when there is nothing left to undo. */
 export async function down(ctx: Ctx): Promise<void> {
@@ -24,6 +25,10 @@ export async function down(ctx: Ctx): Promise<void> {
     for (const [key, value] of Object.entries(s.sysctls)) {
       if (value !== '' && readSysctl(key) !== value) writeSysctl(key, value);
     }
+  }
+  if (s.sharedChainsBefore) {
+    const removed = await removeSharedChains(ctx, s.sharedChainsBefore.all ?? []);
+    if (removed.length > 0) ctx.log.info(`removed the portmap/firewall shared chains: ${removed.join(', ')}`);
   }
   removeCreatedDirs(s.createdDirs ?? [], path.join(ctx.config.ipamDataDir, ctx.config.network));
   ctx.state.remove('host-setup');

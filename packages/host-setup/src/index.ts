@@ -4,3 +4,4 @@ export * from './netconf.js';
 export * from './preflight.js';
 export * from './state.js';
 export * from './up.js';
+export * from './ports.js';

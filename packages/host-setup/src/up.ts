@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type HostSetupState, missingDirs, readSysctl, requireRoot, UserError, writeFileAtomic } from '@cni-demo/core';
+import { type Ctx, type HostSetupState, missingDirs, readSysctl, requireRoot, UserError, UserErrors, writeFileAtomic } from '@cni-demo/core';
+import { forwardDrops, hostPortProblems, sharedChains } from './ports.js';
 import { ensureBridge, planBridge } from './bridge.js';
 import { buildNetConf } from './netconf.js';
 import { preflight } from './preflight.js';
@@ -11,9 +12,14 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   const c = ctx.config;
   const previous = ctx.state.read<HostSetupState>('host-setup');
   const found = await preflight(ctx);
+  const portProblems = await portMapPreflight(ctx, found.pluginDirs);
   const plan = await planBridge(ctx);
+  if (portProblems.length === 1 && portProblems[0]) throw portProblems[0];
+  if (portProblems.length > 1) throw new UserErrors(portProblems, 'the port mappings cannot be made');
+  const firewall = c.portMap.trim() !== '' && (await forwardDrops(ctx));
+  const netconf = buildNetConf(c, { firewall });
 
-  const confText = `${JSON.stringify(buildNetConf(c), null, 2)}\n`;
+  const confText = `${JSON.stringify(netconf, null, 2)}\n`;
   const confFile = ctx.names.confFile;
   const confExisted = existsSync(confFile);
   if (confExisted && readFileSync(confFile, 'utf8') !== confText && !previous?.wroteConf) {
@@ -47,6 +53,8 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
     sysctls,
     tools: found.tools,
     createdDirs: [...createdDirs],
+    chainedPlugins: (netconf.plugins as { type: string }[]).slice(1).map((p) => p.type),
+    ...(c.portMap.trim() !== '' ? { sharedChainsBefore: previous?.sharedChainsBefore ?? { all: await sharedChains(ctx) } } : {}),
   };
   ctx.state.write('host-setup', state);
 
@@ -55,4 +63,27 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   writeFileAtomic(confFile, confText, 0o644);
   ctx.log.info(`bridge ${c.bridge} ${plan.adopt ? '(adopted)' : ''} carries ${plan.addrs.join(' and ')}; network config ${confFile}`);
   return state;
+}
+
+/** With --port-map: the plugins it needs, a cniVersion the firewall plugin speaks, free host ports. */
+async function portMapPreflight(ctx: Ctx, pluginDirs: string[]): Promise<UserError[]> {
+  const c = ctx.config;
+  if (c.portMap.trim() === '') return [];
+  const problems: UserError[] = [];
+  const need = ['portmap', ...((await forwardDrops(ctx)) ? ['firewall'] : [])];
+  for (const p of need) {
+    if (!pluginDirs.some((d) => existsSync(path.join(d, p)))) {
+      problems.push(new UserError(`CNI plugin "${p}" not found in ${pluginDirs.join(':')}`, { hint: 'apt-get install containernetworking-plugins' }));
+    }
+  }
+  if (need.includes('firewall') && !['0.4.0', '1.0.0'].includes(c.cniVersion)) {
+    problems.push(
+      new UserError(`cniVersion ${c.cniVersion}: the firewall plugin (needed because FORWARD drops) speaks 0.4.0 and 1.0.0 only`, {
+        field: 'cniVersion',
+        hint: 'use --cni-version 0.4.0',
+      }),
+    );
+  }
+  problems.push(...(await hostPortProblems(ctx)));
+  return problems;
 }

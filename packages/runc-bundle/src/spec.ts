@@ -23,9 +23,13 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
  * Fills a `runc spec` default with the image config and what the demo needs: no terminal (runc needs
  * that here), a network namespace, CAP_NET_RAW so busybox ping works.
  */
-export function applyImage(spec: RuntimeSpec, image: ImageConfig, opts: { rootfs: string; hostname: string }): RuntimeSpec {
+export function applyImage(
+  spec: RuntimeSpec,
+  image: ImageConfig,
+  opts: { rootfs: string; hostname: string; /** replaces the image's Entrypoint + Cmd (the httpd container) */ args?: string[] },
+): RuntimeSpec {
   const out = structuredClone(spec);
-  const args = [...(image.Entrypoint ?? []), ...(image.Cmd ?? [])];
+  const args = opts.args ?? [...(image.Entrypoint ?? []), ...(image.Cmd ?? [])];
   if (args.length > 0) out.process.args = args;
   const env = image.Env && image.Env.length > 0 ? [...image.Env] : [DEFAULT_PATH];
   if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);

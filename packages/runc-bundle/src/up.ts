@@ -1,52 +1,124 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type ImageFetchState, type RuncBundleState, requireRoot, writeFileAtomic } from '@cni-demo/core';
-import { runcArgs, pinMatches, isMountPoint, runcState } from './runc.js';
+import {
+  type ContainerBundle,
+  type Ctx,
+  containerIds,
+  containerNames,
+  createProgress,
+  httpdContainerId,
+  type ImageFetchState,
+  mapLimit,
+  type RuncBundleState,
+  requireRoot,
+  writeFileAtomic,
+} from '@cni-demo/core';
+import { isMountPoint, pinMatches, runcArgs, runcState } from './runc.js';
 import { applyImage, type RuntimeSpec } from './spec.js';
 
-/** config.json from `runc spec` and the image config, then runc create, netns pin, runc start. */
+/** busybox httpd in the foreground, serving the builtin image's /var/www (index.html). */
+export const HTTPD_ARGS = ['httpd', '-f', '-p', '80', '-h', '/var/www'];
+
+/**
+ * config.json from `runc spec` (run once, reused for every container) and the image config, then per
+ * container: rootfs, runc create, netns pin, runc start — with bounded concurrency over containerIds.
+ */
 export async function up(ctx: Ctx): Promise<RuncBundleState> {
   requireRoot('runc-bundle');
   const image = ctx.state.require<ImageFetchState>('image-fetch', 'runc-bundle');
-  const id = ctx.names.containerId;
-  const bundle = ctx.names.bundleDir;
-  const netnsPath = ctx.names.netnsPath;
+  const ids = containerIds(ctx.config);
+  const previous = ctx.state.read<RuncBundleState>('runc-bundle');
+  let template: RuntimeSpec | undefined;
+  const specTemplate = async (): Promise<RuntimeSpec> => {
+    if (template) return template;
+    const dir = path.join(ctx.names.runDir, '.spec-template');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    await ctx.exec('runc', ['spec', '--bundle', dir]);
+    template = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as RuntimeSpec;
+    rmSync(dir, { recursive: true, force: true });
+    return template;
+  };
+  ctx.state.ensureDir();
+  // one `runc spec` before the workers start, so they never race to make it
+  if (ids.some((id) => !previous?.containers?.some((c) => c.containerId === id))) await specTemplate();
+
+  const progress = createProgress('containers', ids.length, { quiet: ctx.config.json });
+  const containers = await mapLimit(ids, ctx.config.concurrency, async (id) => {
+    const c = await upOne(ctx, id, image, ids.length > 1, specTemplate);
+    progress.tick();
+    return c;
+  }).finally(() => progress.done());
+
+  const first = containers[0] as ContainerBundle;
+  const state: RuncBundleState = {
+    containerId: first.containerId,
+    bundleDir: first.bundleDir,
+    runcRoot: ctx.config.runcRoot,
+    pid: first.pid,
+    netnsPath: first.netnsPath,
+    rootfsDir: first.rootfsDir,
+    containers,
+  };
+  ctx.state.write('runc-bundle', state);
+  if (ids.length === 1) ctx.log.info(`container ${first.containerId} running (pid ${first.pid}), netns pinned at ${first.netnsPath}`);
+  else ctx.log.info(`${ids.length} containers running (${ids[0]} … ${ids[ids.length - 1]}), netns pins in ${ctx.config.netnsDir}`);
+  return state;
+}
+
+async function upOne(
+  ctx: Ctx,
+  id: string,
+  image: ImageFetchState,
+  overlay: boolean,
+  specTemplate: () => Promise<RuntimeSpec>,
+): Promise<ContainerBundle> {
+  const n = containerNames(ctx.config, id);
+  const args = httpdContainerId(ctx.config) === id ? HTTPD_ARGS : undefined;
+  const ov = overlay ? { lower: image.rootfsDir, upper: n.upperDir, work: n.workDir, mount: n.rootfsMount } : undefined;
+  const rootfsDir = ov ? ov.mount : image.rootfsDir;
 
   let current = await runcState(ctx, id);
-  if (current && !(current.status === 'running' && pinMatches(netnsPath, current.pid))) {
+  if (current && !(current.status === 'running' && pinMatches(n.netnsPath, current.pid) && (!ov || isMountPoint(ov.mount)))) {
     // a half-made container from an interrupted run: redo it rather than guess
     await ctx.exec('runc', runcArgs(ctx, 'delete', '--force', id), { allowFail: true });
-    await unpin(ctx, netnsPath);
+    await unpin(ctx, n.netnsPath);
     current = undefined;
   }
   if (!current) {
-    mkdirSync(bundle, { recursive: true, mode: 0o700 });
-    rmSync(path.join(bundle, 'config.json'), { force: true });
-    await ctx.exec('runc', ['spec', '--bundle', bundle]);
-    const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8')) as RuntimeSpec;
-    const filled = applyImage(spec, image.imageConfig, { rootfs: image.rootfsDir, hostname: id });
-    writeFileAtomic(path.join(bundle, 'config.json'), `${JSON.stringify(filled, null, 2)}\n`, 0o600);
+    if (ov) await mountOverlay(ctx, ov);
+    mkdirSync(n.bundleDir, { recursive: true, mode: 0o700 });
+    const filled = applyImage(await specTemplate(), image.imageConfig, { rootfs: rootfsDir, hostname: id, ...(args ? { args } : {}) });
+    writeFileAtomic(path.join(n.bundleDir, 'config.json'), `${JSON.stringify(filled, null, 2)}\n`, 0o600);
     // the container keeps its stdio: give it a file, not our pipes, or runc create never returns to us
-    const logFile = path.join(bundle, 'container.log');
+    const logFile = path.join(n.bundleDir, 'container.log');
     writeFileSync(logFile, '', { mode: 0o600 });
-    await ctx.exec('runc', runcArgs(ctx, 'create', '--bundle', bundle, id), { outputFile: logFile, timeoutMs: 60_000 });
+    await ctx.exec('runc', runcArgs(ctx, 'create', '--bundle', n.bundleDir, id), { outputFile: logFile, timeoutMs: 60_000 });
     const created = await runcState(ctx, id);
     if (!created) throw new Error(`runc create ${id} returned but the container does not exist`);
-    await pin(ctx, created.pid, netnsPath);
+    await pin(ctx, created.pid, n.netnsPath);
     await ctx.exec('runc', runcArgs(ctx, 'start', id));
     current = { ...created, status: 'running' };
   }
-  const state: RuncBundleState = {
+  return {
     containerId: id,
-    bundleDir: bundle,
-    runcRoot: ctx.config.runcRoot,
+    bundleDir: n.bundleDir,
     pid: current.pid,
-    netnsPath,
-    rootfsDir: image.rootfsDir,
+    netnsPath: n.netnsPath,
+    rootfsDir,
+    ...(ov ? { overlay: ov } : {}),
+    ...(args ? { args } : {}),
   };
-  ctx.state.write('runc-bundle', state);
-  ctx.log.info(`container ${id} running (pid ${current.pid}), netns pinned at ${netnsPath}`);
-  return state;
+}
+
+/**
+ * The fast path for many containers: each gets a writable overlay over the one unpacked image rootfs, so
+ * nothing is unpacked or copied again; only the upper dir holds what the container writes.
+ */
+export async function mountOverlay(ctx: Ctx, ov: { lower: string; upper: string; work: string; mount: string }): Promise<void> {
+  if (isMountPoint(ov.mount)) return;
+  for (const d of [ov.upper, ov.work, ov.mount]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  await ctx.exec('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${ov.lower},upperdir=${ov.upper},workdir=${ov.work}`, ov.mount]);
 }
 
 /** A bind mount of /proc/<pid>/ns/net, as `ip netns` makes: it outlives the pid, unlike a symlink. */

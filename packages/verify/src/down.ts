@@ -1,15 +1,15 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, requireRoot, UserError } from '@cni-demo/core';
+import { containerIds, containerNames, type Ctx, requireRoot, UserError } from '@cni-demo/core';
 
-/** Leases host-local still holds for our container (files under <dataDir>/<network>/ naming it). */
-export function leasesOf(ctx: Ctx): string[] {
+/** Leases host-local still holds for our containers (files under <dataDir>/<network>/ naming one). */
+export function leasesOf(ctx: Ctx, ids: string[] = [ctx.names.containerId]): string[] {
   const dir = path.join(ctx.config.ipamDataDir, ctx.config.network);
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => {
     if (f === 'lock' || f.startsWith('last_reserved_ip')) return false;
     try {
-      return readFileSync(path.join(dir, f), 'utf8').split(/\r?\n/)[0]?.trim() === ctx.names.containerId;
+      return ids.includes(readFileSync(path.join(dir, f), 'utf8').split(/\r?\n/)[0]?.trim() ?? '');
     } catch {
       return false;
     }
@@ -20,13 +20,27 @@ export function leasesOf(ctx: Ctx): string[] {
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('verify down');
   const problems: string[] = [];
-  if (existsSync(ctx.names.netnsPath)) problems.push(`netns pin ${ctx.names.netnsPath} still exists`);
-  const leases = leasesOf(ctx);
-  if (leases.length > 0) problems.push(`host-local still leases ${leases.join(', ')} to ${ctx.names.containerId}`);
+  const ids = containerIds(ctx.config);
+  const pins = ids.map((id) => path.join(ctx.config.netnsDir, id)).filter((p) => existsSync(p));
+  if (pins.length > 0) problems.push(`netns pins still exist: ${pins.slice(0, 5).join(', ')}${pins.length > 5 ? ' …' : ''}`);
+  const leases = leasesOf(ctx, ids);
+  if (leases.length > 0) problems.push(`host-local still leases ${leases.slice(0, 5).join(', ')}${leases.length > 5 ? ' …' : ''} to ${ctx.config.id}`);
+  const mounts = ids.map((id) => containerNames(ctx.config, id).rootfsMount).filter((m) => isMounted(m));
+  if (mounts.length > 0) problems.push(`overlay rootfs still mounted: ${mounts.slice(0, 5).join(', ')}`);
   ctx.state.remove('verify');
   ctx.state.removeDirIfEmpty();
   if (problems.length > 0) {
     throw new UserError(`teardown left things behind: ${problems.join('; ')}`, { hint: 'run down again; it removes what it finds by name' });
   }
-  ctx.log.info(`${ctx.config.ifname} is gone and no lease is held for ${ctx.names.containerId}`);
+  ctx.log.info(`${ctx.config.ifname} is gone and no lease is held for ${ids.length === 1 ? ctx.names.containerId : `${ids.length} containers`}`);
+}
+
+function isMounted(file: string): boolean {
+  let real: string;
+  try {
+    real = path.join(realpathSync(path.dirname(file)), path.basename(file));
+  } catch {
+    return false;
+  }
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === real);
 }

@@ -1,4 +1,5 @@
 import {
+  attachmentsOf,
   type CheckResult,
   type CniAttachState,
   type Ctx,
@@ -9,6 +10,8 @@ import {
   type VerifyState,
 } from '@cni-demo/core';
 import { formatTable, inContainer, parseDefaultRoute, parseIpAddr, pingFrom, runCheck } from './checks.js';
+import { httpGetRetry } from './http.js';
+import { formatAddressTable, manyChecks } from './many.js';
 
 /** The walkthrough's proof, as checks: addresses and routes inside, pings both ways, for both families. */
 export async function up(ctx: Ctx): Promise<VerifyState> {
@@ -18,7 +21,54 @@ export async function up(ctx: Ctx): Promise<VerifyState> {
   const att = ctx.state.require<CniAttachState>('cni-attach', 'verify');
   const id = bundle.containerId;
   const ifname = att.ifName;
+  const atts = attachmentsOf(att);
 
+  const checks: CheckResult[] = [];
+  if (atts.length > 1) checks.push(...(await manyChecks(ctx, host, atts)));
+  else checks.push(...(await singleChecks(ctx, host, att, id, ifname)));
+  checks.push(...(await portMapChecks(ctx, host, atts)));
+
+  const addresses = atts.map((a) => ({ containerId: a.containerId, ipv4: a.ipv4, ipv6: a.ipv6 }));
+  const state: VerifyState = { ok: checks.every((c) => c.ok), checks, addresses };
+  ctx.state.write('verify', state);
+  if (ctx.config.json) ctx.log.out(`${JSON.stringify(state, null, 2)}\n`);
+  else {
+    if (atts.length > 1) ctx.log.out(`${formatAddressTable(addresses)}\n\n`);
+    ctx.log.out(`${formatTable(checks, ctx.log.color)}\n`);
+  }
+  if (!state.ok) {
+    const failed = checks.filter((c) => !c.ok).map((c) => c.name);
+    throw new UserError(`${failed.length} of ${checks.length} checks failed: ${failed.join('; ')}`, {
+      hint: 'rerun with --verbose to see every command; the table above has each failure',
+    });
+  }
+  return state;
+}
+
+/**
+ * The mapped host ports, fetched from the host itself: 127.0.0.1 (portmap's snat + route_localnet make
+ * loopback DNAT work) and the bridge gateway address (a plain local address the OUTPUT DNAT rule matches).
+ */
+async function portMapChecks(ctx: Ctx, host: HostSetupState, atts: ReturnType<typeof attachmentsOf>): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const a of atts) {
+    for (const m of a.portMappings ?? []) {
+      if (m.protocol !== 'tcp' || m.containerPort !== 80) continue;
+      for (const addr of ['127.0.0.1', host.gateway4]) {
+        out.push(
+          await runCheck(`host gets http://${addr}:${m.hostPort}/ from ${a.containerId} httpd`, async () => {
+            const r = await httpGetRetry(addr, m.hostPort);
+            if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
+            return `HTTP 200, ${r.body.length} bytes: ${r.body.trim().slice(0, 40)}`;
+          }),
+        );
+      }
+    }
+  }
+  return out;
+}
+
+async function singleChecks(ctx: Ctx, host: HostSetupState, att: CniAttachState, id: string, ifname: string): Promise<CheckResult[]> {
   const checks: CheckResult[] = [];
   let addrText: string | undefined;
   const addr = async () => (addrText ??= (await inContainer(ctx, id, ['ip', 'addr', 'show', 'dev', ifname])).stdout);
@@ -53,16 +103,5 @@ export async function up(ctx: Ctx): Promise<VerifyState> {
       pingFrom(ctx, ['runc', '--root', ctx.config.runcRoot, 'exec', id, 'ping', '-6', '-c1', '-W1', host.gateway6]),
     ),
   );
-
-  const state: VerifyState = { ok: checks.every((c) => c.ok), checks };
-  ctx.state.write('verify', state);
-  if (ctx.config.json) ctx.log.out(`${JSON.stringify(state, null, 2)}\n`);
-  else ctx.log.out(`${formatTable(checks, ctx.log.color)}\n`);
-  if (!state.ok) {
-    const failed = checks.filter((c) => !c.ok).map((c) => c.name);
-    throw new UserError(`${failed.length} of ${checks.length} checks failed: ${failed.join('; ')}`, {
-      hint: 'rerun with --verbose to see every command; the table above has each failure',
-    });
-  }
-  return state;
+  return checks;
 }
