@@ -35,7 +35,7 @@ export async function down(ctx: Ctx): Promise<void> {
   }
   const own = new RegExp(`^${ctx.config.id.replace(/[.]/g, '\\.')}(-\\d+)?$`);
   const todo = [...ids].filter((id) => own.test(id));
-  const progress = createProgress('detach', todo.length, { quiet: ctx.config.json });
+  const progress = createProgress('detach', todo.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   await mapLimit(todo, ctx.config.concurrency, async (id) => {
     const pin = path.join(ctx.config.netnsDir, id);
     const netns = existsSync(pin) ? pin : '';

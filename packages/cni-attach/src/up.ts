@@ -25,7 +25,7 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
   const cni = runtimeFor(ctx, host.pluginDirs);
   const containers = bundleContainers(bundle);
 
-  const progress = createProgress('attach', containers.length, { quiet: ctx.config.json });
+  const progress = createProgress('attach', containers.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   const attachments = await mapLimit(containers, ctx.config.concurrency, async (c) => {
     const a = await attachOne(ctx, cni, list, c);
     progress.tick();

@@ -24,7 +24,7 @@ export async function down(ctx: Ctx): Promise<void> {
   if (existsSync(perContainer)) for (const d of readdirSync(perContainer)) ids.add(d);
 
   const list = [...ids];
-  const progress = createProgress('delete', list.length, { quiet: ctx.config.json });
+  const progress = createProgress('delete', list.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   await mapLimit(list, ctx.config.concurrency, async (id) => {
     if (await runcState(ctx, id)) await ctx.exec('runc', runcArgs(ctx, 'delete', '--force', id));
     await unpin(ctx, path.join(ctx.config.netnsDir, id));

@@ -43,7 +43,7 @@ export async function up(ctx: Ctx): Promise<RuncBundleState> {
   // one `runc spec` before the workers start, so they never race to make it
   if (ids.some((id) => !previous?.containers?.some((c) => c.containerId === id))) await specTemplate();
 
-  const progress = createProgress('containers', ids.length, { quiet: ctx.config.json });
+  const progress = createProgress('containers', ids.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   const containers = await mapLimit(ids, ctx.config.concurrency, async (id) => {
     const c = await upOne(ctx, id, image, ids.length > 1, specTemplate);
     progress.tick();

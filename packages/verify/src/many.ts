@@ -36,7 +36,7 @@ async function everyContainer(
   fn: (a: CniAttachment) => Promise<void>,
 ): Promise<string> {
   const failed: string[] = [];
-  const progress = createProgress(label, atts.length, { quiet: ctx.config.json });
+  const progress = createProgress(label, atts.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   await mapLimit(atts, Math.max(ctx.config.concurrency, 16), async (a) => {
     try {
       await fn(a);
