@@ -20,18 +20,53 @@ export const PIPELINE: Step[] = [
   { name: 'verify', up: verify.up, down: verify.down },
 ];
 
+/**
+ * Steps that need nothing from each other run at once in the single-process path: the image is fetched
+ * and unpacked while the host is set up (image-fetch reads no host-setup state). A step starts when
+ * every step listed for it has finished.
+ */
+export const UP_AFTER: Partial<Record<StepName, StepName[]>> = {
+  'image-fetch': [],
+};
+
 /** Runs every step's up with a timed status line each; stops at the first failure. */
 export async function pipelineUp(ctx: Ctx): Promise<void> {
-  for (const step of PIPELINE) {
-    const span = ctx.log.step(`${step.name} up`);
-    try {
-      await step.up(ctx);
-    } catch (e) {
-      span.fail();
-      throw e;
+  const started = new Map<StepName, Promise<void>>();
+  const runOne = (step: Step): Promise<void> => {
+    const existing = started.get(step.name);
+    if (existing) return existing;
+    const idx = PIPELINE.indexOf(step);
+    const after = UP_AFTER[step.name] ?? PIPELINE.slice(0, idx).map((s) => s.name);
+    const p = (async () => {
+      await Promise.all(after.map((n) => runOne(PIPELINE.find((s) => s.name === n) as Step)));
+      const span = ctx.log.step(`${step.name} up`);
+      try {
+        await step.up(ctx);
+      } catch (e) {
+        span.fail();
+        throw e;
+      }
+      span.done();
+    })();
+    started.set(step.name, p);
+    return p;
+  };
+  // every step is started in order; an independent one overlaps the steps before it
+  const all = PIPELINE.map((s) => runOne(s));
+  const settled = await Promise.allSettled(all);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (!failed) return;
+  // a step that ran alongside a failed one is undone, so a refusal (bad input found by host-setup's
+  // preflight) leaves nothing behind, as it would have when the steps ran one after another
+  for (const [i, step] of PIPELINE.entries()) {
+    const independent = UP_AFTER[step.name];
+    if (!independent || settled[i]?.status !== 'fulfilled') continue;
+    const before = PIPELINE.slice(0, i);
+    if (before.some((b) => !independent.includes(b.name) && settled[PIPELINE.indexOf(b)]?.status === 'rejected')) {
+      await step.down(ctx).catch(() => undefined);
     }
-    span.done();
   }
+  throw (failed as PromiseRejectedResult).reason;
 }
 
 /**

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import { CommandError, lastLines, quoteArgv } from './errors.js';
 
 export interface ExecOptions {
@@ -35,35 +34,24 @@ export function createExec(hooks: ExecHooks = {}): Exec {
   return async (cmd, args = [], opts = {}) => {
     const argv = [cmd, ...args];
     hooks.onCommand?.(quoteArgv(argv));
-    const started = performance.now();
     if (opts.outputFile) return spawnToFile(argv, opts, opts.outputFile);
-    const r = await execa(cmd, args, {
-      reject: false,
-      ...(opts.input !== undefined ? { input: opts.input } : {}),
-      ...(opts.env ? { env: opts.env } : {}),
-      ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      stdin: opts.input !== undefined ? 'pipe' : 'ignore',
-    });
-    const durationMs = performance.now() - started;
-    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
-    const stderr = typeof r.stderr === 'string' ? r.stderr : '';
-    if (r.failed && r.exitCode === undefined && !r.timedOut && !r.signal) {
+    const r = await spawnCollect(argv, opts);
+    const { stdout, stderr, durationMs } = r;
+    if (r.startError) {
       // the command could not start at all (ENOENT, EACCES)
-      const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
       throw new CommandError({
         argv,
         stdout,
-        stderr: code === 'ENOENT' ? `${cmd}: command not found` : String(r.cause ?? r.message),
+        stderr: r.startError.code === 'ENOENT' ? `${cmd}: command not found` : String(r.startError),
         durationMs,
       });
     }
     const result: ExecResult = { argv, stdout, stderr, exitCode: r.exitCode ?? -1, durationMs };
-    if ((r.failed || result.exitCode !== 0) && !opts.allowFail) {
+    if ((r.timedOut || r.signal || result.exitCode !== 0) && !opts.allowFail) {
       throw new CommandError({
         argv,
-        exitCode: r.exitCode,
-        signal: r.signal,
+        exitCode: r.exitCode ?? undefined,
+        signal: r.signal ?? undefined,
         stdout,
         stderr,
         durationMs,
@@ -72,6 +60,67 @@ export function createExec(hooks: ExecHooks = {}): Exec {
     }
     return result;
   };
+}
+
+interface Collected {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  durationMs: number;
+  startError?: NodeJS.ErrnoException;
+}
+
+const stripFinalNewline = (s: string) => s.replace(/\r?\n$/, '');
+
+/**
+ * node:child_process directly (it used to be execa, whose import alone cost ~0.3 s per process on the
+ * 2-core test machine, paid by every step script): the environment is extended, the final newline of
+ * stdout/stderr is stripped, and on timeout the child gets SIGKILL.
+ */
+function spawnCollect(argv: string[], opts: ExecOptions): Promise<Collected> {
+  const [cmd = '', ...args] = argv;
+  const started = performance.now();
+  return new Promise<Collected>((resolve) => {
+    const child = spawn(cmd, args, {
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
+    let timedOut = false;
+    let startError: NodeJS.ErrnoException | undefined;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      // spawn failures arrive here and "close" still follows
+      if (child.pid === undefined) startError = e;
+    });
+    if (opts.input !== undefined) {
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(opts.input);
+    }
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({
+        stdout: stripFinalNewline(Buffer.concat(out).toString('utf8')),
+        stderr: stripFinalNewline(Buffer.concat(err).toString('utf8')),
+        exitCode: code,
+        signal,
+        timedOut,
+        durationMs: performance.now() - started,
+        ...(startError ? { startError } : {}),
+      });
+    });
+  });
 }
 
 export interface RecordedCall {
@@ -108,7 +157,7 @@ export function recordingExec(
 
 /**
  * For a process whose children outlive it (runc create leaves the container's init holding its stdio):
- * the file's fd goes straight to the child. execa would pump a { file } target through a pipe, which the
+ * the file's fd goes straight to the child. a piped target would be pumped through a pipe, which the
  * container would keep open, and the call would never end.
  */
 function spawnToFile(argv: string[], opts: ExecOptions, file: string): Promise<ExecResult> {

@@ -86,23 +86,28 @@ export function findMissing(ctx: Ctx): Missing {
   return { packages, problems };
 }
 
-/** Kernel support that packages cannot bring: bridge and veth links must be creatable. */
+/** Kernel support that packages cannot bring: bridge and veth links must be creatable (both probed at once). */
 export async function checkKernel(ctx: Ctx): Promise<UserError[]> {
-  const problems: UserError[] = [];
   const probe = `cdprobe${process.pid % 100000}`;
-  const bridge = await ctx.exec('ip', ['link', 'add', probe, 'type', 'bridge'], { allowFail: true });
-  if (bridge.exitCode !== 0) {
-    problems.push(new UserError(`the kernel refused a bridge link: ${bridge.stderr.trim()}`, { hint: 'load the bridge module: modprobe bridge' }));
-  } else {
-    await ctx.exec('ip', ['link', 'del', probe], { allowFail: true });
-  }
-  const veth = await ctx.exec('ip', ['link', 'add', probe, 'type', 'veth', 'peer', 'name', `${probe}p`], { allowFail: true });
-  if (veth.exitCode !== 0) {
-    problems.push(new UserError(`the kernel refused a veth pair: ${veth.stderr.trim()}`, { hint: 'load the veth module: modprobe veth' }));
-  } else {
-    await ctx.exec('ip', ['link', 'del', probe], { allowFail: true });
-  }
-  return problems;
+  const [bridge, veth] = await Promise.all([
+    (async () => {
+      const r = await ctx.exec('ip', ['link', 'add', probe, 'type', 'bridge'], { allowFail: true });
+      if (r.exitCode !== 0) {
+        return new UserError(`the kernel refused a bridge link: ${r.stderr.trim()}`, { hint: 'load the bridge module: modprobe bridge' });
+      }
+      await ctx.exec('ip', ['link', 'del', probe], { allowFail: true });
+      return undefined;
+    })(),
+    (async () => {
+      const r = await ctx.exec('ip', ['link', 'add', `${probe}v`, 'type', 'veth', 'peer', 'name', `${probe}p`], { allowFail: true });
+      if (r.exitCode !== 0) {
+        return new UserError(`the kernel refused a veth pair: ${r.stderr.trim()}`, { hint: 'load the veth module: modprobe veth' });
+      }
+      await ctx.exec('ip', ['link', 'del', `${probe}v`], { allowFail: true });
+      return undefined;
+    })(),
+  ]);
+  return [bridge, veth].filter((p): p is UserError => p !== undefined);
 }
 
 export async function installPackages(ctx: Ctx, packages: string[]): Promise<void> {
@@ -125,23 +130,26 @@ export async function preflight(ctx: Ctx): Promise<PreflightResult> {
     await installPackages(ctx, [...missing.packages].sort());
     missing = findMissing(ctx);
   }
+  // the version probes do not depend on the kernel probes: both run at once
+  const versions = Promise.all(
+    (
+      [
+        ['runc', ['--version']],
+        ['umoci', ['--version']],
+        ['ip', ['-V']],
+        ['iptables', ['--version']],
+      ] as const
+    ).map(async ([cmd, args]) => [cmd, ((await ctx.exec(cmd, [...args], { allowFail: true })).stdout.split('\n')[0] ?? '').trim()] as const),
+  ).catch(() => [] as (readonly [string, string])[]);
   const problems = [...missing.problems, ...(await checkKernel(ctx))];
   if (problems.length > 0) {
+    await versions;
     const pkgs = [...missing.packages].sort();
     const headline = pkgs.length
       ? `host-setup preflight failed (install with: apt-get install ${pkgs.join(' ')})`
       : 'host-setup preflight failed';
     throw new UserErrors(problems, headline);
   }
-  const tools: Record<string, string> = {};
-  for (const [cmd, args] of [
-    ['runc', ['--version']],
-    ['umoci', ['--version']],
-    ['ip', ['-V']],
-    ['iptables', ['--version']],
-  ] as const) {
-    const r = await ctx.exec(cmd, [...args], { allowFail: true });
-    tools[cmd] = (r.stdout.split('\n')[0] ?? '').trim();
-  }
+  const tools: Record<string, string> = Object.fromEntries(await versions);
   return { tools, pluginDirs: ctx.config.pluginDirs.filter((d) => existsSync(d)) };
 }

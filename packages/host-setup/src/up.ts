@@ -12,8 +12,19 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   const c = ctx.config;
   const previous = ctx.state.read<HostSetupState>('host-setup');
   const found = await preflight(ctx);
-  const portProblems = await portMapPreflight(ctx, found.pluginDirs);
-  const plan = await planBridge(ctx);
+  // independent looks at the host, made at once; nothing changes before all of them passed
+  const [portProblems, planned] = await Promise.all([
+    portMapPreflight(ctx, found.pluginDirs),
+    planBridge(ctx).then(
+      (p) => ({ p }),
+      (e: unknown) => ({ e }),
+    ),
+  ]);
+  if ('e' in planned) {
+    if (!(planned.e instanceof UserError) || portProblems.length === 0) throw planned.e;
+    throw new UserErrors([planned.e, ...portProblems], 'host-setup refused to change the host');
+  }
+  const plan = planned.p;
   if (portProblems.length === 1 && portProblems[0]) throw portProblems[0];
   if (portProblems.length > 1) throw new UserErrors(portProblems, 'the port mappings cannot be made');
   const firewall = c.portMap.trim() !== '' && (await forwardDrops(ctx));
