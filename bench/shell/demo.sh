@@ -83,10 +83,10 @@ up() {
     local r=$STATE/c/$first/result.json v4 v6
     v4=$(jq -r '.ips[] | select(.version == "4") | .address | split("/")[0]' "$r")
     v6=$(jq -r '.ips[] | select(.version == "6") | .address | split("/")[0]' "$r")
-    runc_ exec "$first" ip addr show dev "$IFN" | grep -q "inet $v4/"
-    runc_ exec "$first" ip addr show dev "$IFN" | grep -q "inet6 $v6/"
-    runc_ exec "$first" ip route | grep -q "^default via $G4"
-    runc_ exec "$first" ip -6 route | grep -q "^default via $G6"
+    runc_ exec "$first" ip addr show dev "$IFN" | grep "inet $v4/" >/dev/null
+    runc_ exec "$first" ip addr show dev "$IFN" | grep "inet6 $v6/" >/dev/null
+    runc_ exec "$first" ip route | grep "^default via $G4" >/dev/null
+    runc_ exec "$first" ip -6 route | grep "^default via $G6" >/dev/null
     ping_retry ping -4 -c1 -W1 "$v4"
     ping_retry ping -6 -c1 -W1 "$v6"
     ping_retry runc_ exec "$first" ping -c1 -W1 "$G4"
@@ -102,8 +102,8 @@ up() {
         '[.[0].addr_info[].local] | index($a) != null and index($b) != null' >/dev/null
       IDS+=("$id") A4+=("$v4") A6+=("$v6")
     done
-    nsenter --net="$NETNS/$first" ip route | grep -q "^default via $G4"
-    nsenter --net="$NETNS/$first" ip -6 route | grep -q "^default via $G6"
+    nsenter --net="$NETNS/$first" ip route | grep "^default via $G4" >/dev/null
+    nsenter --net="$NETNS/$first" ip -6 route | grep "^default via $G6" >/dev/null
     for v4 in "${A4[@]}"; do ping_retry ping -4 -c1 -W1 "$v4"; done
     for v6 in "${A6[@]}"; do ping_retry ping -6 -c1 -W1 "$v6"; done
     # the same sampled pairs as verify: neighbours, last->first, middle->last, spread

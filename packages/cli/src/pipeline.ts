@@ -70,21 +70,34 @@ export async function pipelineUp(ctx: Ctx): Promise<void> {
 }
 
 /**
- * Runs every step's down in reverse. Each is tried even when an earlier one failed, so one stuck object
- * does not keep the rest on the host; the first error is raised at the end.
+ * down in groups: DEL first (it needs the netns and the bridge); then the containers and the image unpack
+ * at once; then the host objects (host-setup removes the folders the pins were in, so it waits for them);
+ * verify's leak check last.
+ */
+export const DOWN_GROUPS: StepName[][] = [['cni-attach'], ['runc-bundle', 'image-fetch'], ['host-setup'], ['verify']];
+
+/**
+ * Runs every step's down. Each is tried even when an earlier one failed, so one stuck object does not
+ * keep the rest on the host; the first error (in group order) is raised at the end.
  */
 export async function pipelineDown(ctx: Ctx): Promise<void> {
   let first: unknown;
-  for (const step of [...PIPELINE].reverse().filter((s) => s.name !== 'verify').concat(PIPELINE.filter((s) => s.name === 'verify'))) {
-    const span = ctx.log.step(`${step.name} down`);
-    try {
-      await step.down(ctx);
-      span.done();
-    } catch (e) {
-      span.fail();
-      ctx.log.error(String((e as Error).message ?? e));
-      first ??= e;
-    }
+  for (const group of DOWN_GROUPS) {
+    const results = await Promise.allSettled(
+      group.map(async (name) => {
+        const step = PIPELINE.find((s) => s.name === name) as Step;
+        const span = ctx.log.step(`${step.name} down`);
+        try {
+          await step.down(ctx);
+          span.done();
+        } catch (e) {
+          span.fail();
+          ctx.log.error(String((e as Error).message ?? e));
+          throw e;
+        }
+      }),
+    );
+    for (const r of results) if (r.status === 'rejected') first ??= r.reason;
   }
   if (first) throw first;
 }
