@@ -24,7 +24,9 @@ bits() { echo "${1#*/}"; }
 # one plugin call of the chain (bridge only), stdin from the conflist, as CNI_COMMAND=... bridge < conf
 cni() { # cmd id netns [prevResult-file]
   local req
-  req=$(jq -c '.plugins[0] + {name: .name, cniVersion: .cniVersion}' "$CONF")
+  # the plugin's stdin, derived from the conflist once per run
+  [ -n "${BASE_REQ:-}" ] || BASE_REQ=$(jq -c '.plugins[0] + {name: .name, cniVersion: .cniVersion}' "$CONF")
+  req=$BASE_REQ
   if [ -n "${4:-}" ] && [ -s "$4" ]; then req=$(jq -c --slurpfile r "$4" '. + {prevResult: $r[0]}' <<<"$req"); fi
   CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=$3 CNI_IFNAME=$IFN CNI_ARGS=IgnoreUnknown=1 /usr/lib/cni/bridge <<<"$req"
 }

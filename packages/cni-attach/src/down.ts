@@ -35,6 +35,7 @@ export async function down(ctx: Ctx): Promise<void> {
   }
   const own = new RegExp(`^${ctx.config.id.replace(/[.]/g, '\\.')}(-\\d+)?$`);
   const todo = [...ids].filter((id) => own.test(id));
+  const pinned: { id: string; netns: string }[] = [];
   const progress = createProgress('detach', todo.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   await mapLimit(todo, ctx.config.concurrency, async (id) => {
     const pin = path.join(ctx.config.netnsDir, id);
@@ -43,11 +44,18 @@ export async function down(ctx: Ctx): Promise<void> {
     const caps = (cached?.capabilityArgs as Record<string, unknown> | undefined) ?? capabilityArgsFor(ctx, id);
     const rt = runtimeConf(ctx, netns, id, caps && Object.keys(caps).length > 0 ? caps : undefined);
     await cni.delNetworkList(list, rt);
-    if (netns && (await linkInNetns(ctx, netns, rt.ifName))) {
-      throw new Error(`${rt.ifName} is still present in ${netns} after CNI DEL`);
-    }
+    if (netns) pinned.push({ id, netns });
     progress.tick();
   }).finally(() => progress.done());
+  // proof that every interface is gone: a veth pair dies as one, so a bridge without ports means no eth0
+  // is left; only when some port is still there is each container looked into (one process each)
+  const ports = await ctx.exec('ip', ['-j', 'link', 'show', 'master', ctx.config.bridge], { allowFail: true });
+  const left = ports.exitCode === 0 ? (JSON.parse(ports.stdout || '[]') as unknown[]).length : 0;
+  if (left > 0 || todo.length === 1) {
+    for (const { netns } of pinned) {
+      if (await linkInNetns(ctx, netns, ctx.config.ifname)) throw new Error(`${ctx.config.ifname} is still present in ${netns} after CNI DEL`);
+    }
+  }
   ctx.log.info(`${ctx.config.ifname} is gone from ${todo.length} container${todo.length === 1 ? '' : 's'}`);
   ctx.state.remove('cni-attach');
   ctx.state.removeDirIfEmpty();
