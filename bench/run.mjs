@@ -8,7 +8,7 @@
 // Prints markdown tables and writes bench/RESULTS.md with the machine described.
 // Everything runs under its own names (id t6bench, bridge t6bbr0, network t6bnet, 172.24.250.0/24,
 // fd00:c1d:18fa::/64) and temp roots, so a running demo is never touched; everything is torn down after.
-//   node bench/run.mjs [--rounds 3] [--sizes 1,10,50,200] [--out bench/RESULTS.md]
+//   node bench/run.mjs [--rounds 3] [--pairs 3] [--sizes 1,10,50,200] [--out bench/RESULTS.md]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +22,7 @@ const opt = (name, dflt) => {
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : dflt;
 };
 const ROUNDS = Number(opt('rounds', '3'));
+const PAIRS = Number(opt('pairs', '3'));
 const SIZES = opt('sizes', '1,10,50,200').split(',').map(Number);
 const OUT = path.resolve(repo, opt('out', 'bench/RESULTS.md'));
 
@@ -153,6 +154,9 @@ try {
   const res = { turbo: [], single: [], shell: [] };
   for (let r = 0; r < ROUNDS; r++) {
     const rot = order.map((_, i) => order[(i + r) % order.length]);
+    // the two cheap paths run PAIRS times a round (alternating which goes first): the machine is shared,
+    // and more samples steady their medians; turbo, at ~10× their time, runs once a round
+    for (let p = 1; p < PAIRS; p++) rot.push(...((r + p) % 2 ? ['shell', 'single'] : ['single', 'shell']));
     for (const key of rot) {
       process.stderr.write(`bench: (a) round ${r + 1}/${ROUNDS} ${key}\n`);
       const up = timed(PATHS[key].up, env1);
@@ -161,17 +165,18 @@ try {
     }
   }
   const med = Object.fromEntries(order.map((k) => [k, median(res[k].map((x) => x.total))]));
-  say(`## (a) whole demo: up + verify, then down (${ROUNDS} rounds, medians)\n`);
+  say(`## (a) whole demo: up + verify, then down (medians of ${ROUNDS} runs for turbo, ${ROUNDS * PAIRS} for the others)\n`);
   say(
     table(
-      ['path', 'up+verify', 'down', 'total', 'ratio to shell', 'every round (total)'],
+      ['path', 'up+verify', 'down', 'total', 'ratio to shell', 'runs', 'fastest … slowest total'],
       order.map((k) => [
         PATHS[k].label,
         fmt(median(res[k].map((x) => x.up))),
         fmt(median(res[k].map((x) => x.down))),
         fmt(med[k]),
         `${(med[k] / med.shell).toFixed(2)}×`,
-        res[k].map((x) => fmt(x.total)).join(', '),
+        String(res[k].length),
+        `${fmt(Math.min(...res[k].map((x) => x.total)))} … ${fmt(Math.max(...res[k].map((x) => x.total)))}`,
       ]),
     ),
   );

@@ -19,22 +19,23 @@ export async function down(ctx: Ctx): Promise<void> {
   const list = loadList(confFile);
   const cni = runtimeFor(ctx, s?.pluginDirs ?? ctx.config.pluginDirs.filter((d) => existsSync(d)));
   const ids = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
-  // attachments the cache knows for this instance (a crash after ADD, before the state was written)
+  // attachments the cache knows for this instance (a crash after ADD, before the state was written):
+  // looked for only without a state file, and only as <id>-<n>, so another instance is never taken
   const results = path.join(ctx.config.cniCacheDir, 'results');
-  if (existsSync(results)) {
+  const many = new RegExp(`^${ctx.config.id.replace(/[.]/g, '\\.')}-\\d+$`);
+  if (!s && existsSync(results)) {
     for (const f of readdirSync(results)) {
       if (!f.startsWith(`${list.name}-${ctx.config.id}`)) continue;
       // names may contain "-": the ids come from inside the entries, not from the file names
       try {
         const e = JSON.parse(readFileSync(path.join(results, f), 'utf8')) as { containerId?: string; networkName?: string };
-        if (e.networkName === list.name && e.containerId) ids.add(e.containerId);
+        if (e.networkName === list.name && e.containerId && many.test(e.containerId)) ids.add(e.containerId);
       } catch {
         /* unreadable entry: DEL by derived ids still runs */
       }
     }
   }
-  const own = new RegExp(`^${ctx.config.id.replace(/[.]/g, '\\.')}(-\\d+)?$`);
-  const todo = [...ids].filter((id) => own.test(id));
+  const todo = [...ids];
   const pinned: { id: string; netns: string }[] = [];
   const progress = createProgress('detach', todo.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   await mapLimit(todo, ctx.config.concurrency, async (id) => {
@@ -49,8 +50,11 @@ export async function down(ctx: Ctx): Promise<void> {
   }).finally(() => progress.done());
   // proof that every interface is gone: a veth pair dies as one, so a bridge without ports means no eth0
   // is left; only when some port is still there is each container looked into (one process each)
-  const ports = await ctx.exec('ip', ['-j', 'link', 'show', 'master', ctx.config.bridge], { allowFail: true });
-  const left = ports.exitCode === 0 ? (JSON.parse(ports.stdout || '[]') as unknown[]).length : 0;
+  let left = 0;
+  if (todo.length > 1) {
+    const ports = await ctx.exec('ip', ['-j', 'link', 'show', 'master', ctx.config.bridge], { allowFail: true });
+    left = ports.exitCode === 0 ? (JSON.parse(ports.stdout || '[]') as unknown[]).length : 0;
+  }
   if (left > 0 || todo.length === 1) {
     for (const { netns } of pinned) {
       if (await linkInNetns(ctx, netns, ctx.config.ifname)) throw new Error(`${ctx.config.ifname} is still present in ${netns} after CNI DEL`);

@@ -9,7 +9,7 @@ import {
   type RuncBundleState,
   requireRoot,
 } from '@cni-demo/core';
-import { isMountPoint, runcArgs, runcState } from './runc.js';
+import { isMountPoint, runcArgs, runcKnows, runcState } from './runc.js';
 import { unpin } from './up.js';
 
 /**
@@ -26,7 +26,13 @@ export async function down(ctx: Ctx): Promise<void> {
   const list = [...ids];
   const progress = createProgress('delete', list.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   await mapLimit(list, ctx.config.concurrency, async (id) => {
-    if (await runcState(ctx, id)) await ctx.exec('runc', runcArgs(ctx, 'delete', '--force', id));
+    // delete --force stops and removes in one call; asking `runc state` first would cost a process each
+    if (runcKnows(ctx, id)) {
+      const r = await ctx.exec('runc', runcArgs(ctx, 'delete', '--force', id), { allowFail: true });
+      if (r.exitCode !== 0 && runcKnows(ctx, id) && (await runcState(ctx, id))) {
+        await ctx.exec('runc', runcArgs(ctx, 'delete', '--force', id));
+      }
+    }
     await unpin(ctx, path.join(ctx.config.netnsDir, id));
     const mount = s?.containers?.find((c) => c.containerId === id)?.overlay?.mount ?? path.join(perContainer, id, 'rootfs');
     while (isMountPoint(mount)) await ctx.exec('umount', [mount]);

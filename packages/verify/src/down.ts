@@ -20,7 +20,9 @@ export function leasesOf(ctx: Ctx, ids: string[] = [ctx.names.containerId]): str
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('verify down');
   const problems: string[] = [];
-  const ids = containerIds(ctx.config);
+  // the configured ids plus any <id>-<n> still pinned or leased (a down run with another --containers)
+  const many = new RegExp(`^${ctx.config.id.replace(/[.]/g, '\\.')}-\\d+$`);
+  const ids = [...new Set([...containerIds(ctx.config), ...listDir(ctx.config.netnsDir).filter((f) => many.test(f)), ...leaseOwners(ctx).filter((o) => many.test(o))])];
   const pins = ids.map((id) => path.join(ctx.config.netnsDir, id)).filter((p) => existsSync(p));
   if (pins.length > 0) problems.push(`netns pins still exist: ${pins.slice(0, 5).join(', ')}${pins.length > 5 ? ' …' : ''}`);
   const leases = leasesOf(ctx, ids);
@@ -43,4 +45,26 @@ function isMounted(file: string): boolean {
     return false;
   }
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === real);
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Container ids holding a host-local lease on our network. */
+function leaseOwners(ctx: Ctx): string[] {
+  const dir = path.join(ctx.config.ipamDataDir, ctx.config.network);
+  return listDir(dir)
+    .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'))
+    .map((f) => {
+      try {
+        return readFileSync(path.join(dir, f), 'utf8').split(/\r?\n/)[0]?.trim() ?? '';
+      } catch {
+        return '';
+      }
+    });
 }
