@@ -36,15 +36,16 @@ export function parsePortMap(text: string): { mappings: PortMapping[]; problem?:
 }
 
 /**
- * How many containers the subnets hold: host-local hands out every address of the range except the
- * network address, the gateway and (IPv4) the broadcast address. The smaller family decides.
+ * How many containers the subnets hold: every address of the range except the network address, the
+ * gateway and the last one (IPv4 broadcast; host-local leaves it out of IPv6 ranges too). The smaller
+ * family decides.
  */
 export function subnetCapacity(subnet4: string, subnet6: string): number | undefined {
   const p4 = parseCidr(subnet4);
   const p6 = parseCidr(subnet6);
   if (!p4 || !p6) return undefined;
   const c4 = 2n ** BigInt(32 - p4.bits) - 3n;
-  const c6 = 2n ** BigInt(128 - p6.bits) - 2n;
+  const c6 = 2n ** BigInt(128 - p6.bits) - 3n;
   const min = c4 < c6 ? c4 : c6;
   return min > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(min);
 }

@@ -24,10 +24,10 @@ export interface HostSetupState {
   /** folders that did not exist before the demo (config, CNI cache, lease store, netns dir): down removes them when empty */
   createdDirs: string[];
   /**
-   * With --port-map: the portmap/firewall plugins' shared iptables chains ("nat CNI-HOSTPORT-DNAT",
-   * "filter CNI-FORWARD", per tool) that existed before the demo; down removes the others once empty.
+   * With --port-map: the portmap/firewall plugins' shared iptables chains that existed before the demo,
+   * as "<tool> <table> <chain>" ("iptables nat CNI-HOSTPORT-DNAT"); down removes the others once empty.
    */
-  sharedChainsBefore?: Record<string, string[]>;
+  sharedChainsBefore?: string[];
   /** the plugins chained after bridge in the network config (portmap, firewall) */
   chainedPlugins?: string[];
 }

@@ -26,7 +26,7 @@ function problem(fn: () => unknown): UserError {
 test('capacity: the smaller subnet decides, minus network, gateway and broadcast', () => {
   assert.is(subnetCapacity('10.0.0.0/24', 'fd00::/64'), 253);
   assert.is(subnetCapacity('10.0.0.0/30', 'fd00::/64'), 1);
-  assert.is(subnetCapacity('10.0.0.0/16', 'fd00::/120'), 254);
+  assert.is(subnetCapacity('10.0.0.0/16', 'fd00::/120'), 253);
   assert.is(subnetCapacity('nope', 'fd00::/64'), undefined);
 });
 

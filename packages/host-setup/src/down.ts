@@ -27,7 +27,7 @@ export async function down(ctx: Ctx): Promise<void> {
     }
   }
   if (s.sharedChainsBefore) {
-    const removed = await removeSharedChains(ctx, s.sharedChainsBefore.all ?? []);
+    const removed = await removeSharedChains(ctx, s.sharedChainsBefore);
     if (removed.length > 0) ctx.log.info(`removed the portmap/firewall shared chains: ${removed.join(', ')}`);
   }
   removeCreatedDirs(s.createdDirs ?? [], path.join(ctx.config.ipamDataDir, ctx.config.network));

@@ -65,7 +65,7 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
     tools: found.tools,
     createdDirs: [...createdDirs],
     chainedPlugins: (netconf.plugins as { type: string }[]).slice(1).map((p) => p.type),
-    ...(c.portMap.trim() !== '' ? { sharedChainsBefore: previous?.sharedChainsBefore ?? { all: await sharedChains(ctx) } } : {}),
+    ...(c.portMap.trim() !== '' ? { sharedChainsBefore: previous?.sharedChainsBefore ?? (await sharedChains(ctx)) } : {}),
   };
   ctx.state.write('host-setup', state);
 
