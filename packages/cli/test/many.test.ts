@@ -136,6 +136,41 @@ test('four containers on one bridge, httpd behind a host port; down removes mapp
   });
 });
 
+test('firewall plugin chained before portmap (--firewall on): traffic passes, down removes its chains', async () => {
+  const hostPort = 18400 + Math.floor(Math.random() * 100);
+  const filterBefore = (await exec('iptables-save', ['-t', 'filter'])).stdout;
+  const { root, config, ctx } = await testConfig({ containers: 2, portMap: `${hostPort}:80/tcp`, firewall: 'on' });
+  const ids = containerIds(config);
+  await withCleanup(async (c) => {
+    c.add('remove temp root', () => removeRoot(root));
+    c.add('force teardown', async () => {
+      for (const id of ids) {
+        const m = path.join(config.stateDir, config.id, 'containers', id, 'rootfs');
+        while (mounted(m)) await exec('umount', [m], { allowFail: true });
+      }
+      await forceTeardown(config, exec, ids);
+    });
+    await pipelineUp(ctx);
+    const conf = JSON.parse(readFileSync(path.join(config.confDir, `10-${config.network}.conflist`), 'utf8')) as { plugins: { type: string }[] };
+    assert.equal(conf.plugins.map((p) => p.type), ['bridge', 'firewall', 'portmap']);
+    const att = attachmentsOf(ctx.state.read<CniAttachState>('cni-attach') as CniAttachState);
+    const filter = (await exec('iptables-save', ['-t', 'filter'])).stdout;
+    assert.match(filter, /^-A FORWARD .*-j CNI-FORWARD/m);
+    for (const a of att) assert.ok(filter.includes(`-A CNI-FORWARD -s ${a.ipv4}/32 -j ACCEPT`), `firewall accepts ${a.ipv4}`);
+    const page = await get('127.0.0.1', hostPort);
+    assert.is(page.body, 'hello from cni-demo\n');
+    assert.ok(ctx.state.read<VerifyState>('verify')?.ok, 'verify passed');
+
+    await pipelineDown(ctx);
+    const after = (await exec('iptables-save', ['-t', 'filter'])).stdout;
+    for (const a of att) assert.not.ok(after.includes(`${a.ipv4}/32`), `no rule left for ${a.ipv4}`);
+    if (!/^:CNI-FORWARD /m.test(filterBefore)) {
+      assert.not.match(after, /^:CNI-FORWARD /m, 'CNI-FORWARD removed (it was not there before)');
+      assert.not.match(after, /-j CNI-FORWARD/, 'the FORWARD jump removed');
+    }
+  });
+});
+
 test('above the subnet capacity the CLI config is refused before anything is made', async () => {
   const { root, config } = await testConfig();
   removeRoot(root);

@@ -26,6 +26,7 @@ export interface Config {
   concurrency: number;
   portMap: string;
   httpdContainer: number;
+  firewall: string;
   pluginDirs: string[];
   confDir: string;
   stateDir: string;
@@ -184,6 +185,12 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
       v >= 1 && v <= Math.max(1, c.containers)
         ? undefined
         : `${v} is not a container number: use 1 to ${c.containers} (--containers)`,
+  },
+  firewall: {
+    kind: 'string',
+    default: 'auto',
+    help: "with --port-map: chain the firewall plugin: auto (when the host's FORWARD policy drops), on, off",
+    check: (v) => (['auto', 'on', 'off'].includes(v) ? undefined : `"${v}" is not auto, on or off`),
   },
   pluginDirs: {
     kind: 'list',

@@ -27,7 +27,7 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   const plan = planned.p;
   if (portProblems.length === 1 && portProblems[0]) throw portProblems[0];
   if (portProblems.length > 1) throw new UserErrors(portProblems, 'the port mappings cannot be made');
-  const firewall = c.portMap.trim() !== '' && (await forwardDrops(ctx));
+  const firewall = await wantFirewall(ctx);
   const netconf = buildNetConf(c, { firewall });
 
   const confText = `${JSON.stringify(netconf, null, 2)}\n`;
@@ -81,7 +81,7 @@ async function portMapPreflight(ctx: Ctx, pluginDirs: string[]): Promise<UserErr
   const c = ctx.config;
   if (c.portMap.trim() === '') return [];
   const problems: UserError[] = [];
-  const need = ['portmap', ...((await forwardDrops(ctx)) ? ['firewall'] : [])];
+  const need = ['portmap', ...((await wantFirewall(ctx)) ? ['firewall'] : [])];
   for (const p of need) {
     if (!pluginDirs.some((d) => existsSync(path.join(d, p)))) {
       problems.push(new UserError(`CNI plugin "${p}" not found in ${pluginDirs.join(':')}`, { hint: 'apt-get install containernetworking-plugins' }));
@@ -97,4 +97,11 @@ async function portMapPreflight(ctx: Ctx, pluginDirs: string[]): Promise<UserErr
   }
   problems.push(...(await hostPortProblems(ctx)));
   return problems;
+}
+
+/** The firewall plugin joins the port-mapping chain when asked, or (auto) when FORWARD would drop its traffic. */
+async function wantFirewall(ctx: Ctx): Promise<boolean> {
+  const c = ctx.config;
+  if (c.portMap.trim() === '' || c.firewall === 'off') return false;
+  return c.firewall === 'on' || (await forwardDrops(ctx));
 }
