@@ -19,11 +19,12 @@ export async function down(ctx: Ctx): Promise<void> {
   const list = loadList(confFile);
   const cni = runtimeFor(ctx, s?.pluginDirs ?? ctx.config.pluginDirs.filter((d) => existsSync(d)));
   const ids = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
-  // attachments the cache knows for this instance (a crash after ADD, before the state was written):
-  // looked for only without a state file, and only as <id>-<n>, so another instance is never taken
+  // attachments the cache knows for this instance that the state does not list (a crash after ADD, or
+  // an up with a smaller --containers than the one before): only <id>-<n>, the names this instance owns
+  // (its netns pins carry the same names, so no other instance can hold them at the same time)
   const results = path.join(ctx.config.cniCacheDir, 'results');
   const many = new RegExp(`^${ctx.config.id.replace(/[.]/g, '\\.')}-\\d+$`);
-  if (!s && existsSync(results)) {
+  if (existsSync(results)) {
     for (const f of readdirSync(results)) {
       if (!f.startsWith(`${list.name}-${ctx.config.id}`)) continue;
       // names may contain "-": the ids come from inside the entries, not from the file names
