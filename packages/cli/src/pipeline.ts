@@ -27,45 +27,101 @@ export interface StepRun {
 }
 
 /**
+ * Steps that need nothing from each other run at once in the single-process path: the image is fetched
+ * and unpacked while the host is set up (image-fetch reads no host-setup state). A step starts when
+ * every step listed for it has finished.
+ */
+export const UP_AFTER: Partial<Record<StepName, StepName[]>> = {
+  'image-fetch': [],
+};
+
+/** image-fetch can overlap host-setup only when the tools host-setup would install are already there. */
+function imageToolsPresent(): boolean {
+  return ['umoci', 'skopeo', 'busybox'].every((t) => hostSetup.whichCommand(t) !== undefined);
+}
+
+/**
  * Runs every step's up with a timed status line each; stops at the first failure. Each step's duration is
  * recorded as the turbo path records it (one timings line per step), so verify's report reads the same.
  */
 export async function pipelineUp(ctx: Ctx): Promise<{ steps: StepRun[] }> {
   const steps: StepRun[] = [];
-  for (const step of PIPELINE) {
-    const startedAt = new Date().toISOString();
-    const span = ctx.log.step(`${step.name} up`);
-    let result: unknown;
-    try {
-      result = await step.up(ctx);
-    } catch (e) {
-      recordTiming(ctx.names.runDir, { step: step.name, action: 'up', startedAt, durationMs: span.fail(), ok: false });
-      throw e;
-    }
-    const durationMs = span.done();
-    // verify records after its report is written, so its own line shows up in the next report only
-    recordTiming(ctx.names.runDir, { step: step.name, action: 'up', startedAt, durationMs, ok: true });
-    steps.push({ step: step.name, durationMs, result });
+  const overlap = imageToolsPresent();
+  const started = new Map<StepName, Promise<void>>();
+  const runOne = (step: Step): Promise<void> => {
+    const existing = started.get(step.name);
+    if (existing) return existing;
+    const idx = PIPELINE.indexOf(step);
+    const after = (overlap ? UP_AFTER[step.name] : undefined) ?? PIPELINE.slice(0, idx).map((s) => s.name);
+    const p = (async () => {
+      await Promise.all(after.map((n) => runOne(PIPELINE.find((s) => s.name === n) as Step)));
+      const startedAt = new Date().toISOString();
+      const span = ctx.log.step(`${step.name} up`);
+      let result: unknown;
+      try {
+        result = await step.up(ctx);
+      } catch (e) {
+        recordTiming(ctx.names.runDir, { step: step.name, action: 'up', startedAt, durationMs: span.fail(), ok: false });
+        throw e;
+      }
+      const durationMs = span.done();
+      // verify records after its report is written, so its own line shows up in the next report only
+      recordTiming(ctx.names.runDir, { step: step.name, action: 'up', startedAt, durationMs, ok: true });
+      steps.push({ step: step.name, durationMs, result });
+    })();
+    started.set(step.name, p);
+    return p;
+  };
+  // every step is started in order; an independent one overlaps the steps before it
+  const all = PIPELINE.map((s) => runOne(s));
+  const settled = await Promise.allSettled(all);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (!failed) {
+    steps.sort((a, b) => PIPELINE.findIndex((s) => s.name === a.step) - PIPELINE.findIndex((s) => s.name === b.step));
+    return { steps };
   }
-  return { steps };
+  // a step that ran alongside a failed one is undone, so a refusal (bad input found by host-setup's
+  // preflight) leaves nothing behind, as it would have when the steps ran one after another
+  for (const [i, step] of PIPELINE.entries()) {
+    const independent = UP_AFTER[step.name];
+    if (!independent || settled[i]?.status !== 'fulfilled') continue;
+    const before = PIPELINE.slice(0, i);
+    if (before.some((b) => !independent.includes(b.name) && settled[PIPELINE.indexOf(b)]?.status === 'rejected')) {
+      await step.down(ctx).catch(() => undefined);
+    }
+  }
+  throw (failed as PromiseRejectedResult).reason;
 }
 
 /**
- * Runs every step's down in reverse. Each is tried even when an earlier one failed, so one stuck object
- * does not keep the rest on the host; the first error is raised at the end.
+ * down in groups: DEL first (it needs the netns and the bridge); then the containers and the image unpack
+ * at once; then the host objects (host-setup removes the folders the pins were in, so it waits for them);
+ * verify's leak check last.
+ */
+export const DOWN_GROUPS: StepName[][] = [['cni-attach'], ['runc-bundle', 'image-fetch'], ['host-setup'], ['verify']];
+
+/**
+ * Runs every step's down. Each is tried even when an earlier one failed, so one stuck object does not
+ * keep the rest on the host; the first error (in group order) is raised at the end.
  */
 export async function pipelineDown(ctx: Ctx): Promise<void> {
   let first: unknown;
-  for (const step of [...PIPELINE].reverse().filter((s) => s.name !== 'verify').concat(PIPELINE.filter((s) => s.name === 'verify'))) {
-    const span = ctx.log.step(`${step.name} down`);
-    try {
-      await step.down(ctx);
-      span.done();
-    } catch (e) {
-      span.fail();
-      ctx.log.error(String((e as Error).message ?? e));
-      first ??= e;
-    }
+  for (const group of DOWN_GROUPS) {
+    const results = await Promise.allSettled(
+      group.map(async (name) => {
+        const step = PIPELINE.find((s) => s.name === name) as Step;
+        const span = ctx.log.step(`${step.name} down`);
+        try {
+          await step.down(ctx);
+          span.done();
+        } catch (e) {
+          span.fail();
+          ctx.log.error(String((e as Error).message ?? e));
+          throw e;
+        }
+      }),
+    );
+    for (const r of results) if (r.status === 'rejected') first ??= r.reason;
   }
   if (first) throw first;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type AnyResult, CniRuntime, confFromBytes, type NetworkConfigList, type Result, type RuntimeConf } from '@cni-demo/cni';
-import { type Ctx, UserError } from '@cni-demo/core';
+import { type Ctx, httpdContainerId, type PortMapping, parsePortMap, UserError } from '@cni-demo/core';
 
 export function runtimeFor(ctx: Ctx, pluginDirs: string[]): CniRuntime {
   return new CniRuntime({ pluginDirs, cacheDir: ctx.config.cniCacheDir, timeoutMs: ctx.config.pluginTimeoutMs });
@@ -16,9 +16,27 @@ export function loadList(confFile: string): NetworkConfigList {
   return confFromBytes(bytes, confFile);
 }
 
-export function runtimeConf(ctx: Ctx, netns: string): RuntimeConf {
+export function runtimeConf(
+  ctx: Ctx,
+  netns: string,
+  containerId: string = ctx.names.containerId,
+  capabilityArgs?: Record<string, unknown>,
+): RuntimeConf {
   // IgnoreUnknown: plugins that parse CNI_ARGS reject keys they do not know without it
-  return { containerId: ctx.names.containerId, netns, ifName: ctx.config.ifname, args: [['IgnoreUnknown', '1']] };
+  return {
+    containerId,
+    netns,
+    ifName: ctx.config.ifname,
+    args: [['IgnoreUnknown', '1']],
+    ...(capabilityArgs ? { capabilityArgs } : {}),
+  };
+}
+
+/** The capability args of one container: portMappings for the httpd container when --port-map is set. */
+export function capabilityArgsFor(ctx: Ctx, containerId: string): { portMappings: PortMapping[] } | undefined {
+  if (httpdContainerId(ctx.config) !== containerId) return undefined;
+  const { mappings } = parsePortMap(ctx.config.portMap);
+  return mappings.length > 0 ? { portMappings: mappings } : undefined;
 }
 
 /** Addresses of the result by family, without the prefix length. */

@@ -1,31 +1,73 @@
-import { existsSync } from 'node:fs';
-import { type CniAttachState, type Ctx, faultPoint, requireRoot } from '@cni-demo/core';
-import { linkInNetns, runtimeConf, runtimeFor } from './attach.js';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readCacheEntry } from '@cni-demo/cni';
+import { attachmentsOf, type CniAttachState, type Ctx, containerIds, createProgress, faultPoint, mapLimit, requireRoot } from '@cni-demo/core';
+import { capabilityArgsFor, linkInNetns, runtimeConf, runtimeFor } from './attach.js';
 import { removeLeakedMasq } from './masq.js';
 import { loadListForDown, releaseLeases, removeConfCopy } from './recover.js';
 
-/** CNI DEL with the cached result as prevResult; then shows that the interface is gone. */
+/**
+ * CNI DEL for every attachment with the cached result as prevResult (and the cached capability args, so
+ * portmap removes its chains); then shows that each interface is gone. Works without state (ids are
+ * derived) and without the config file (the list is read back from the cache entry or our copy).
+ */
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('cni-attach down');
   const s = ctx.state.read<CniAttachState>('cni-attach');
-  const list = loadListForDown(ctx, s);
-  const netns = existsSync(ctx.names.netnsPath) ? ctx.names.netnsPath : '';
-  if (list) {
-    const cni = runtimeFor(ctx, s?.pluginDirs ?? ctx.config.pluginDirs.filter((d) => existsSync(d)));
-    const rt = runtimeConf(ctx, netns);
-    await cni.delNetworkList(list, rt);
-    faultPoint('cni-attach:down-after-del');
-    if (netns) {
-      if (await linkInNetns(ctx, netns, rt.ifName)) {
-        throw new Error(`${rt.ifName} is still present in ${netns} after CNI DEL`);
-      }
-      ctx.log.info(`${rt.ifName} is gone from ${netns}`);
-    }
-  } else {
+  const ids = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
+  const list = loadListForDown(ctx, s, [...ids]);
+  if (!list) {
     const leases = releaseLeases(ctx);
     ctx.log.info(`cni-attach: no network config left to run DEL with${leases.length ? `; released leases ${leases.join(', ')}` : ''}`);
+  } else {
+    const cni = runtimeFor(ctx, s?.pluginDirs ?? ctx.config.pluginDirs.filter((d) => existsSync(d)));
+    // attachments the cache knows for this instance that the state does not list (a crash after ADD, or
+    // an up with a smaller --containers than the one before): only <id>-<n>, the names this instance owns
+    // (its netns pins carry the same names, so no other instance can hold them at the same time)
+    const results = path.join(cni.cacheDir, 'results');
+    const many = new RegExp(`^${ctx.config.id.replace(/[.]/g, '\\.')}-\\d+$`);
+    if (existsSync(results)) {
+      for (const f of readdirSync(results)) {
+        if (!f.startsWith(`${list.name}-${ctx.config.id}`)) continue;
+        // names may contain "-": the ids come from inside the entries, not from the file names
+        try {
+          const e = JSON.parse(readFileSync(path.join(results, f), 'utf8')) as { containerId?: string; networkName?: string };
+          if (e.networkName === list.name && e.containerId && many.test(e.containerId)) ids.add(e.containerId);
+        } catch {
+          /* unreadable entry: DEL by derived ids still runs */
+        }
+      }
+    }
+    const todo = [...ids];
+    const pinned: { id: string; netns: string }[] = [];
+    const progress = createProgress('detach', todo.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
+    await mapLimit(todo, ctx.config.concurrency, async (id) => {
+      const pin = path.join(ctx.config.netnsDir, id);
+      const netns = existsSync(pin) ? pin : '';
+      const cached = readCacheEntry(cni.cacheDir, list.name, id, ctx.config.ifname);
+      const caps = (cached?.capabilityArgs as Record<string, unknown> | undefined) ?? capabilityArgsFor(ctx, id);
+      const rt = runtimeConf(ctx, netns, id, caps && Object.keys(caps).length > 0 ? caps : undefined);
+      await cni.delNetworkList(list, rt);
+      faultPoint('cni-attach:down-after-del');
+      if (netns) pinned.push({ id, netns });
+      progress.tick();
+    }).finally(() => progress.done());
+    // proof that every interface is gone: a veth pair dies as one, so a bridge without ports means no eth0
+    // is left; only when some port is still there is each container looked into (one process each)
+    let left = 0;
+    if (todo.length > 1) {
+      const ports = await ctx.exec('ip', ['-j', 'link', 'show', 'master', ctx.config.bridge], { allowFail: true });
+      left = ports.exitCode === 0 ? (JSON.parse(ports.stdout || '[]') as unknown[]).length : 0;
+    }
+    if (left > 0 || todo.length === 1) {
+      for (const { netns } of pinned) {
+        if (await linkInNetns(ctx, netns, ctx.config.ifname)) throw new Error(`${ctx.config.ifname} is still present in ${netns} after CNI DEL`);
+      }
+    }
+    ctx.log.info(`${ctx.config.ifname} is gone from ${todo.length} container${todo.length === 1 ? '' : 's'}`);
   }
-  await removeLeakedMasq(ctx, list?.name ?? s?.network ?? ctx.config.network);
+  // the bridge plugin leaves its NAT chain when DEL ran without a netns: ours to remove
+  await removeLeakedMasq(ctx, list?.name ?? s?.network ?? ctx.config.network, [...ids]);
   removeConfCopy(ctx);
   ctx.state.remove('cni-attach');
   ctx.state.removeDirIfEmpty();

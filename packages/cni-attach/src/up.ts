@@ -1,28 +1,82 @@
-import { type CniAttachState, type Ctx, type EtcSource, faultPoint, fillEtcFiles, type HostSetupState, type RuncBundleState, requireRoot } from '@cni-demo/core';
-import { addressesOf, linkInNetns, loadList, runtimeConf, runtimeFor } from './attach.js';
+import {
+  bundleContainers,
+  type CniAttachment,
+  type CniAttachState,
+  type ContainerBundle,
+  type Ctx,
+  createProgress,
+  type EtcSource,
+  faultPoint,
+  fillEtcFiles,
+  type HostSetupState,
+  mapLimit,
+  type RuncBundleState,
+  requireRoot,
+} from '@cni-demo/core';
+import type { CniRuntime, NetworkConfigList } from '@cni-demo/cni';
+import { addressesOf, capabilityArgsFor, linkInNetns, loadList, runtimeConf, runtimeFor } from './attach.js';
 import { keepConfCopy } from './recover.js';
 
-/** CNI ADD through the runtime library, as the walkthrough's CNI_COMMAND=ADD; the result is printed and kept. */
+/**
+ * CNI ADD through the runtime library, as the walkthrough's CNI_COMMAND=ADD, for every container of the
+ * instance with bounded concurrency (the spec allows parallel operations on different containers).
+ */
 export async function up(ctx: Ctx): Promise<CniAttachState> {
   requireRoot('cni-attach');
   const host = ctx.state.require<HostSetupState>('host-setup', 'cni-attach');
   const bundle = ctx.state.require<RuncBundleState>('runc-bundle', 'cni-attach');
   const list = loadList(host.confFile);
   const cni = runtimeFor(ctx, host.pluginDirs);
-  const rt = runtimeConf(ctx, bundle.netnsPath);
+  const containers = bundleContainers(bundle);
+  // the conflist kept beside the state, so DEL still runs if the config file is gone by teardown time
+  keepConfCopy(ctx, list);
 
+  const progress = createProgress('attach', containers.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
+  const attachments = await mapLimit(containers, ctx.config.concurrency, async (c) => {
+    const a = await attachOne(ctx, cni, list, c);
+    progress.tick();
+    return a;
+  }).finally(() => progress.done());
+  faultPoint('cni-attach:after-add');
+
+  const first = attachments[0] as CniAttachment;
+  const state: CniAttachState = {
+    network: list.name,
+    confFile: host.confFile,
+    containerId: first.containerId,
+    ifName: ctx.config.ifname,
+    netns: first.netns,
+    pluginDirs: host.pluginDirs,
+    cniCacheDir: ctx.config.cniCacheDir,
+    result: first.result,
+    ipv4: first.ipv4,
+    ipv6: first.ipv6,
+    attachments,
+  };
+  ctx.state.write('cni-attach', state);
+  if (attachments.length === 1) {
+    if (!ctx.config.json) ctx.log.out(`${JSON.stringify(first.result, null, 2)}\n`);
+    ctx.log.info(`${state.ifName} in ${first.netns}: ${[first.ipv4, first.ipv6].filter(Boolean).join(', ')}`);
+  } else {
+    ctx.log.info(`${attachments.length} containers attached to ${list.name}`);
+  }
+  return state;
+}
+
+async function attachOne(ctx: Ctx, cni: CniRuntime, list: NetworkConfigList, c: ContainerBundle): Promise<CniAttachment> {
+  const caps = capabilityArgsFor(ctx, c.containerId);
+  const rt = runtimeConf(ctx, c.netnsPath, c.containerId, caps);
   let result = cni.getCachedResult(list, rt);
-  if (result && !(await linkInNetns(ctx, bundle.netnsPath, rt.ifName))) {
+  if (result && !(await linkInNetns(ctx, c.netnsPath, rt.ifName))) {
     // cached but not wired (a crash, or the netns was replaced): release it and attach again
     await cni.delNetworkList(list, rt);
     result = undefined;
   }
-  if (!result && (await linkInNetns(ctx, bundle.netnsPath, rt.ifName))) {
+  if (!result && (await linkInNetns(ctx, c.netnsPath, rt.ifName))) {
     // wired but never cached: an earlier ADD was killed midway; release what it made before adding again
     await cni.delNetworkList(list, rt);
   }
   if (!result) {
-    keepConfCopy(ctx, list);
     faultPoint('cni-attach:before-add');
     try {
       result = await cni.addNetworkList(list, rt);
@@ -32,22 +86,13 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
       throw e;
     }
   }
-  faultPoint('cni-attach:after-add');
-  const state: CniAttachState = {
-    network: list.name,
-    confFile: host.confFile,
-    containerId: rt.containerId,
-    ifName: rt.ifName,
-    netns: rt.netns,
-    pluginDirs: host.pluginDirs,
-    cniCacheDir: ctx.config.cniCacheDir,
+  // the plugins return DNS and addresses but write no files: the container's resolv.conf and hosts are ours
+  if (c.etcFiles) fillEtcFiles(c.etcFiles, result as EtcSource);
+  return {
+    containerId: c.containerId,
+    netns: c.netnsPath,
     result: result as unknown as Record<string, unknown>,
     ...addressesOf(result),
+    ...(caps ? { portMappings: caps.portMappings } : {}),
   };
-  // the plugins return DNS and addresses but write no files: the container's resolv.conf and hosts are ours
-  if (bundle.etcFiles) fillEtcFiles(bundle.etcFiles, result as EtcSource);
-  ctx.state.write('cni-attach', state);
-  if (!ctx.config.json) ctx.log.out(`${JSON.stringify(result, null, 2)}\n`);
-  ctx.log.info(`${rt.ifName} in ${rt.netns}: ${[state.ipv4, state.ipv6].filter(Boolean).join(', ')}`);
-  return state;
 }

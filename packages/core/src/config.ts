@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError, UserErrors } from './errors.js';
 import { parseCidr, prefixContains } from './net.js';
+import { parsePortMap, subnetCapacity } from './port-map.js';
 
 /**
  * One config, resolved once: defaults (the walkthrough's values) <- config file <- CNI_DEMO_* env <- flags.
@@ -28,6 +29,10 @@ export interface Config {
   rootless: boolean;
   rootlessUser: string;
   containers: number;
+  concurrency: number;
+  portMap: string;
+  httpdContainer: number;
+  firewall: string;
   pluginDirs: string[];
   confDir: string;
   stateDir: string;
@@ -188,7 +193,41 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'int',
     default: 1,
     help: 'number of containers',
-    check: (v) => (v >= 1 ? undefined : `${v} is not a valid count: use 1 or more`),
+    check: (v, c) => {
+      if (v < 1) return `${v} is not a valid count: use 1 or more`;
+      const cap = subnetCapacity(c.subnet4, c.subnet6);
+      if (cap !== undefined && v > cap) {
+        return `${v} containers do not fit: subnets ${c.subnet4} and ${c.subnet6} hold ${cap} (all addresses but network, gateway and broadcast); use at most ${cap} or a larger --subnet4`;
+      }
+      return undefined;
+    },
+  },
+  concurrency: {
+    kind: 'int',
+    default: 8,
+    help: 'how many containers are created, attached or checked at once',
+    check: (v) => (v >= 1 && v <= 256 ? undefined : `${v} is not valid: use 1 to 256`),
+  },
+  portMap: {
+    kind: 'string',
+    default: '',
+    help: 'host port mappings to the httpd container, hostPort:containerPort[/tcp|/udp], comma-separated (e.g. 8080:80/tcp); adds the portmap plugin',
+    check: (v) => parsePortMap(v).problem,
+  },
+  httpdContainer: {
+    kind: 'int',
+    default: 1,
+    help: 'with --port-map: which container (1..containers) runs busybox httpd on port 80 and gets the mappings',
+    check: (v, c) =>
+      v >= 1 && v <= Math.max(1, c.containers)
+        ? undefined
+        : `${v} is not a container number: use 1 to ${c.containers} (--containers)`,
+  },
+  firewall: {
+    kind: 'string',
+    default: 'auto',
+    help: "with --port-map: chain the firewall plugin: auto (when the host's FORWARD policy drops), on, off",
+    check: (v) => (['auto', 'on', 'off'].includes(v) ? undefined : `"${v}" is not auto, on or off`),
   },
   pluginDirs: {
     kind: 'list',

@@ -17,3 +17,5 @@ export * from './fault.js';
 export * from './instance-lock.js';
 export * from './masq.js';
 export * from './marks.js';
+export * from './port-map.js';
+export * from './progress.js';

@@ -14,6 +14,8 @@ export interface Logger {
   step(name: string): StepSpan;
   readonly verbose: boolean;
   readonly color: boolean;
+  /** nothing is printed (tests): progress bars follow it */
+  readonly quiet?: boolean;
 }
 
 export interface StepSpan {
@@ -45,6 +47,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return {
     verbose: Boolean(opts.verbose),
     color,
+    quiet: Boolean(opts.quiet),
     info: (m) => write(m),
     out: (t) => {
       if (!opts.quiet) process.stdout.write(t.endsWith('\n') ? t : `${t}\n`);

@@ -39,3 +39,38 @@ export function containerIds(config: Config): string[] {
   if (config.containers <= 1) return [config.id];
   return Array.from({ length: config.containers }, (_, i) => `${config.id}-${i + 1}`);
 }
+
+/** The per-container objects of one container id; for a single container the same paths as `names()`. */
+export interface ContainerNames {
+  containerId: string;
+  /** 1-based position in containerIds() */
+  index: number;
+  netnsPath: string;
+  bundleDir: string;
+  /** overlay over the image rootfs (many containers): upper/work dirs and the mount point */
+  upperDir: string;
+  workDir: string;
+  rootfsMount: string;
+}
+
+export function containerNames(config: Config, containerId: string): ContainerNames {
+  const runDir = path.join(config.stateDir, config.id);
+  const ids = containerIds(config);
+  const single = ids.length === 1;
+  const dir = single ? runDir : path.join(runDir, 'containers', containerId);
+  return {
+    containerId,
+    index: ids.indexOf(containerId) + 1,
+    netnsPath: path.join(config.netnsDir, containerId),
+    bundleDir: path.join(dir, 'bundle'),
+    upperDir: path.join(dir, 'upper'),
+    workDir: path.join(dir, 'work'),
+    rootfsMount: path.join(dir, 'rootfs'),
+  };
+}
+
+/** The container that runs busybox httpd and receives the port mappings, when --port-map is set. */
+export function httpdContainerId(config: Config): string | undefined {
+  if (config.portMap.trim() === '') return undefined;
+  return containerIds(config)[Math.max(1, config.httpdContainer) - 1];
+}

@@ -23,6 +23,25 @@ export interface HostSetupState {
   tools: Record<string, string>;
   /** folders that did not exist before the demo (config, CNI cache, lease store, netns dir): down removes them when empty */
   createdDirs: string[];
+  /**
+   * With --port-map: the portmap/firewall plugins' shared iptables chains that existed before the demo,
+   * as "<tool> <table> <chain>" ("iptables nat CNI-HOSTPORT-DNAT"); down removes the others once empty.
+   */
+  sharedChainsBefore?: string[];
+  /** the plugins chained after bridge in the network config (portmap, firewall) */
+  chainedPlugins?: string[];
+}
+
+/** runc-bundle's state with the single-container fields mapped into the list form. */
+export function bundleContainers(s: RuncBundleState): ContainerBundle[] {
+  return (
+    s.containers ?? [{ containerId: s.containerId, bundleDir: s.bundleDir, pid: s.pid, netnsPath: s.netnsPath, rootfsDir: s.rootfsDir }]
+  );
+}
+
+/** cni-attach's state with the single-container fields mapped into the list form. */
+export function attachmentsOf(s: CniAttachState): CniAttachment[] {
+  return s.attachments ?? [{ containerId: s.containerId, netns: s.netns, result: s.result, ipv4: s.ipv4, ipv6: s.ipv6 }];
 }
 
 /** The parts of an OCI image config that a runtime spec is built from. */
@@ -68,6 +87,11 @@ export interface RuncBundleState {
   rootless?: RootlessUser;
   /** files bind-mounted over the container's /etc/resolv.conf and /etc/hosts; cni-attach fills them (core fillEtcFiles) */
   etcFiles?: EtcFiles;
+  /**
+   * Every container of the instance (containerIds order); the single-container fields above describe
+   * the first one. Absent in states written before many containers existed: readers then use those.
+   */
+  containers?: ContainerBundle[];
 }
 
 /** An unprivileged user, resolved from rootlessUser. */
@@ -85,6 +109,33 @@ export interface EtcFiles {
   hosts: string;
 }
 
+/** One runc container of an instance. */
+export interface ContainerBundle {
+  containerId: string;
+  bundleDir: string;
+  pid: number;
+  netnsPath: string;
+  /** the container's root: the image rootfs (one container) or its overlay mount point */
+  rootfsDir: string;
+  /** overlay over the image rootfs (many containers), unmounted by down */
+  overlay?: { lower: string; upper: string; work: string; mount: string };
+  /** the process args when not the image's (the httpd container) */
+  args?: string[];
+  /** this container's /etc files (see EtcFiles) */
+  etcFiles?: EtcFiles;
+}
+
+/** One CNI attachment of an instance's container. */
+export interface CniAttachment {
+  containerId: string;
+  netns: string;
+  result: Record<string, unknown>;
+  ipv4: string | undefined;
+  ipv6: string | undefined;
+  /** portMappings passed as capability args (the httpd container with --port-map) */
+  portMappings?: { hostPort: number; containerPort: number; protocol: string }[];
+}
+
 /** cni-attach.json: the attachment and the CNI result, read by verify and down. */
 export interface CniAttachState {
   network: string;
@@ -99,6 +150,8 @@ export interface CniAttachState {
   /** addresses from the result, without prefix length, by family */
   ipv4: string | undefined;
   ipv6: string | undefined;
+  /** every attachment (containerIds order); the fields above describe the first. Absent in older states. */
+  attachments?: CniAttachment[];
 }
 
 export interface CheckResult {
@@ -112,4 +165,6 @@ export interface CheckResult {
 export interface VerifyState {
   ok: boolean;
   checks: CheckResult[];
+  /** container id -> addresses, as printed in the address table */
+  addresses?: { containerId: string; ipv4: string | undefined; ipv6: string | undefined }[];
 }

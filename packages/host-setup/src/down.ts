@@ -4,6 +4,7 @@ import { type Ctx, faultPoint, type HostSetupState, readSysctl, requireRoot, wri
 import { deleteBridge } from './bridge.js';
 import { removeForwardRules } from './forward.js';
 import { downWithoutState } from './recover.js';
+import { removeSharedChains } from './ports.js';
 
 /** Undoes only what host-setup's state says it made; succeeds when there is nothing left to undo. */
 export async function down(ctx: Ctx): Promise<void> {
@@ -28,6 +29,10 @@ export async function down(ctx: Ctx): Promise<void> {
     for (const [key, value] of Object.entries(s.sysctls)) {
       if (value !== '' && readSysctl(key) !== value) writeSysctl(key, value);
     }
+  }
+  if (s.sharedChainsBefore) {
+    const removed = await removeSharedChains(ctx, s.sharedChainsBefore);
+    if (removed.length > 0) ctx.log.info(`removed the portmap/firewall shared chains: ${removed.join(', ')}`);
   }
   removeCreatedDirs(s.createdDirs ?? [], path.join(ctx.config.ipamDataDir, ctx.config.network));
   ctx.state.remove('host-setup');

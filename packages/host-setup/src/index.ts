@@ -6,3 +6,4 @@ export * from './state.js';
 export * from './up.js';
 export * from './forward.js';
 export * from './recover.js';
+export * from './ports.js';

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, faultPoint, type HostSetupState, missingDirs, readSysctl, requireRoot, UserError, writeFileAtomic } from '@cni-demo/core';
+import { type Ctx, faultPoint, type HostSetupState, missingDirs, readSysctl, requireRoot, UserError, UserErrors, writeFileAtomic } from '@cni-demo/core';
+import { forwardDrops, hostPortProblems, sharedChains } from './ports.js';
 import { ensureBridge, planBridge } from './bridge.js';
 import { handleForwardPolicy } from './forward.js';
 import { buildNetConf } from './netconf.js';
@@ -14,9 +15,25 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   const previous = ctx.state.read<HostSetupState>('host-setup');
   const found = await preflight(ctx);
   const ours = previous?.createdBridge === true || isOurBridge(ctx);
-  const plan = await planBridge(ctx, { ours });
+  // independent looks at the host, made at once; nothing changes before all of them passed
+  const [portProblems, planned] = await Promise.all([
+    portMapPreflight(ctx, found.pluginDirs),
+    planBridge(ctx, { ours }).then(
+      (p) => ({ p }),
+      (e: unknown) => ({ e }),
+    ),
+  ]);
+  if ('e' in planned) {
+    if (!(planned.e instanceof UserError) || portProblems.length === 0) throw planned.e;
+    throw new UserErrors([planned.e, ...portProblems], 'host-setup refused to change the host');
+  }
+  const plan = planned.p;
+  if (portProblems.length === 1 && portProblems[0]) throw portProblems[0];
+  if (portProblems.length > 1) throw new UserErrors(portProblems, 'the port mappings cannot be made');
+  const firewall = await wantFirewall(ctx);
+  const netconf = buildNetConf(c, { firewall });
 
-  const confText = `${JSON.stringify(buildNetConf(c), null, 2)}\n`;
+  const confText = `${JSON.stringify(netconf, null, 2)}\n`;
   const confFile = ctx.names.confFile;
   const confExisted = existsSync(confFile);
   if (confExisted && readFileSync(confFile, 'utf8') !== confText && !previous?.wroteConf) {
@@ -50,6 +67,8 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
     sysctls,
     tools: found.tools,
     createdDirs: [...createdDirs],
+    chainedPlugins: (netconf.plugins as { type: string }[]).slice(1).map((p) => p.type),
+    ...(c.portMap.trim() !== '' ? { sharedChainsBefore: previous?.sharedChainsBefore ?? (await sharedChains(ctx)) } : {}),
   };
   ctx.state.write('host-setup', state);
   faultPoint('host-setup:after-state');
@@ -62,4 +81,34 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   writeFileAtomic(confFile, confText, 0o644);
   ctx.log.info(`bridge ${c.bridge} ${plan.adopt ? '(adopted)' : ''} carries ${plan.addrs.join(' and ')}; network config ${confFile}`);
   return state;
+}
+
+/** With --port-map: the plugins it needs, a cniVersion the firewall plugin speaks, free host ports. */
+async function portMapPreflight(ctx: Ctx, pluginDirs: string[]): Promise<UserError[]> {
+  const c = ctx.config;
+  if (c.portMap.trim() === '') return [];
+  const problems: UserError[] = [];
+  const need = ['portmap', ...((await wantFirewall(ctx)) ? ['firewall'] : [])];
+  for (const p of need) {
+    if (!pluginDirs.some((d) => existsSync(path.join(d, p)))) {
+      problems.push(new UserError(`CNI plugin "${p}" not found in ${pluginDirs.join(':')}`, { hint: 'apt-get install containernetworking-plugins' }));
+    }
+  }
+  if (need.includes('firewall') && !['0.4.0', '1.0.0'].includes(c.cniVersion)) {
+    problems.push(
+      new UserError(`cniVersion ${c.cniVersion}: the firewall plugin (needed because FORWARD drops) speaks 0.4.0 and 1.0.0 only`, {
+        field: 'cniVersion',
+        hint: 'use --cni-version 0.4.0',
+      }),
+    );
+  }
+  problems.push(...(await hostPortProblems(ctx)));
+  return problems;
+}
+
+/** The firewall plugin joins the port-mapping chain when asked, or (auto) when FORWARD would drop its traffic. */
+async function wantFirewall(ctx: Ctx): Promise<boolean> {
+  const c = ctx.config;
+  if (c.portMap.trim() === '' || c.firewall === 'off') return false;
+  return c.firewall === 'on' || (await forwardDrops(ctx));
 }

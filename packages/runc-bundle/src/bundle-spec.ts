@@ -1,4 +1,4 @@
-import { chownSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type Ctx, type EtcFiles, type ImageFetchState, type RootlessUser, writeFileAtomic } from '@cni-demo/core';
 import { mountEtcFiles, prepareEtcFiles } from './etc-files.js';
@@ -7,18 +7,28 @@ import { applyImage, type RuntimeSpec } from './spec.js';
 import { parseCmd, resolveImageUser } from './user.js';
 
 /**
- * Writes the bundle's config.json: `runc spec` (with --rootless in rootless mode) filled from the image
+ * Writes the bundle's config.json: the `runc spec` base (with --rootless in rootless mode) filled from the image
  * config, the cmd override, the image's User, and the /etc files cni-attach fills in later.
  */
 export async function writeBundleSpec(
   ctx: Ctx,
-  opts: { bundle: string; image: ImageFetchState; id: string; user: RootlessUser | undefined },
+  opts: {
+    bundle: string;
+    image: ImageFetchState;
+    id: string;
+    user: RootlessUser | undefined;
+    /** the container's root: the image rootfs, or an overlay over it */
+    rootfs: string;
+    /** what `runc spec` (--rootless in rootless mode) wrote, made once per run and shared by every container */
+    base: RuntimeSpec;
+    /** replaces Entrypoint + Cmd entirely (the httpd container) */
+    args?: string[];
+  },
 ): Promise<{ etcFiles: EtcFiles }> {
   const { bundle, image, id, user } = opts;
   const file = path.join(bundle, 'config.json');
   rmSync(file, { force: true });
-  await ctx.exec('runc', ['spec', ...(user ? ['--rootless'] : []), '--bundle', bundle]);
-  let spec = JSON.parse(readFileSync(file, 'utf8')) as RuntimeSpec;
+  let spec = structuredClone(opts.base);
   const cmd = parseCmd(ctx.config.cmd);
   let procUser = resolveImageUser(image.rootfsDir, image.imageConfig.User);
   if (user) {
@@ -29,7 +39,13 @@ export async function writeBundleSpec(
       procUser = { uid: 0, gid: 0 };
     }
   }
-  spec = applyImage(spec, image.imageConfig, { rootfs: image.rootfsDir, hostname: id, ...(cmd ? { cmd } : {}), user: procUser });
+  spec = applyImage(spec, image.imageConfig, {
+    rootfs: opts.rootfs,
+    hostname: id,
+    ...(cmd ? { cmd } : {}),
+    ...(opts.args ? { args: opts.args } : {}),
+    user: procUser,
+  });
   const etcFiles = prepareEtcFiles(bundle, id, user);
   spec = mountEtcFiles(spec, bundle, etcFiles);
   writeFileAtomic(file, `${JSON.stringify(spec, null, 2)}\n`, 0o600);

@@ -11,7 +11,14 @@ export interface RuncState {
 
 export const runcArgs = (ctx: Ctx, ...args: string[]) => ['--root', ctx.config.runcRoot, ...args];
 
+/**
+ * runc keeps <root>/<id>/state.json for every container it knows: without it there is nothing to ask
+ * about, and one process per container is saved on a fresh up or a finished down.
+ */
+export const runcKnows = (ctx: Ctx, id: string) => existsSync(path.join(ctx.config.runcRoot, id, 'state.json'));
+
 export async function runcState(ctx: Ctx, id: string): Promise<RuncState | undefined> {
+  if (!runcKnows(ctx, id)) return undefined;
   const r = await ctx.exec('runc', runcArgs(ctx, 'state', id), { allowFail: true });
   if (r.exitCode !== 0) return undefined;
   return JSON.parse(r.stdout) as RuncState;

@@ -32,11 +32,18 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 export function applyImage(
   spec: RuntimeSpec,
   image: ImageConfig,
-  opts: { rootfs: string; hostname: string; cmd?: string[]; user?: { uid: number; gid: number; additionalGids?: number[] } },
+  opts: {
+    rootfs: string;
+    hostname: string;
+    cmd?: string[];
+    user?: { uid: number; gid: number; additionalGids?: number[] };
+    /** replaces the image's Entrypoint + Cmd entirely (the httpd container) */
+    args?: string[];
+  },
 ): RuntimeSpec {
   const out = structuredClone(spec);
   // as `docker run image <cmd>`: the override replaces Cmd and keeps the Entrypoint
-  const args = [...(image.Entrypoint ?? []), ...(opts.cmd ?? image.Cmd ?? [])];
+  const args = opts.args ?? [...(image.Entrypoint ?? []), ...(opts.cmd ?? image.Cmd ?? [])];
   if (args.length > 0) out.process.args = args;
   const env = image.Env && image.Env.length > 0 ? [...image.Env] : [DEFAULT_PATH];
   if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);

@@ -1,57 +1,159 @@
-import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, faultPoint, type ImageFetchState, type RuncBundleState, requireRoot } from '@cni-demo/core';
+import {
+  type ContainerBundle,
+  type Ctx,
+  containerIds,
+  containerNames,
+  createProgress,
+  faultPoint,
+  httpdContainerId,
+  type ImageFetchState,
+  mapLimit,
+  type RootlessUser,
+  type RuncBundleState,
+  requireRoot,
+  UserError,
+} from '@cni-demo/core';
 import { writeBundleSpec } from './bundle-spec.js';
 import { bundleDirFor, runcArgv, runcUser } from './rootless.js';
-import { runcArgs, pinMatches, isMountPoint, runcState } from './runc.js';
+import { isMountPoint, pinMatches, runcArgs, runcState } from './runc.js';
+import type { RuntimeSpec } from './spec.js';
 
-/** config.json from `runc spec` and the image config, then runc create, netns pin, runc start. */
+/** busybox httpd in the foreground, serving the builtin image's /var/www (index.html). */
+export const HTTPD_ARGS = ['httpd', '-f', '-p', '80', '-h', '/var/www'];
+
+/**
+ * config.json from `runc spec` (run once, reused for every container) and the image config, then per
+ * container: rootfs, runc create, netns pin, runc start — with bounded concurrency over containerIds.
+ */
 export async function up(ctx: Ctx): Promise<RuncBundleState> {
   requireRoot('runc-bundle');
   const image = ctx.state.require<ImageFetchState>('image-fetch', 'runc-bundle');
-  const id = ctx.names.containerId;
+  const ids = containerIds(ctx.config);
   const user = runcUser(ctx);
-  const bundle = bundleDirFor(ctx, user);
-  const netnsPath = ctx.names.netnsPath;
+  if (user && ids.length > 1) {
+    throw new UserError(`rootless mode runs one container, not ${ids.length}`, {
+      field: 'containers',
+      hint: 'use --containers 1 with --rootless, or drop --rootless for a lab of many containers',
+    });
+  }
+  const previous = ctx.state.read<RuncBundleState>('runc-bundle');
+  let template: RuntimeSpec | undefined;
+  const specTemplate = async (): Promise<RuntimeSpec> => {
+    if (template) return template;
+    const dir = path.join(ctx.names.runDir, '.spec-template');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    await ctx.exec('runc', ['spec', ...(user ? ['--rootless'] : []), '--bundle', dir]);
+    template = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as RuntimeSpec;
+    rmSync(dir, { recursive: true, force: true });
+    return template;
+  };
+  ctx.state.ensureDir();
+  // one `runc spec` before the workers start, so they never race to make it
+  if (ids.some((id) => !previous?.containers?.some((c) => c.containerId === id))) await specTemplate();
+
+  const progress = createProgress('containers', ids.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
+  const containers = await mapLimit(ids, ctx.config.concurrency, async (id) => {
+    const c = await upOne(ctx, { id, image, overlay: ids.length > 1, specTemplate, user, previous });
+    progress.tick();
+    return c;
+  }).finally(() => progress.done());
+
+  faultPoint('runc-bundle:before-state');
+  const first = containers[0] as ContainerBundle;
+  const state: RuncBundleState = {
+    containerId: first.containerId,
+    bundleDir: first.bundleDir,
+    runcRoot: ctx.config.runcRoot,
+    pid: first.pid,
+    netnsPath: first.netnsPath,
+    rootfsDir: first.rootfsDir,
+    ...(user ? { rootless: user } : {}),
+    ...(first.etcFiles ? { etcFiles: first.etcFiles } : {}),
+    containers,
+  };
+  ctx.state.write('runc-bundle', state);
+  if (ids.length === 1) ctx.log.info(`container ${first.containerId} running (pid ${first.pid}), netns pinned at ${first.netnsPath}`);
+  else ctx.log.info(`${ids.length} containers running (${ids[0]} … ${ids[ids.length - 1]}), netns pins in ${ctx.config.netnsDir}`);
+  return state;
+}
+
+async function upOne(
+  ctx: Ctx,
+  o: {
+    id: string;
+    image: ImageFetchState;
+    overlay: boolean;
+    specTemplate: () => Promise<RuntimeSpec>;
+    user: RootlessUser | undefined;
+    previous: RuncBundleState | undefined;
+  },
+): Promise<ContainerBundle> {
+  const { id, image, user } = o;
+  const n = containerNames(ctx.config, id);
+  const bundleDir = user ? bundleDirFor(ctx, user) : n.bundleDir;
+  const args = httpdContainerId(ctx.config) === id ? HTTPD_ARGS : undefined;
+  const ov = o.overlay ? { lower: image.rootfsDir, upper: n.upperDir, work: n.workDir, mount: n.rootfsMount } : undefined;
+  const rootfsDir = ov ? ov.mount : image.rootfsDir;
+  // kept from the run that created the container: a rerun that finds it running leaves its files alone
+  const before = o.previous?.containers?.find((c) => c.containerId === id);
+  let etcFiles = before?.etcFiles ?? (o.previous?.containerId === id ? o.previous.etcFiles : undefined);
 
   let current = await runcState(ctx, id);
-  // kept from the run that created the container: a rerun that finds it running leaves its files alone
-  let etcFiles = ctx.state.read<RuncBundleState>('runc-bundle')?.etcFiles;
-  if (current && !(current.status === 'running' && pinMatches(netnsPath, current.pid))) {
+  if (current && !(current.status === 'running' && pinMatches(n.netnsPath, current.pid) && (!ov || isMountPoint(ov.mount)))) {
     // a half-made container from an interrupted run: redo it rather than guess
     await ctx.exec('runc', runcArgs(ctx, 'delete', '--force', id), { allowFail: true });
-    await unpin(ctx, netnsPath);
+    await unpin(ctx, n.netnsPath);
     current = undefined;
   }
   if (!current) {
-    mkdirSync(bundle, { recursive: true, mode: 0o700 });
-    etcFiles = (await writeBundleSpec(ctx, { bundle, image, id, user })).etcFiles;
+    if (ov) await mountOverlay(ctx, ov);
+    mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
+    etcFiles = (
+      await writeBundleSpec(ctx, {
+        bundle: bundleDir,
+        image,
+        id,
+        user,
+        rootfs: rootfsDir,
+        base: await o.specTemplate(),
+        ...(args ? { args } : {}),
+      })
+    ).etcFiles;
     // the container keeps its stdio: give it a file, not our pipes, or runc create never returns to us
-    const logFile = path.join(bundle, 'container.log');
+    const logFile = path.join(bundleDir, 'container.log');
     writeFileSync(logFile, '', { mode: 0o600 });
     if (user) chownSync(logFile, user.uid, user.gid);
-    await ctx.exec(...runcArgv(user, runcArgs(ctx, 'create', '--bundle', bundle, id)), { outputFile: logFile, timeoutMs: 60_000 });
+    await ctx.exec(...runcArgv(user, runcArgs(ctx, 'create', '--bundle', bundleDir, id)), { outputFile: logFile, timeoutMs: 60_000 });
     const created = await runcState(ctx, id);
     if (!created) throw new Error(`runc create ${id} returned but the container does not exist`);
     faultPoint('runc-bundle:after-create');
-    await pin(ctx, created.pid, netnsPath);
+    await pin(ctx, created.pid, n.netnsPath);
     await ctx.exec(...runcArgv(user, runcArgs(ctx, 'start', id)));
     current = { ...created, status: 'running' };
   }
-  faultPoint('runc-bundle:before-state');
-  const state: RuncBundleState = {
+  return {
     containerId: id,
-    bundleDir: bundle,
-    runcRoot: ctx.config.runcRoot,
+    bundleDir,
     pid: current.pid,
-    netnsPath,
-    rootfsDir: image.rootfsDir,
-    ...(user ? { rootless: user } : {}),
+    netnsPath: n.netnsPath,
+    rootfsDir,
+    ...(ov ? { overlay: ov } : {}),
+    ...(args ? { args } : {}),
     ...(etcFiles ? { etcFiles } : {}),
   };
-  ctx.state.write('runc-bundle', state);
-  ctx.log.info(`container ${id} running (pid ${current.pid}), netns pinned at ${netnsPath}`);
-  return state;
+}
+
+/**
+ * The fast path for many containers: each gets a writable overlay over the one unpacked image rootfs, so
+ * nothing is unpacked or copied again; only the upper dir holds what the container writes.
+ */
+export async function mountOverlay(ctx: Ctx, ov: { lower: string; upper: string; work: string; mount: string }): Promise<void> {
+  if (isMountPoint(ov.mount)) return;
+  for (const d of [ov.upper, ov.work, ov.mount]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  await ctx.exec('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${ov.lower},upperdir=${ov.upper},workdir=${ov.work}`, ov.mount]);
 }
 
 /** A bind mount of /proc/<pid>/ns/net, as `ip netns` makes: it outlives the pid, unlike a symlink. */

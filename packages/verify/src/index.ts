@@ -7,3 +7,5 @@ export * from './svg.js';
 export * from './topology.js';
 export * from './up.js';
 export * from './leaks.js';
+export * from './http.js';
+export * from './many.js';

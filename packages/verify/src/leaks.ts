@@ -59,7 +59,7 @@ async function hostVethOf(exec: Exec, pin: string, ifname: string): Promise<stri
 export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   const c = ctx.config;
   const exec = ctx.exec;
-  const ids = containerIds(c);
+  const ids = instanceIds(ctx);
   const leaks: Leak[] = [];
 
   const bridge = await getLink(exec, c.bridge);
@@ -145,4 +145,31 @@ export function formatLeaks(leaks: Leak[]): string {
   if (leaks.length === 0) return 'no leaks: nothing the demo made is left on the host';
   const w = Math.max(...leaks.map((l) => l.kind.length));
   return [`${leaks.length} object(s) left behind:`, ...leaks.map((l) => `  ${l.kind.padEnd(w)}  ${l.what}`)].join('\n');
+}
+
+/**
+ * The configured container ids plus any <id>-<n> still pinned or leased: what an up with another
+ * --containers left is found too (those names belong to this instance alone).
+ */
+export function instanceIds(ctx: Ctx): string[] {
+  const c = ctx.config;
+  const many = new RegExp(`^${c.id.replace(/[.]/g, '\\.')}-\\d+$`);
+  const list = (dir: string) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  const leaseDir = path.join(c.ipamDataDir, c.network);
+  const owners = list(leaseDir)
+    .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'))
+    .map((f) => {
+      try {
+        return readFileSync(path.join(leaseDir, f), 'utf8').split(/\r?\n/)[0]?.trim() ?? '';
+      } catch {
+        return '';
+      }
+    });
+  return [...new Set([...containerIds(c), ...list(c.netnsDir).filter((f) => many.test(f)), ...owners.filter((o) => many.test(o))])];
 }

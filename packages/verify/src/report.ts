@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type CheckResult,
+  type CniAttachment,
   type CniAttachState,
   type Ctx,
   containerIds,
@@ -51,7 +52,7 @@ export interface Report {
 export interface ReportInput {
   checks: CheckResult[];
   host: HostSetupState;
-  attachments: CniAttachState[];
+  attachments: CniAttachment[];
 }
 
 function ownVersion(): string {

@@ -1,0 +1,140 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { type Ctx, type PortMapping, parsePortMap, UserError } from '@cni-demo/core';
+
+/** The portmap and firewall plugins' shared chains: made on first use, never deleted by the plugins. */
+export const SHARED_CHAINS: Record<'nat' | 'filter', string[]> = {
+  nat: ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK'],
+  filter: ['CNI-FORWARD', 'CNI-ADMIN'],
+};
+const TOOLS = ['iptables', 'ip6tables'] as const;
+
+/** Is the port free to bind on every address? A DNAT in front of a listening service would hide it. */
+export function portFree(port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (protocol === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, '0.0.0.0', () => s.close(() => resolve(true)));
+      return;
+    }
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host: '0.0.0.0', exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Host ports below this need root (or CAP_NET_BIND_SERVICE): the kernel's ip_unprivileged_port_start. */
+export function privilegedPortProblem(m: PortMapping, uid: number, unprivilegedStart: number): string | undefined {
+  if (uid === 0 || m.hostPort >= unprivilegedStart) return undefined;
+  return `host port ${m.hostPort} is below ${unprivilegedStart} (net.ipv4.ip_unprivileged_port_start) and needs root`;
+}
+
+/**
+ * Every host-port problem at once, before anything is made: a port already bound by a process or already
+ * mapped by another portmap user (its DNAT rule would shadow ours), or a privileged port without root.
+ * Our own instance's rules (a rerun) do not count.
+ */
+export async function hostPortProblems(ctx: Ctx, uid = process.getuid?.() ?? 0): Promise<UserError[]> {
+  const { mappings } = parsePortMap(ctx.config.portMap);
+  if (mappings.length === 0) return [];
+  const problems: UserError[] = [];
+  const start = Number((await ctx.exec('sysctl', ['-n', 'net.ipv4.ip_unprivileged_port_start'], { allowFail: true })).stdout.trim() || 1024);
+  const save = await ctx.exec('iptables-save', ['-t', 'nat'], { allowFail: true });
+  const ours = `name: \\"${ctx.config.network}\\" id: \\"${ctx.config.id}`;
+  for (const m of mappings) {
+    const priv = privilegedPortProblem(m, uid, start);
+    if (priv) {
+      problems.push(new UserError(`portMap: ${priv}`, { field: 'portMap', hint: `run as root, or map a host port of ${start} or above` }));
+      continue;
+    }
+    const taken = save.stdout
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('-A CNI-HOSTPORT-DNAT') &&
+          l.includes(`-p ${m.protocol}`) &&
+          new RegExp(`--dports? (\\S+,)?${m.hostPort}(,|\\s|$)`).test(l) &&
+          !l.includes(ours),
+      );
+    if (taken) {
+      problems.push(
+        new UserError(`portMap: host port ${m.hostPort}/${m.protocol} is already mapped by another portmap user (${taken.slice(0, 120)})`, {
+          field: 'portMap',
+          hint: 'choose a free host port with --port-map, or tear the other mapping down',
+        }),
+      );
+    } else if (!(await portFree(m.hostPort, m.protocol))) {
+      problems.push(
+        new UserError(`portMap: host port ${m.hostPort}/${m.protocol} is already in use on this host`, {
+          field: 'portMap',
+          hint: `choose a free host port with --port-map (see: ss -lntup | grep :${m.hostPort})`,
+        }),
+      );
+    }
+  }
+  return problems;
+}
+
+/** True when the host's FORWARD policy drops (Docker does this): bridge traffic then needs the firewall plugin. */
+export async function forwardDrops(ctx: Ctx): Promise<boolean> {
+  for (const tool of TOOLS) {
+    const r = await ctx.exec(tool, ['-S', 'FORWARD'], { allowFail: true });
+    if (/^-P FORWARD (DROP|REJECT)/m.test(r.stdout)) return true;
+  }
+  return false;
+}
+
+/** Which shared chains exist now, as "<tool> <table> <chain>". */
+export async function sharedChains(ctx: Ctx): Promise<string[]> {
+  const out: string[] = [];
+  for (const tool of TOOLS) {
+    for (const table of ['nat', 'filter'] as const) {
+      const r = await ctx.exec(`${tool}-save`, ['-t', table], { allowFail: true });
+      for (const chain of SHARED_CHAINS[table]) if (new RegExp(`^:${chain} `, 'm').test(r.stdout)) out.push(`${tool} ${table} ${chain}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Removes the shared chains the demo's plugins made (not those found before it), once no container's
+ * rule is left in them: first the jumps into them from the built-in chains, then the chains.
+ */
+export async function removeSharedChains(ctx: Ctx, before: string[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const tool of TOOLS) {
+    for (const table of ['nat', 'filter'] as const) {
+      const mine = SHARED_CHAINS[table].filter((c) => !before.includes(`${tool} ${table} ${c}`));
+      if (mine.length === 0) continue;
+      const save = (await ctx.exec(`${tool}-save`, ['-t', table], { allowFail: true })).stdout.split('\n');
+      const present = mine.filter((c) => save.some((l) => l.startsWith(`:${c} `)));
+      if (present.length === 0) continue;
+      // per-container rules still there (another instance of the demo): the chains stay
+      const inUse =
+        table === 'nat'
+          ? save.some((l) => l.startsWith('-A CNI-HOSTPORT-DNAT '))
+          : save.some((l) => l.startsWith('-A CNI-FORWARD ') && !l.includes('-j CNI-ADMIN'));
+      if (inUse) continue;
+      for (const l of save) {
+        const m = /^-A (\S+) (.*)-j (\S+)\s*$/.exec(l);
+        if (!m || !present.includes(m[3] ?? '') || present.includes(m[1] ?? '')) continue;
+        await ctx.exec(tool, ['-t', table, ...splitRule(l.replace(/^-A /, '-D '))], { allowFail: true });
+      }
+      for (const c of present) await ctx.exec(tool, ['-t', table, '-F', c], { allowFail: true });
+      for (const c of present) {
+        const r = await ctx.exec(tool, ['-t', table, '-X', c], { allowFail: true });
+        if (r.exitCode === 0) removed.push(`${tool} ${table} ${c}`);
+      }
+    }
+  }
+  return removed;
+}
+
+/** Splits an iptables-save rule line into argv, honouring double quotes. */
+export function splitRule(line: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) out.push(m[1] !== undefined ? m[1].replace(/\\"/g, '"') : (m[2] ?? ''));
+  return out;
+}
