@@ -94,11 +94,11 @@ export async function pipelineUp(ctx: Ctx): Promise<{ steps: StepRun[] }> {
 }
 
 /**
- * down in groups: DEL first (it needs the netns and the bridge); then the containers and the image unpack
- * at once; then the host objects (host-setup removes the folders the pins were in, so it waits for them);
- * verify's leak check last.
+ * down in groups, as turbo.json chains them: DEL first (it needs the netns and the bridge); then the
+ * containers (their rootfs is the unpacked image, or an overlay over it, so the image waits for them);
+ * then the image unpack and the host objects at once; verify's leak check last.
  */
-export const DOWN_GROUPS: StepName[][] = [['cni-attach'], ['runc-bundle', 'image-fetch'], ['host-setup'], ['verify']];
+export const DOWN_GROUPS: StepName[][] = [['cni-attach'], ['runc-bundle'], ['image-fetch', 'host-setup'], ['verify']];
 
 /**
  * Runs every step's down. Each is tried even when an earlier one failed, so one stuck object does not

@@ -3,6 +3,7 @@ import {
   type CheckResult,
   type CniAttachState,
   type Ctx,
+  faultPoint,
   type HostSetupState,
   type RuncBundleState,
   requireRoot,
@@ -31,6 +32,7 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
 
   const addresses = atts.map((a) => ({ containerId: a.containerId, ipv4: a.ipv4, ipv6: a.ipv6 }));
   const state: VerifyState = { ok: checks.every((c) => c.ok), checks, addresses };
+  faultPoint('verify:before-state');
   ctx.state.write('verify', state);
   const report = await writeReport(ctx, { checks, host, attachments: atts });
   // with --json, runStep prints the returned state (with the report's paths) as the step's one JSON line
