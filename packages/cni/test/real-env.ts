@@ -1,7 +1,7 @@
 // Shared setup for the suites that drive Debian's REAL plugins in /usr/lib/cni, as root, inside netns the
 // test creates (prefix t3-). Everything is registered for cleanup before it is created.
 import { accessSync, constants, existsSync } from 'node:fs';
-import { type Config, createExec, type Exec } from '@cni-demo/core';
+import { type Config, createExec, type Exec, removeSharedChainsWith, sharedChainsWith } from '@cni-demo/core';
 import { type Cleanup, forceTeardown, removeRoot, splitRule, tag, testConfig } from '@cni-demo/testkit';
 
 export const exec: Exec = createExec();
@@ -27,7 +27,7 @@ export interface RealEnv {
 /**
  * Deletes every iptables/ip6tables rule mentioning one of `needles` (container ids in comments, our test
  * subnets), then the per-container chains those rules lived in or jumped to (CNI-<hash>, CNI-DN-<hash>).
- * Shared chains (CNI-HOSTPORT-*, CNI-FORWARD, CNI-ADMIN) stay: other users of the plugins rely on them.
+ * Shared chains (CNI-HOSTPORT-*, CNI-FORWARD, CNI-ADMIN) are left to the last cleanup step (realEnv).
  */
 export async function purgeRules(needles: string[]): Promise<void> {
   const perContainer = /^CNI-(DN-)?[0-9a-f]{20,}$/;
@@ -74,6 +74,12 @@ export async function rulesMentioning(needles: string[]): Promise<string[]> {
 export async function realEnv(c: Cleanup, overrides: Record<string, unknown> = {}): Promise<RealEnv> {
   const { root, config } = await testConfig(overrides);
   const ids: string[] = [];
+  // portmap and firewall make shared chains on first use and never delete them: the ones this test made
+  // go last, once every rule of the test is gone, so the host is left as found
+  const chainsBefore = await sharedChainsWith(exec);
+  c.add('shared chains this test made', async () => {
+    await removeSharedChainsWith(exec, chainsBefore);
+  });
   c.add('remove temp root', () => removeRoot(root));
   c.add('force teardown (bridge, veths, masq chains)', () => forceTeardown(config, exec, ids));
   c.add('iptables rules of this test', () =>

@@ -19,3 +19,4 @@ export * from './masq.js';
 export * from './marks.js';
 export * from './port-map.js';
 export * from './progress.js';
+export * from './shared-chains.js';

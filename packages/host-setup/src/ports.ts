@@ -1,13 +1,16 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { type Ctx, type PortMapping, parsePortMap, UserError } from '@cni-demo/core';
+import { type Ctx, type PortMapping, parsePortMap, removeSharedChainsWith, sharedChainsWith, UserError } from '@cni-demo/core';
 
-/** The portmap and firewall plugins' shared chains: made on first use, never deleted by the plugins. */
-export const SHARED_CHAINS: Record<'nat' | 'filter', string[]> = {
-  nat: ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK'],
-  filter: ['CNI-FORWARD', 'CNI-ADMIN'],
-};
-const TOOLS = ['iptables', 'ip6tables'] as const;
+export { SHARED_CHAINS } from '@cni-demo/core';
+
+/** Which shared chains exist now, as "<tool> <table> <chain>". */
+export const sharedChains = (ctx: Ctx) => sharedChainsWith(ctx.exec);
+
+/** Removes the shared chains the demo's plugins made (not those found before it), once no rule is left in them. */
+export const removeSharedChains = (ctx: Ctx, before: string[]) => removeSharedChainsWith(ctx.exec, before);
+
+
 
 /** Is the port free to bind on every address? A DNAT in front of a listening service would hide it. */
 export function portFree(port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {
@@ -78,63 +81,9 @@ export async function hostPortProblems(ctx: Ctx, uid = process.getuid?.() ?? 0):
 
 /** True when the host's FORWARD policy drops (Docker does this): bridge traffic then needs the firewall plugin. */
 export async function forwardDrops(ctx: Ctx): Promise<boolean> {
-  for (const tool of TOOLS) {
+  for (const tool of ['iptables', 'ip6tables']) {
     const r = await ctx.exec(tool, ['-S', 'FORWARD'], { allowFail: true });
     if (/^-P FORWARD (DROP|REJECT)/m.test(r.stdout)) return true;
   }
   return false;
-}
-
-/** Which shared chains exist now, as "<tool> <table> <chain>". */
-export async function sharedChains(ctx: Ctx): Promise<string[]> {
-  const out: string[] = [];
-  for (const tool of TOOLS) {
-    for (const table of ['nat', 'filter'] as const) {
-      const r = await ctx.exec(`${tool}-save`, ['-t', table], { allowFail: true });
-      for (const chain of SHARED_CHAINS[table]) if (new RegExp(`^:${chain} `, 'm').test(r.stdout)) out.push(`${tool} ${table} ${chain}`);
-    }
-  }
-  return out;
-}
-
-/**
- * Removes the shared chains the demo's plugins made (not those found before it), once no container's
- * rule is left in them: first the jumps into them from the built-in chains, then the chains.
- */
-export async function removeSharedChains(ctx: Ctx, before: string[]): Promise<string[]> {
-  const removed: string[] = [];
-  for (const tool of TOOLS) {
-    for (const table of ['nat', 'filter'] as const) {
-      const mine = SHARED_CHAINS[table].filter((c) => !before.includes(`${tool} ${table} ${c}`));
-      if (mine.length === 0) continue;
-      const save = (await ctx.exec(`${tool}-save`, ['-t', table], { allowFail: true })).stdout.split('\n');
-      const present = mine.filter((c) => save.some((l) => l.startsWith(`:${c} `)));
-      if (present.length === 0) continue;
-      // per-container rules still there (another instance of the demo): the chains stay
-      const inUse =
-        table === 'nat'
-          ? save.some((l) => l.startsWith('-A CNI-HOSTPORT-DNAT '))
-          : save.some((l) => l.startsWith('-A CNI-FORWARD ') && !l.includes('-j CNI-ADMIN'));
-      if (inUse) continue;
-      for (const l of save) {
-        const m = /^-A (\S+) (.*)-j (\S+)\s*$/.exec(l);
-        if (!m || !present.includes(m[3] ?? '') || present.includes(m[1] ?? '')) continue;
-        await ctx.exec(tool, ['-t', table, ...splitRule(l.replace(/^-A /, '-D '))], { allowFail: true });
-      }
-      for (const c of present) await ctx.exec(tool, ['-t', table, '-F', c], { allowFail: true });
-      for (const c of present) {
-        const r = await ctx.exec(tool, ['-t', table, '-X', c], { allowFail: true });
-        if (r.exitCode === 0) removed.push(`${tool} ${table} ${c}`);
-      }
-    }
-  }
-  return removed;
-}
-
-/** Splits an iptables-save rule line into argv, honouring double quotes. */
-export function splitRule(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m = re.exec(line); m; m = re.exec(line)) out.push(m[1] !== undefined ? m[1].replace(/\\"/g, '"') : (m[2] ?? ''));
-  return out;
 }
