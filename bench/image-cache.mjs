@@ -45,7 +45,15 @@ try {
   roots.push(root);
   await buildBuiltinBusybox(ctx, layout, 'v1');
   const file = path.join(work, 'digest');
-  await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--digestfile', file, `oci:${layout}:v1`, `docker://${registry.host}/bench/busybox:v1`]);
+  await exec('skopeo', [
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    '--digestfile',
+    file,
+    `oci:${layout}:v1`,
+    `docker://${registry.host}/bench/busybox:v1`,
+  ]);
   const digest = readFileSync(file, 'utf8').trim();
   const byDigest = `${registry.host}/bench/busybox@${digest}`;
   const byTag = `${registry.host}/bench/busybox:v1`;
@@ -65,5 +73,7 @@ try {
 const w = Math.max(...rows.map((r) => r.label.length));
 console.log(`${'case'.padEnd(w)}  ${'ms'.padStart(7)}  lookups  copies  unpacks`);
 for (const r of rows) {
-  console.log(`${r.label.padEnd(w)}  ${r.ms.toFixed(0).padStart(7)}  ${String(r.lookups).padStart(7)}  ${String(r.copies).padStart(6)}  ${String(r.unpacks).padStart(7)}`);
+  console.log(
+    `${r.label.padEnd(w)}  ${r.ms.toFixed(0).padStart(7)}  ${String(r.lookups).padStart(7)}  ${String(r.copies).padStart(6)}  ${String(r.unpacks).padStart(7)}`,
+  );
 }

@@ -110,7 +110,13 @@ function machine() {
     ['memory', `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`],
     ['kernel', first('uname', ['-sr'])],
     ['OS', (readFileSync('/etc/os-release', 'utf8').match(/^PRETTY_NAME="?([^"\n]*)/m) ?? [])[1] ?? '?'],
-    ['load average at start', os.loadavg().map((l) => l.toFixed(2)).join(' ')],
+    [
+      'load average at start',
+      os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' '),
+    ],
     ['node', process.version],
     ['pnpm', first('pnpm', ['--version'])],
     ['turbo', first('pnpm', ['turbo', '--version'])],
@@ -206,7 +212,17 @@ try {
   say(`## (b) N containers up (with verify) and down\n`);
   say(
     table(
-      ['N', 'ours up', 'ours down', 'ours ms/container', 'shell up', 'shell down', 'shell ms/container', 'ours/shell', 'marginal ms/container ours (shell)'],
+      [
+        'N',
+        'ours up',
+        'ours down',
+        'ours ms/container',
+        'shell up',
+        'shell down',
+        'shell ms/container',
+        'ours/shell',
+        'marginal ms/container ours (shell)',
+      ],
       sizes.map((s) => [
         String(s.n),
         fmt(s.single.up),
@@ -248,7 +264,7 @@ try {
     ),
   );
   say(
-    '\nThe turbo path\'s peak is its largest process (turbo itself, pnpm or a step\'s zx/node); the shell\'s is its largest tool (runc, umoci, a plugin).',
+    "\nThe turbo path's peak is its largest process (turbo itself, pnpm or a step's zx/node); the shell's is its largest tool (runc, umoci, a plugin).",
   );
 } catch (e) {
   failed = e;

@@ -61,11 +61,18 @@ done
 const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000 });
 // the same without the cache fsync: shows how much of the overhead is the durability of the cache entry
 const cniNoSync = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000, durableCache: false });
-const rtFor = (i, mode) => ({ containerId: `bench-${mode}-${i}`, netns: `/var/run/netns/${netnsNames[i]}`, ifName: 'eth0', args: [['IgnoreUnknown', '1']] });
+const rtFor = (i, mode) => ({
+  containerId: `bench-${mode}-${i}`,
+  netns: `/var/run/netns/${netnsNames[i]}`,
+  ifName: 'eth0',
+  args: [['IgnoreUnknown', '1']],
+});
 
 function shellLoop(i, n, mode) {
   return new Promise((resolve, reject) => {
-    const c = spawn('bash', [loop, `/var/run/netns/${netnsNames[i]}`, `bench-${mode}-${i}`, String(n), requestFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn('bash', [loop, `/var/run/netns/${netnsNames[i]}`, `bench-${mode}-${i}`, String(n), requestFile], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     c.stderr.on('data', (d) => (err += d));
     c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`direct loop failed: ${err}`))));
@@ -112,7 +119,9 @@ try {
     '',
     '| mode | total ms | ms/cycle | vs direct sequential |',
     '|---|---:|---:|---:|',
-    ...Object.keys(modes).map((k) => `| ${k} | ${total[k].toFixed(0)} | ${(total[k] / CYCLES).toFixed(2)} | ${(total[k] / base).toFixed(3)} |`),
+    ...Object.keys(modes).map(
+      (k) => `| ${k} | ${total[k].toFixed(0)} | ${(total[k] / CYCLES).toFixed(2)} | ${(total[k] / base).toFixed(3)} |`,
+    ),
     '',
     `library overhead, sequential: ${((libSeq / base - 1) * 100).toFixed(1)}% (target <= 5%)`,
     `library parallel speed-up over library sequential: ${(libSeq / total[`library, ${PAR} in parallel`]).toFixed(2)}x (target > 1)`,

@@ -11,10 +11,19 @@ const run = actions[command as keyof typeof actions];
 if (command === 'status') {
   await statusMain(rest);
 } else if (!run) {
-  const e = new UserError(`unknown command "${command ?? ''}"`, { hint: 'use: cni-demo up | down | status [options] (--help lists options)' });
+  const e = new UserError(`unknown command "${command ?? ''}"`, {
+    hint: 'use: cni-demo up | down | status [options] (--help lists options)',
+  });
   process.stderr.write(`error: ${e.message}\n  fix: ${e.hint}\n`);
   process.exitCode = 1;
 } else {
   // each step records its own timing inside the pipeline; the whole run is not a step of its own
-  await runStep({ step: 'verify', action: command === 'down' ? 'down' : 'up', run, argv: rest, label: `cni-demo ${command}`, recordTiming: false });
+  await runStep({
+    step: 'verify',
+    action: command === 'down' ? 'down' : 'up',
+    run,
+    argv: rest,
+    label: `cni-demo ${command}`,
+    recordTiming: false,
+  });
 }

@@ -64,8 +64,18 @@ const CASES: Case[] = [
   // flags
   { name: 'IPv4 subnet prefix out of range', step: 'host-setup', args: ['--subnet4', '10.0.0.0/33'], expect: ['subnet4', '10.0.0.0/33'] },
   { name: 'IPv4 subnet not a CIDR', step: 'host-setup', args: ['--subnet4', 'ten-dot-zero'], expect: ['subnet4', 'ten-dot-zero'] },
-  { name: 'IPv4 subnet too small', step: 'host-setup', args: ['--subnet4', '10.9.9.0/31', '--gateway4', '10.9.9.1'], expect: ['subnet4', 'too small'] },
-  { name: 'IPv4 gateway outside the subnet', step: 'host-setup', args: ['--gateway4', '10.255.255.1'], expect: ['gateway4', '10.255.255.1'] },
+  {
+    name: 'IPv4 subnet too small',
+    step: 'host-setup',
+    args: ['--subnet4', '10.9.9.0/31', '--gateway4', '10.9.9.1'],
+    expect: ['subnet4', 'too small'],
+  },
+  {
+    name: 'IPv4 gateway outside the subnet',
+    step: 'host-setup',
+    args: ['--gateway4', '10.255.255.1'],
+    expect: ['gateway4', '10.255.255.1'],
+  },
   { name: 'IPv6 subnet given an IPv4 CIDR', step: 'host-setup', args: ['--subnet6', '10.1.0.0/16'], expect: ['subnet6', 'IPv6'] },
   { name: 'IPv6 gateway outside the subnet', step: 'host-setup', args: ['--gateway6', 'fd99::1'], expect: ['gateway6', 'fd99::1'] },
   { name: 'container id with a slash', step: 'host-setup', args: ['--id', 'a/b'], expect: ['id', 'a/b'] },
@@ -87,10 +97,21 @@ const CASES: Case[] = [
   { name: '--config without a file', step: 'host-setup', noConfig: true, args: ['--config'], expect: ['--config needs a file path'] },
   // environment
   { name: 'env: IPv4 subnet garbage', step: 'host-setup', env: { CNI_DEMO_SUBNET4: 'garbage' }, expect: ['subnet4', 'garbage'] },
-  { name: 'env: unknown CNI_DEMO_ variable', step: 'host-setup', env: { CNI_DEMO_SUBNET: '10.0.0.0/24' }, expect: ['CNI_DEMO_SUBNET', 'did you mean'] },
+  {
+    name: 'env: unknown CNI_DEMO_ variable',
+    step: 'host-setup',
+    env: { CNI_DEMO_SUBNET: '10.0.0.0/24' },
+    expect: ['CNI_DEMO_SUBNET', 'did you mean'],
+  },
   { name: 'env: bool not true/false', step: 'host-setup', env: { CNI_DEMO_IP_MASQ: 'maybe' }, expect: ['CNI_DEMO_IP_MASQ', 'maybe'] },
   { name: 'env: int not a number', step: 'runc-bundle', env: { CNI_DEMO_CONTAINERS: 'many' }, expect: ['CNI_DEMO_CONTAINERS', 'many'] },
-  { name: 'env: config file that does not exist', step: 'host-setup', noConfig: true, env: { CNI_DEMO_CONFIG: '/nonexistent/cni-demo.json' }, expect: ['/nonexistent/cni-demo.json', 'cannot be read'] },
+  {
+    name: 'env: config file that does not exist',
+    step: 'host-setup',
+    noConfig: true,
+    env: { CNI_DEMO_CONFIG: '/nonexistent/cni-demo.json' },
+    expect: ['/nonexistent/cni-demo.json', 'cannot be read'],
+  },
   // config files
   {
     name: 'config file with a trailing comma',
@@ -100,26 +121,72 @@ const CASES: Case[] = [
     args: ['--config', 'BAD'],
     expect: ['not valid JSON'],
   },
-  { name: 'config file holding an array', step: 'host-setup', noConfig: true, setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '[1,2]'), args: ['--config', 'BAD'], expect: ['JSON object'] },
-  { name: 'config file with an unknown key', step: 'host-setup', noConfig: true, setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"subnet": "10.0.0.0/24"}'), args: ['--config', 'BAD'], expect: ['unknown key "subnet"', 'subnet4'] },
-  { name: 'config file with a wrong type', step: 'host-setup', noConfig: true, setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"containers": "3"}'), args: ['--config', 'BAD'], expect: ['"containers"', 'whole number'] },
+  {
+    name: 'config file holding an array',
+    step: 'host-setup',
+    noConfig: true,
+    setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '[1,2]'),
+    args: ['--config', 'BAD'],
+    expect: ['JSON object'],
+  },
+  {
+    name: 'config file with an unknown key',
+    step: 'host-setup',
+    noConfig: true,
+    setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"subnet": "10.0.0.0/24"}'),
+    args: ['--config', 'BAD'],
+    expect: ['unknown key "subnet"', 'subnet4'],
+  },
+  {
+    name: 'config file with a wrong type',
+    step: 'host-setup',
+    noConfig: true,
+    setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"containers": "3"}'),
+    args: ['--config', 'BAD'],
+    expect: ['"containers"', 'whole number'],
+  },
   // missing previous steps and state files
   { name: 'runc-bundle before image-fetch', step: 'runc-bundle', expect: ['needs image-fetch', 'run image-fetch first'] },
   { name: 'cni-attach before host-setup', step: 'cni-attach', expect: ['needs host-setup'] },
   { name: 'verify before anything', step: 'verify', expect: ['needs host-setup'] },
-  { name: 'corrupt host-setup state', step: 'cni-attach', setup: (e) => void writeState(e, 'host-setup', '{"bridge": '), expect: ['host-setup.json', 'corrupt'] },
-  { name: 'corrupt image-fetch state', step: 'runc-bundle', setup: (e) => void writeState(e, 'image-fetch', '\u0000\u0000'), expect: ['image-fetch.json', 'corrupt'] },
+  {
+    name: 'corrupt host-setup state',
+    step: 'cni-attach',
+    setup: (e) => void writeState(e, 'host-setup', '{"bridge": '),
+    expect: ['host-setup.json', 'corrupt'],
+  },
+  {
+    name: 'corrupt image-fetch state',
+    step: 'runc-bundle',
+    setup: (e) => void writeState(e, 'image-fetch', '\u0000\u0000'),
+    expect: ['image-fetch.json', 'corrupt'],
+  },
   // malformed, so it is refused before any lookup: a test never reaches a registry off this machine
-  { name: 'malformed image reference', step: 'image-fetch', args: ['--image', 'Debian:12'], expect: ['image', 'Debian:12', 'not a valid reference'] },
+  {
+    name: 'malformed image reference',
+    step: 'image-fetch',
+    args: ['--image', 'Debian:12'],
+    expect: ['image', 'Debian:12', 'not a valid reference'],
+  },
   // the host
-  { name: 'no CNI plugins in the plugin dirs', step: 'host-setup', args: ['--plugin-dirs', '/nonexistent/cni', '--no-install'], expect: ['plugin "bridge" not found', '/nonexistent/cni'] },
+  {
+    name: 'no CNI plugins in the plugin dirs',
+    step: 'host-setup',
+    args: ['--plugin-dirs', '/nonexistent/cni', '--no-install'],
+    expect: ['plugin "bridge" not found', '/nonexistent/cni'],
+  },
   {
     name: 'subnet overlapping a host route',
     step: 'host-setup',
     setup: (e) => link(`t5o${tag(2)}`, 'bridge', `${e.config.gateway4.replace(/\.1$/, '.77')}/28`),
     expect: ['overlaps the host route', 'subnet4'],
   },
-  { name: 'a non-bridge link has the bridge name', step: 'host-setup', setup: (e) => link(e.config.bridge, 'veth'), expect: ['veth link', 'already exists'] },
+  {
+    name: 'a non-bridge link has the bridge name',
+    step: 'host-setup',
+    setup: (e) => link(e.config.bridge, 'veth'),
+    expect: ['veth link', 'already exists'],
+  },
   {
     name: 'a bridge with other addresses has the bridge name',
     step: 'host-setup',
@@ -141,7 +208,15 @@ const CASES: Case[] = [
   },
   // who and when
   { name: 'up as a non-root user', step: 'host-setup', noConfig: true, wrap: NOBODY, args: ['FLAGS'], expect: ['must run as root'] },
-  { name: 'down as a non-root user', step: 'cni-attach', script: 'down', noConfig: true, wrap: NOBODY, args: ['FLAGS'], expect: ['must run as root'] },
+  {
+    name: 'down as a non-root user',
+    step: 'cni-attach',
+    script: 'down',
+    noConfig: true,
+    wrap: NOBODY,
+    args: ['FLAGS'],
+    expect: ['must run as root'],
+  },
   {
     name: 'the instance is locked by a live run',
     step: 'host-setup',
@@ -153,7 +228,6 @@ const CASES: Case[] = [
     expect: ['in use by process', String(process.pid)],
   },
 ];
-
 
 for (const c of CASES) {
   test(`bad input: ${c.name}`, async () => {

@@ -81,7 +81,7 @@ damaged('the network config file gone (DEL reads it back from the CNI cache)', (
   rmSync(names(c).confFile);
 });
 
-damaged('the network config and the CNI cache entry gone (DEL uses cni-attach\'s copy)', (c) => {
+damaged("the network config and the CNI cache entry gone (DEL uses cni-attach's copy)", (c) => {
   rmSync(names(c).confFile);
   const results = path.join(c.cniCacheDir, 'results');
   for (const f of readdirSync(results)) rmSync(path.join(results, f));
@@ -102,7 +102,10 @@ test('a bridge made by hand with exactly our addresses is adopted and left in pl
     ok(await cli(['down', '--config', file]), 'down');
     const br = await getLink(exec, config.bridge);
     assert.is(br?.kind, 'bridge', 'bridge left in place');
-    assert.ok(br?.addrs.some((a) => a.local === config.gateway4), 'with its address');
+    assert.ok(
+      br?.addrs.some((a) => a.local === config.gateway4),
+      'with its address',
+    );
     ok(await runScript('verify', 'leaks', ['--config', file]), 'the adopted bridge is no leak');
     assert.is(ownSnapshotDiff(before, await hostSnapshot(exec), config), '', 'host as before');
   });

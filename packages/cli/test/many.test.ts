@@ -21,7 +21,9 @@ const exec = createExec();
 function mounted(file: string): boolean {
   try {
     const real = path.join(realpathSync(path.dirname(file)), path.basename(file));
-    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === real);
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[4] === real);
   } catch {
     return false;
   }
@@ -80,8 +82,14 @@ test('four containers on one bridge, httpd behind a host port; down removes mapp
     assert.ok(bundle && att);
     const containers = bundleContainers(bundle as RuncBundleState);
     const atts = attachmentsOf(att as CniAttachState);
-    assert.equal(containers.map((x) => x.containerId), ids);
-    assert.equal(atts.map((x) => x.containerId), ids);
+    assert.equal(
+      containers.map((x) => x.containerId),
+      ids,
+    );
+    assert.equal(
+      atts.map((x) => x.containerId),
+      ids,
+    );
     // the single-container fields still describe the first container
     assert.is(bundle?.containerId, ids[0]);
     assert.is(att?.ipv4, atts[0]?.ipv4);
@@ -116,7 +124,10 @@ test('four containers on one bridge, httpd behind a host port; down removes mapp
     const v = ctx.state.read<VerifyState>('verify');
     assert.ok(v?.ok, 'verify passed');
     assert.is(v?.addresses?.length, 4);
-    assert.ok(v?.checks.some((x) => x.name.includes(`127.0.0.1:${hostPort}`) && x.ok), 'verify fetched through the host port');
+    assert.ok(
+      v?.checks.some((x) => x.name.includes(`127.0.0.1:${hostPort}`) && x.ok),
+      'verify fetched through the host port',
+    );
 
     await pipelineDown(ctx);
     for (const [i, id] of ids.entries()) {
@@ -128,10 +139,14 @@ test('four containers on one bridge, httpd behind a host port; down removes mapp
     assert.not.ok(existsSync(config.stateDir), 'state removed');
     const after = (await exec('iptables-save', ['-t', 'nat'])).stdout;
     assert.not.match(after, new RegExp(`--dport ${hostPort} `), 'mapping removed');
-    const gone = await get('127.0.0.1', hostPort).then(() => 'answered', () => 'refused');
+    const gone = await get('127.0.0.1', hostPort).then(
+      () => 'answered',
+      () => 'refused',
+    );
     assert.is(gone, 'refused', 'nothing answers on the host port after down');
     // other developers' tests change the host at the same time: compare only what this instance could touch
-    const scope = (snap: Record<string, string>) => scoped(snap, [config.bridge, config.network, config.id, ...veths, ...subnetStems, 'CNI-HOSTPORT', 'CNI-DN-', `${hostPort}`]);
+    const scope = (snap: Record<string, string>) =>
+      scoped(snap, [config.bridge, config.network, config.id, ...veths, ...subnetStems, 'CNI-HOSTPORT', 'CNI-DN-', `${hostPort}`]);
     assert.is(snapshotDiff(scope(before), scope(await hostSnapshot(exec))), '', 'host as found (links, addresses, routes, iptables)');
   });
 });
@@ -151,8 +166,13 @@ test('firewall plugin chained before portmap (--firewall on): traffic passes, do
       await forceTeardown(config, exec, ids);
     });
     await pipelineUp(ctx);
-    const conf = JSON.parse(readFileSync(path.join(config.confDir, `10-${config.network}.conflist`), 'utf8')) as { plugins: { type: string }[] };
-    assert.equal(conf.plugins.map((p) => p.type), ['bridge', 'firewall', 'portmap']);
+    const conf = JSON.parse(readFileSync(path.join(config.confDir, `10-${config.network}.conflist`), 'utf8')) as {
+      plugins: { type: string }[];
+    };
+    assert.equal(
+      conf.plugins.map((p) => p.type),
+      ['bridge', 'firewall', 'portmap'],
+    );
     const att = attachmentsOf(ctx.state.read<CniAttachState>('cni-attach') as CniAttachState);
     const filter = (await exec('iptables-save', ['-t', 'filter'])).stdout;
     assert.match(filter, /^-A FORWARD .*-j CNI-FORWARD/m);

@@ -10,7 +10,13 @@ import { pipelineDown, pipelineUp } from '../src/pipeline.js';
 
 const exec = createExec();
 const PORTS = Array.from({ length: 10 }, (_, i) => 5411 + i);
-const S = { work: '', layout: '', digest: '', dockerTar: '' } as { registry: TestRegistry; work: string; layout: string; digest: string; dockerTar: string };
+const S = { work: '', layout: '', digest: '', dockerTar: '' } as {
+  registry: TestRegistry;
+  work: string;
+  layout: string;
+  digest: string;
+  dockerTar: string;
+};
 
 const P = suite('pipeline with registry and archive images');
 
@@ -23,7 +29,15 @@ P.before(async () => {
     await buildBuiltinBusybox(ctx, S.layout, 'v1');
     removeRoot(root);
     const file = path.join(S.work, 'digest');
-    await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--digestfile', file, `oci:${S.layout}:v1`, `docker://${S.registry.host}/t4/busybox:v1`]);
+    await exec('skopeo', [
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      '--digestfile',
+      file,
+      `oci:${S.layout}:v1`,
+      `docker://${S.registry.host}/t4/busybox:v1`,
+    ]);
     S.digest = readFileSync(file, 'utf8').trim();
     S.dockerTar = path.join(S.work, 'busybox-docker.tar');
     await exec('skopeo', ['copy', '--quiet', `oci:${S.layout}:v1`, `docker-archive:${S.dockerTar}:t4/busybox:v1`]);
@@ -60,7 +74,11 @@ async function runImage(image: string, extra: Record<string, unknown> = {}) {
     const resolv = await inside(config.runcRoot, config.id, 'cat', '/etc/resolv.conf');
     assert.is(resolv, readFileSync(bundle?.etcFiles?.resolvConf ?? '', 'utf8').trimEnd());
     assert.is((await inside(config.runcRoot, config.id, 'hostname')).trim(), config.id);
-    assert.not.ok(existsSync(path.join(img?.rootfsDir ?? '', 'etc/hosts')) && readFileSync(path.join(img?.rootfsDir ?? '', 'etc/hosts'), 'utf8').includes(att?.ipv4 ?? '-'), 'the rootfs itself is untouched');
+    assert.not.ok(
+      existsSync(path.join(img?.rootfsDir ?? '', 'etc/hosts')) &&
+        readFileSync(path.join(img?.rootfsDir ?? '', 'etc/hosts'), 'utf8').includes(att?.ipv4 ?? '-'),
+      'the rootfs itself is untouched',
+    );
     const cmdline = readFileSync(`/proc/${bundle?.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     await pipelineDown(ctx);
     assert.not.ok(existsSync(config.stateDir), 'state removed');
@@ -92,7 +110,12 @@ P('rootless: runc runs as an unprivileged user in a user namespace; only host-se
   const user = `t4r${Math.random().toString(16).slice(2, 8)}`;
   await exec('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
   try {
-    const { root, config, ctx } = await testConfig({ image: `${S.registry.host}/t4/busybox@${S.digest}`, registryTlsVerify: false, rootless: true, rootlessUser: user });
+    const { root, config, ctx } = await testConfig({
+      image: `${S.registry.host}/t4/busybox@${S.digest}`,
+      registryTlsVerify: false,
+      rootless: true,
+      rootlessUser: user,
+    });
     // the temp root is 0700: the user must be able to walk to its own folders below it
     chmodSync(root, 0o711);
     const uid = Number((await exec('id', ['-u', user])).stdout.trim());
@@ -108,7 +131,11 @@ P('rootless: runc runs as an unprivileged user in a user namespace; only host-se
       assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s`, 'm'), 'the container process runs as the user on the host');
       assert.match(readFileSync(`/proc/${b?.pid}/uid_map`, 'utf8'), new RegExp(`^\\s*0\\s+${uid}\\s+1\\s*$`), 'container root is the user');
       const rootfs = ctx.state.read<ImageFetchState>('image-fetch')?.rootfsDir ?? '';
-      assert.is((await exec('stat', ['-c', '%u', path.join(rootfs, 'bin/busybox')])).stdout.trim(), String(uid), 'the rootfs belongs to the user');
+      assert.is(
+        (await exec('stat', ['-c', '%u', path.join(rootfs, 'bin/busybox')])).stdout.trim(),
+        String(uid),
+        'the rootfs belongs to the user',
+      );
       assert.is((await exec('stat', ['-c', '%u', config.runcRoot])).stdout.trim(), String(uid), 'runc state belongs to the user');
       await pipelineDown(ctx);
       assert.not.ok(existsSync(`${config.stateDir}-rootless`), 'rootless folders removed');

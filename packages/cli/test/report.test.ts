@@ -15,7 +15,9 @@ const exec = createExec();
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../scripts/cni-demo.mjs');
 const schema = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('@cni-demo/verify/report.schema.json'), 'utf8'));
 // ajv-formats is CommonJS: its default export arrives wrapped once more under ESM
-const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (a: Ajv) => Ajv;
+const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (
+  a: Ajv,
+) => Ajv;
 
 /** The real cni-demo entry in its own process, as a person or CI runs it. */
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -42,7 +44,9 @@ test('a real run writes a schema-valid report, an SVG naming every interface on 
     assert.is(up.code, 0, up.stderr);
     const lines = up.stdout.trimEnd().split('\n');
     assert.is(lines.length, 1, `stdout is one JSON line: ${up.stdout.slice(0, 300)}`);
-    const outcome = JSON.parse(lines[0] ?? '') as StepOutcome & { result: { steps: { step: string; result: { report?: Report['files'] } }[] } };
+    const outcome = JSON.parse(lines[0] ?? '') as StepOutcome & {
+      result: { steps: { step: string; result: { report?: Report['files'] } }[] };
+    };
     assert.ok(outcome.ok);
     assert.equal(
       outcome.result.steps.map((s) => s.step),
@@ -73,7 +77,11 @@ test('a real run writes a schema-valid report, an SVG naming every interface on 
     assert.ok(hostSide.length >= 1 && inside.some((l) => l.ifname === config.ifname), `found ${real}`);
     const svg = readFileSync(files?.svg ?? '', 'utf8');
     const texts = xmlTexts(parseXml(svg));
-    for (const name of real) assert.ok(texts.some((t) => t.split(/\s/).includes(name)), `SVG names ${name}`);
+    for (const name of real)
+      assert.ok(
+        texts.some((t) => t.split(/\s/).includes(name)),
+        `SVG names ${name}`,
+      );
     // the addresses the kernel shows, not the config's, are in the picture
     const att = report.cniResults[config.id] as { ips: { address: string }[] };
     for (const ip of att.ips) assert.ok(texts.includes(ip.address), `SVG shows ${ip.address}`);
@@ -89,8 +97,14 @@ test('a real run writes a schema-valid report, an SVG naming every interface on 
     assert.is(s.containers[0]?.runc, 'running');
     assert.is(s.containers[0]?.hostVeth, hostSide[0]?.ifname);
     const [v4] = report.topology.containers[0]?.interfaces.find((i) => i.name === config.ifname)?.addrs ?? [];
-    assert.ok(s.containers[0]?.interfaces.some((i) => i.addrs.includes(v4 ?? '')), `status shows ${v4}`);
-    assert.ok(s.leases.some((l) => l.containerId === config.id && `${l.address}/24` === v4), `lease for ${v4}: ${JSON.stringify(s.leases)}`);
+    assert.ok(
+      s.containers[0]?.interfaces.some((i) => i.addrs.includes(v4 ?? '')),
+      `status shows ${v4}`,
+    );
+    assert.ok(
+      s.leases.some((l) => l.containerId === config.id && `${l.address}/24` === v4),
+      `lease for ${v4}: ${JSON.stringify(s.leases)}`,
+    );
     assert.equal(s.stateFiles, ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach', 'verify']);
     const table = await run(['status', '--config', cfgFile]);
     assert.is(table.code, 0, table.stderr);

@@ -40,7 +40,10 @@ function sources(): string[] {
 
 const RULES: [RegExp, string][] = [
   [/shell:\s*true/, 'a child process started through a shell'],
-  [/import\s*{[^}]*\b(exec|execSync)\b[^}]*}\s*from\s*['"](node:)?child_process['"]/, "child_process exec/execSync (they take one shell string)"],
+  [
+    /import\s*{[^}]*\b(exec|execSync)\b[^}]*}\s*from\s*['"](node:)?child_process['"]/,
+    'child_process exec/execSync (they take one shell string)',
+  ],
   [/['"](ba|da)?sh['"]\s*,\s*\[?\s*['"]-c['"]/, 'a command string handed to sh -c'],
   [/\bexec\(\s*(['"])[^'"]*\s[^'"]*\1/, 'a command name with spaces: a command line as one string'],
   [/\bexec\(\s*`[^`]*\s[^`]*`/, 'a command line built in a template string'],
@@ -76,12 +79,19 @@ test('the rules catch what they are for', () => {
     "ctx.exec('sh', ['-c', cmd])",
     "ctx.exec('ip link del ' + name)",
     'ctx.exec(`ip link del ${name}`)',
-    "chmodSync(dir, 0o777)",
+    'chmodSync(dir, 0o777)',
     "await fetch('https://example.invalid/x.tgz')",
   ];
-  for (const b of bad) assert.ok(RULES.some(([re]) => re.test(b)), `caught: ${b}`);
-  for (const good of ["ctx.exec('ip', ['link', 'del', name])", "mkdirSync(d, { mode: 0o700 })"]) {
-    assert.not.ok(RULES.some(([re]) => re.test(good)), `allowed: ${good}`);
+  for (const b of bad)
+    assert.ok(
+      RULES.some(([re]) => re.test(b)),
+      `caught: ${b}`,
+    );
+  for (const good of ["ctx.exec('ip', ['link', 'del', name])", 'mkdirSync(d, { mode: 0o700 })']) {
+    assert.not.ok(
+      RULES.some(([re]) => re.test(good)),
+      `allowed: ${good}`,
+    );
   }
 });
 
@@ -111,7 +121,10 @@ test('a real run: state files 0600, state folders 0700, CNI cache private, nothi
     assert.is(mode(config.stateDir) & 0o077, 0, 'state root private');
     assert.is(mode(n.runDir), 0o700, 'instance folder 0700');
     const stateFiles = readdirSync(n.runDir).filter((f) => f.endsWith('.json'));
-    assert.ok(STEPS.every((s) => stateFiles.includes(`${s}.json`)), `every step wrote its state: ${stateFiles}`);
+    assert.ok(
+      STEPS.every((s) => stateFiles.includes(`${s}.json`)),
+      `every step wrote its state: ${stateFiles}`,
+    );
     for (const f of stateFiles) assert.is(mode(path.join(n.runDir, f)), 0o600, `${f} is 0600`);
     assert.is(mode(path.join(n.runDir, 'cni-attach.conflist')), 0o600, 'conflist copy 0600');
     const results = path.join(config.cniCacheDir, 'results');

@@ -44,8 +44,14 @@ export function addressesOf(result: AnyResult): { ipv4: string | undefined; ipv6
   const ips = (result as Result).ips ?? [];
   const strip = (a: string) => a.split('/')[0];
   return {
-    ipv4: ips.map((i) => i.address).filter((a) => !a.includes(':')).map(strip)[0],
-    ipv6: ips.map((i) => i.address).filter((a) => a.includes(':')).map(strip)[0],
+    ipv4: ips
+      .map((i) => i.address)
+      .filter((a) => !a.includes(':'))
+      .map(strip)[0],
+    ipv6: ips
+      .map((i) => i.address)
+      .filter((a) => a.includes(':'))
+      .map(strip)[0],
   };
 }
 

@@ -1,7 +1,16 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readCacheEntry } from '@cni-demo/cni';
-import { attachmentsOf, type CniAttachState, type Ctx, containerIds, createProgress, faultPoint, mapLimit, requireRoot } from '@cni-demo/core';
+import {
+  attachmentsOf,
+  type CniAttachState,
+  type Ctx,
+  containerIds,
+  createProgress,
+  faultPoint,
+  mapLimit,
+  requireRoot,
+} from '@cni-demo/core';
 import { capabilityArgsFor, linkInNetns, runtimeConf, runtimeFor } from './attach.js';
 import { removeLeakedMasq } from './masq.js';
 import { loadListForDown, releaseLeases, removeConfCopy } from './recover.js';
@@ -61,7 +70,8 @@ export async function down(ctx: Ctx): Promise<void> {
     }
     if (left > 0 || todo.length === 1) {
       for (const { netns } of pinned) {
-        if (await linkInNetns(ctx, netns, ctx.config.ifname)) throw new Error(`${ctx.config.ifname} is still present in ${netns} after CNI DEL`);
+        if (await linkInNetns(ctx, netns, ctx.config.ifname))
+          throw new Error(`${ctx.config.ifname} is still present in ${netns} after CNI DEL`);
       }
     }
     ctx.log.info(`${ctx.config.ifname} is gone from ${todo.length} container${todo.length === 1 ? '' : 's'}`);

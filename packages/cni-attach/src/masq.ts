@@ -8,7 +8,9 @@ import { containerIds, type Ctx, type MasqChain, removeMasqChains } from '@cni-d
 export async function removeLeakedMasq(ctx: Ctx, network = ctx.config.network, ids = containerIds(ctx.config)): Promise<MasqChain[]> {
   const removed = await removeMasqChains(ctx.exec, network, ids);
   if (removed.length > 0) {
-    ctx.log.info(`removed ${removed.length} masquerade chain(s) the bridge plugin left: ${removed.map((c) => `${c.tool} ${c.chain}`).join(', ')}`);
+    ctx.log.info(
+      `removed ${removed.length} masquerade chain(s) the bridge plugin left: ${removed.map((c) => `${c.tool} ${c.chain}`).join(', ')}`,
+    );
   }
   return removed;
 }

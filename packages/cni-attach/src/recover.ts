@@ -22,7 +22,11 @@ export function removeConfCopy(ctx: Ctx): void {
  * it, or crashed), the CNI cache entry (libcni keeps the whole conflist there, base64), or our copy.
  * Undefined when none is left: then no ADD can have happened that DEL could still undo through plugins.
  */
-export function loadListForDown(ctx: Ctx, s: CniAttachState | undefined, ids: string[] = containerIds(ctx.config)): NetworkConfigList | undefined {
+export function loadListForDown(
+  ctx: Ctx,
+  s: CniAttachState | undefined,
+  ids: string[] = containerIds(ctx.config),
+): NetworkConfigList | undefined {
   for (const file of [s?.confFile, ctx.names.confFile]) {
     if (!file || !existsSync(file)) continue;
     try {
@@ -32,7 +36,12 @@ export function loadListForDown(ctx: Ctx, s: CniAttachState | undefined, ids: st
     }
   }
   for (const id of ids) {
-    const entry = readCacheEntry(s?.cniCacheDir ?? ctx.config.cniCacheDir, s?.network ?? ctx.config.network, id, s?.ifName ?? ctx.config.ifname);
+    const entry = readCacheEntry(
+      s?.cniCacheDir ?? ctx.config.cniCacheDir,
+      s?.network ?? ctx.config.network,
+      id,
+      s?.ifName ?? ctx.config.ifname,
+    );
     if (!entry?.config) continue;
     try {
       return confFromBytes(Buffer.from(entry.config, 'base64'), 'CNI cache entry');

@@ -2,7 +2,15 @@ import { accessSync, constants } from 'node:fs';
 import { buildEnv, encodeCniArgs, validateContainerId, validateIfName, withIgnoreUnknown } from './args.js';
 import { type CacheEntry, deleteCacheEntry, listCachedAttachments, readCacheEntry, writeCacheEntry } from './cache.js';
 import { CniError, CniErrors, ErrorCode } from './errors.js';
-import { decodePluginError, decodeVersionInfo, defaultPluginExec, findInPath, type PluginExec, type PluginRequest, spawnFailure } from './invoke.js';
+import {
+  decodePluginError,
+  decodeVersionInfo,
+  defaultPluginExec,
+  findInPath,
+  type PluginExec,
+  type PluginRequest,
+  spawnFailure,
+} from './invoke.js';
 import { KeyedMutex, RwLock } from './lock.js';
 import { type AnyResult, convertResult, parseResult } from './result.js';
 import type { NetworkConfigList, PluginConf, RuntimeConf, Verb, VersionInfo } from './types.js';
@@ -162,17 +170,21 @@ export class CniRuntime {
         prev = parseResult(r.stdout, list.cniVersion, plugin.type);
       }
       const result = convertResult(prev ?? { cniVersion: list.cniVersion }, list.cniVersion);
-      writeCacheEntry(this.cacheDir, {
-        kind: 'cniCacheV1',
-        containerId: rt.containerId,
-        config: Buffer.from(list.bytes).toString('base64'),
-        ifName: rt.ifName,
-        networkName: list.name,
-        netns: rt.netns,
-        cniArgs: rt.args ?? [],
-        capabilityArgs: rt.capabilityArgs ?? {},
-        result,
-      }, { fsync: this.durableCache });
+      writeCacheEntry(
+        this.cacheDir,
+        {
+          kind: 'cniCacheV1',
+          containerId: rt.containerId,
+          config: Buffer.from(list.bytes).toString('base64'),
+          ifName: rt.ifName,
+          networkName: list.name,
+          netns: rt.netns,
+          cniArgs: rt.args ?? [],
+          capabilityArgs: rt.capabilityArgs ?? {},
+          result,
+        },
+        { fsync: this.durableCache },
+      );
       return result;
     });
   }
@@ -277,7 +289,13 @@ export class CniRuntime {
         for (const plugin of list.plugins) {
           const { capabilities: _c, ...rest } = plugin;
           // the spec-v1.1.0 text says cni.dev/attachments, HEAD and libcni say valid-attachments: send both
-          const req = { ...rest, name: list.name, cniVersion: list.cniVersion, 'cni.dev/valid-attachments': valid, 'cni.dev/attachments': valid };
+          const req = {
+            ...rest,
+            name: list.name,
+            cniVersion: list.cniVersion,
+            'cni.dev/valid-attachments': valid,
+            'cni.dev/attachments': valid,
+          };
           delete (req as Record<string, unknown>).prevResult;
           delete (req as Record<string, unknown>).runtimeConfig;
           try {
@@ -312,7 +330,12 @@ export class CniRuntime {
   async getVersionInfo(type: string): Promise<VersionInfo> {
     const pluginPath = findInPath(type, this.pluginDirs);
     const stdin = Buffer.from(JSON.stringify({ cniVersion: CURRENT_VERSION }));
-    const r = await this.spawn('VERSION', type, { pluginPath, env: buildEnv('VERSION', undefined, this.pluginDirs), stdin, timeoutMs: this.timeoutMs });
+    const r = await this.spawn('VERSION', type, {
+      pluginPath,
+      env: buildEnv('VERSION', undefined, this.pluginDirs),
+      stdin,
+      timeoutMs: this.timeoutMs,
+    });
     if (r.exitCode !== 0 || r.timedOut) {
       const err = decodePluginError(type, 'VERSION', r, this.timeoutMs);
       // a plugin from before the VERSION verb answers like this: it speaks 0.1.0 only

@@ -41,12 +41,7 @@ export function writeCacheEntry(cacheDir: string, entry: CacheEntry, opts: { fsy
 }
 
 /** Reads an entry; a legacy entry (just a result) is returned with only `result` set. Undefined if absent or unreadable. */
-export function readCacheEntry(
-  cacheDir: string,
-  network: string,
-  containerId: string,
-  ifName: string,
-): Partial<CacheEntry> | undefined {
+export function readCacheEntry(cacheDir: string, network: string, containerId: string, ifName: string): Partial<CacheEntry> | undefined {
   let text: string;
   try {
     text = readFileSync(cacheFile(cacheDir, network, containerId, ifName), 'utf8');

@@ -120,7 +120,9 @@ export async function runCniTool(argv: string[], env: NodeJS.ProcessEnv, io: Cli
       if (e.stderr.trim()) io.err(`plugin stderr:\n${e.stderr.trimEnd()}\n`);
       const errs = e instanceof CniErrors ? e.errors : [e];
       for (const x of errs) {
-        io.err(`${JSON.stringify({ code: x.code, msg: x.msg, ...(x.details ? { details: x.details } : {}), ...(x.plugin ? { plugin: x.plugin } : {}), ...(x.verb ? { verb: x.verb } : {}) })}\n`);
+        io.err(
+          `${JSON.stringify({ code: x.code, msg: x.msg, ...(x.details ? { details: x.details } : {}), ...(x.plugin ? { plugin: x.plugin } : {}), ...(x.verb ? { verb: x.verb } : {}) })}\n`,
+        );
       }
       return 1;
     }

@@ -40,7 +40,8 @@ export function selectVersion(raw: Record<string, unknown>, source: string): { c
   if (single !== undefined) {
     if (typeof single !== 'string') throw new ConfigError(source, 'cniVersion', `must be a string, got ${JSON.stringify(single)}`);
     if (single !== '' && !parseVersion(single)) throw new ConfigError(source, 'cniVersion', `"${single}" is not a version like 1.0.0`);
-    if (single !== '' && !knownOrNewer(single)) throw new ConfigError(source, 'cniVersion', `unknown CNI spec version "${single}" (known: ${SUPPORTED_VERSIONS.join(', ')})`);
+    if (single !== '' && !knownOrNewer(single))
+      throw new ConfigError(source, 'cniVersion', `unknown CNI spec version "${single}" (known: ${SUPPORTED_VERSIONS.join(', ')})`);
     if (single !== '') candidates.push(single);
   }
   let list: string[] | undefined;
@@ -51,13 +52,18 @@ export function selectVersion(raw: Record<string, unknown>, source: string): { c
     list = raw.cniVersions as string[];
     for (const v of list) {
       if (!parseVersion(v)) throw new ConfigError(source, 'cniVersions', `"${v}" is not a version like 1.0.0`);
-      if (!knownOrNewer(v)) throw new ConfigError(source, 'cniVersions', `unknown CNI spec version "${v}" (known: ${SUPPORTED_VERSIONS.join(', ')})`);
+      if (!knownOrNewer(v))
+        throw new ConfigError(source, 'cniVersions', `unknown CNI spec version "${v}" (known: ${SUPPORTED_VERSIONS.join(', ')})`);
       candidates.push(v);
     }
   }
   const usable = candidates.filter((v) => compareVersions(v, CURRENT_VERSION) <= 0);
   if (candidates.length > 0 && usable.length === 0) {
-    throw new ConfigError(source, raw.cniVersions ? 'cniVersions' : 'cniVersion', `no version this runtime supports (newest it speaks: ${CURRENT_VERSION})`);
+    throw new ConfigError(
+      source,
+      raw.cniVersions ? 'cniVersions' : 'cniVersion',
+      `no version this runtime supports (newest it speaks: ${CURRENT_VERSION})`,
+    );
   }
   usable.sort(compareVersions);
   const out: { cniVersion: string; cniVersions?: string[] } = { cniVersion: usable.at(-1) ?? '' };
@@ -69,7 +75,8 @@ function checkPlugin(p: unknown, source: string, where: string): PluginConf {
   if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new ConfigError(source, where, 'must be a JSON object');
   const type = (p as Record<string, unknown>).type;
   if (typeof type !== 'string' || type === '') throw new ConfigError(source, `${where}.type`, "missing 'type'");
-  if (type.includes('/') || type.includes('\\')) throw new ConfigError(source, `${where}.type`, `"${type}" must be a plugin name, not a path`);
+  if (type.includes('/') || type.includes('\\'))
+    throw new ConfigError(source, `${where}.type`, `"${type}" must be a plugin name, not a path`);
   return p as PluginConf;
 }
 

@@ -27,7 +27,14 @@ export class CniError extends Error {
   readonly plugin: string | undefined;
   readonly verb: Verb | undefined;
   readonly stderr: string;
-  constructor(opts: { code: number; msg: string; details?: string | undefined; plugin?: string | undefined; verb?: Verb | undefined; stderr?: string }) {
+  constructor(opts: {
+    code: number;
+    msg: string;
+    details?: string | undefined;
+    plugin?: string | undefined;
+    verb?: Verb | undefined;
+    stderr?: string;
+  }) {
     const where = opts.plugin ? `plugin type="${opts.plugin}"${opts.verb ? ` failed (${opts.verb.toLowerCase()})` : ''}: ` : '';
     const tail = opts.details ? `; ${opts.details}` : '';
     super(`${where}${opts.msg}${tail} (CNI error code ${opts.code})`);

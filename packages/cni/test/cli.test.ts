@@ -29,7 +29,10 @@ function setup(cniVersion = '1.1.0') {
 test('container id is cnitool\'s: "cnitool-" + first 10 bytes of SHA-512 of the netns path', () => {
   const want = `cnitool-${createHash('sha512').update('/var/run/netns/x').digest('hex').slice(0, 20)}`;
   assert.is(cnitoolContainerId('/var/run/netns/x'), want);
-  assert.equal(parseCniArgsEnv('IgnoreUnknown=1;K8S_POD_NAME=a'), [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'a']]);
+  assert.equal(parseCniArgsEnv('IgnoreUnknown=1;K8S_POD_NAME=a'), [
+    ['IgnoreUnknown', '1'],
+    ['K8S_POD_NAME', 'a'],
+  ]);
   assert.throws(() => parseCniArgsEnv('novalue'), /not KEY=VALUE/);
 });
 
@@ -42,7 +45,10 @@ test('cli: add / check / del with NETCONFPATH, CNI_PATH, CNI_IFNAME, CNI_ARGS, C
   assert.is(add.code, 0, add.stderr);
   const result = JSON.parse(add.stdout) as Result;
   assert.is(result.cniVersion, '1.1.0');
-  assert.equal(result.interfaces?.map((i) => i.name), ['fake-a', 'fake-b']);
+  assert.equal(
+    result.interfaces?.map((i) => i.name),
+    ['fake-a', 'fake-b'],
+  );
   const [a] = f.calls();
   assert.is(a?.env.CNI_CONTAINERID, id);
   assert.is(a?.env.CNI_IFNAME, 'net1');
@@ -54,7 +60,10 @@ test('cli: add / check / del with NETCONFPATH, CNI_PATH, CNI_IFNAME, CNI_ARGS, C
   assert.is(check.code, 0, check.stderr);
   const del = run(['del', 'clinet', ns], extra);
   assert.is(del.code, 0, del.stderr);
-  assert.equal(f.calls().map((c) => `${c.verb} ${c.type}`), ['ADD fake-a', 'ADD fake-b', 'CHECK fake-a', 'CHECK fake-b', 'DEL fake-b', 'DEL fake-a']);
+  assert.equal(
+    f.calls().map((c) => `${c.verb} ${c.type}`),
+    ['ADD fake-a', 'ADD fake-b', 'CHECK fake-a', 'CHECK fake-b', 'DEL fake-b', 'DEL fake-a'],
+  );
   assert.not.ok(existsSync(cacheFile(f.cacheDir, 'clinet', id, 'net1')));
 });
 
@@ -64,16 +73,31 @@ test('cli: gc, status, version, validate', () => {
   const gc = run(['gc', 'clinet']);
   assert.is(gc.code, 0, gc.stderr);
   assert.equal(f.cni.getCachedAttachments(), [], 'cnitool gc keeps nothing');
-  assert.equal(f.calls().slice(2).map((c) => c.verb), ['DEL', 'DEL', 'GC', 'GC']);
+  assert.equal(
+    f
+      .calls()
+      .slice(2)
+      .map((c) => c.verb),
+    ['DEL', 'DEL', 'GC', 'GC'],
+  );
   assert.is(run(['status', 'clinet']).code, 0);
-  assert.equal(f.calls().slice(6).map((c) => c.verb), ['STATUS', 'STATUS']);
+  assert.equal(
+    f
+      .calls()
+      .slice(6)
+      .map((c) => c.verb),
+    ['STATUS', 'STATUS'],
+  );
   const v = run(['version', 'fake-a']);
   assert.is(v.code, 0);
   assert.is((JSON.parse(v.stdout) as { cniVersion: string }).cniVersion, '1.1.0');
   const val = run(['validate', 'clinet']);
   assert.is(val.code, 0, val.stderr);
   const rep = JSON.parse(val.stdout) as { name: string; plugins: { type: string }[] };
-  assert.equal(rep.plugins.map((p) => p.type), ['fake-a', 'fake-b']);
+  assert.equal(
+    rep.plugins.map((p) => p.type),
+    ['fake-a', 'fake-b'],
+  );
 });
 
 test('cli: errors exit 1 with the CNI error as JSON on stderr; usage errors too', () => {

@@ -5,7 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError, ConfigError, confFromBytes, confListFromBytes, confListFromConfBytes, loadConfList } from '../src/index.js';
 
-const list = (extra: Record<string, unknown> = {}) => JSON.stringify({ name: 'n1', cniVersion: '1.0.0', plugins: [{ type: 'bridge' }], ...extra });
+const list = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ name: 'n1', cniVersion: '1.0.0', plugins: [{ type: 'bridge' }], ...extra });
 
 function configError(fn: () => unknown, field: string | undefined, re: RegExp, source = 'f.conflist'): void {
   try {
@@ -66,7 +67,12 @@ test('single-plugin .conf is wrapped into a one-element list', () => {
   const wrapped = JSON.parse(Buffer.from(l.bytes).toString()) as { plugins: unknown[] };
   assert.is(wrapped.plugins.length, 1);
   assert.is(confFromBytes(list(), 'y').plugins[0]?.type, 'bridge');
-  configError(() => confListFromConfBytes(JSON.stringify({ name: 'n2', cniVersion: '1.0.0' }), 'x.conf'), '(plugin).type', /missing 'type'/, 'x.conf');
+  configError(
+    () => confListFromConfBytes(JSON.stringify({ name: 'n2', cniVersion: '1.0.0' }), 'x.conf'),
+    '(plugin).type',
+    /missing 'type'/,
+    'x.conf',
+  );
 });
 
 test('directory lookup: conflists first in lexical order, then .conf/.json; errors name the dir', () => {
@@ -81,10 +87,16 @@ test('directory lookup: conflists first in lexical order, then .conf/.json; erro
   assert.is(loadConfList(dir, 'same').plugins[0]?.type, 'first');
   assert.is(loadConfList(dir, 'same').source, path.join(dir, '10-a.conflist'));
   assert.is(loadConfList(dir, 'only-json').plugins[0]?.type, 'j');
-  assert.throws(() => loadConfList(dir, 'nope'), (e: unknown) => e instanceof CniError && /no net configuration with name "nope"/.test(e.message));
+  assert.throws(
+    () => loadConfList(dir, 'nope'),
+    (e: unknown) => e instanceof CniError && /no net configuration with name "nope"/.test(e.message),
+  );
   assert.throws(() => loadConfList(path.join(dir, 'missing'), 'x'), /no net configurations found/);
   writeFileSync(path.join(dir, '00-broken.conflist'), '{');
-  assert.throws(() => loadConfList(dir, 'same'), (e: unknown) => e instanceof ConfigError && e.source.endsWith('00-broken.conflist'));
+  assert.throws(
+    () => loadConfList(dir, 'same'),
+    (e: unknown) => e instanceof ConfigError && e.source.endsWith('00-broken.conflist'),
+  );
 });
 
 test.run();

@@ -28,14 +28,27 @@ async function rejects(p: Promise<unknown>, check: (e: CniError) => void): Promi
 test('GC 1.1.0: cache-driven DEL of stale attachments with what the cache recorded, then GC to every plugin', async () => {
   const f = fakeEnv(two, list2('1.1.0'));
   await f.cni.addNetworkList(f.list, rtOf('keep'));
-  await f.cni.addNetworkList(f.list, rtOf('stale', { netns: '/var/run/netns/old', args: [['IgnoreUnknown', '1'], ['A', 'b']], capabilityArgs: { portMappings: [{ hostPort: 9 }] } }));
+  await f.cni.addNetworkList(
+    f.list,
+    rtOf('stale', {
+      netns: '/var/run/netns/old',
+      args: [
+        ['IgnoreUnknown', '1'],
+        ['A', 'b'],
+      ],
+      capabilityArgs: { portMappings: [{ hostPort: 9 }] },
+    }),
+  );
   // another network in the same cache is not ours to collect
   const other = confFromBytes(JSON.stringify({ ...list2('1.1.0'), name: 'othernet' }), 'other');
   await f.cni.addNetworkList(other, rtOf('foreign'));
   const before = f.calls().length;
   await f.cni.gcNetworkList(f.list, { validAttachments: [{ containerID: 'keep', ifname: 'eth0' }] });
   const calls = f.calls().slice(before);
-  assert.equal(calls.map((c) => `${c.verb} ${c.type} ${c.env.CNI_CONTAINERID}`), ['DEL fake-b stale', 'DEL fake-a stale', 'GC fake-a ', 'GC fake-b ']);
+  assert.equal(
+    calls.map((c) => `${c.verb} ${c.type} ${c.env.CNI_CONTAINERID}`),
+    ['DEL fake-b stale', 'DEL fake-a stale', 'GC fake-a ', 'GC fake-b '],
+  );
   const del = calls[1];
   assert.is(del?.env.CNI_NETNS, '/var/run/netns/old');
   assert.is(del?.env.CNI_ARGS, 'IgnoreUnknown=1;A=b');
@@ -61,25 +74,37 @@ test('GC: nothing valid sends [] (not null); below 1.1.0 only DELs; disableGC do
   const old = fakeEnv(two, list2('1.0.0'));
   await old.cni.addNetworkList(old.list, rtOf('s1'));
   await old.cni.gcNetworkList(old.list, { validAttachments: [] });
-  assert.equal(old.calls().map((c) => c.verb), ['ADD', 'ADD', 'DEL', 'DEL']);
+  assert.equal(
+    old.calls().map((c) => c.verb),
+    ['ADD', 'ADD', 'DEL', 'DEL'],
+  );
   const off = fakeEnv(two, list2('1.1.0', { disableGC: 'True' }));
   await off.cni.addNetworkList(off.list, rtOf('s1'));
   await off.cni.gcNetworkList(off.list);
-  assert.equal(off.calls().map((c) => c.verb), ['ADD', 'ADD']);
+  assert.equal(
+    off.calls().map((c) => c.verb),
+    ['ADD', 'ADD'],
+  );
   assert.ok(existsSync(cacheFile(off.cacheDir, 'gcnet', 's1', 'eth0')));
 });
 
 test('GC keeps going on errors and reports them all', async () => {
   const f = fakeEnv(
-    [{ type: 'fake-a', fail: { verbs: ['GC'], code: 999, msg: 'gc a broke' } }, { type: 'fake-b', fail: { verbs: ['GC'], code: 5, msg: 'gc b broke' } }],
+    [
+      { type: 'fake-a', fail: { verbs: ['GC'], code: 999, msg: 'gc a broke' } },
+      { type: 'fake-b', fail: { verbs: ['GC'], code: 5, msg: 'gc b broke' } },
+    ],
     list2('1.1.0'),
   );
   await rejects(f.cni.gcNetworkList(f.list), (e) => {
     assert.instance(e, CniErrors);
-    assert.equal((e as CniErrors).errors.map((x) => [x.plugin, x.verb, x.code]), [
-      ['fake-a', 'GC', 999],
-      ['fake-b', 'GC', 5],
-    ]);
+    assert.equal(
+      (e as CniErrors).errors.map((x) => [x.plugin, x.verb, x.code]),
+      [
+        ['fake-a', 'GC', 999],
+        ['fake-b', 'GC', 5],
+      ],
+    );
   });
 });
 
@@ -91,7 +116,10 @@ test('STATUS 1.1.0: in order, first error wins (code 50); below 1.1.0 nothing ru
     assert.is(e.verb, 'STATUS');
   });
   const calls = f.calls();
-  assert.equal(calls.map((c) => `${c.verb} ${c.type}`), ['STATUS fake-a', 'STATUS fake-b']);
+  assert.equal(
+    calls.map((c) => `${c.verb} ${c.type}`),
+    ['STATUS fake-a', 'STATUS fake-b'],
+  );
   assert.is(calls[0]?.env.CNI_CONTAINERID, '');
   assert.not.ok('capabilities' in (calls[0]?.request ?? {}));
   const ok = fakeEnv(two, list2('1.1.0'));
@@ -117,7 +145,11 @@ test('VERSION: probe env and stdin, libcni decoding rules', async () => {
   assert.equal(await f.cni.getVersionInfo('v-ok'), { cniVersion: '1.0.0', supportedVersions: ['0.3.1', '1.0.0'] });
   const probe = f.calls()[0];
   assert.equal(
-    Object.fromEntries(Object.entries(probe?.env ?? {}).filter(([k]) => ['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH'].includes(k))),
+    Object.fromEntries(
+      Object.entries(probe?.env ?? {}).filter(([k]) =>
+        ['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH'].includes(k),
+      ),
+    ),
     { CNI_COMMAND: 'VERSION', CNI_CONTAINERID: '', CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_ARGS: '', CNI_PATH: 'dummy' },
   );
   assert.equal(probe?.request, { cniVersion: '1.1.0' });
@@ -144,11 +176,17 @@ test('validate: every plugin found and speaking the list version, all problems a
   });
   const ok = fakeEnv([{ type: 'fake-a' }, { type: 'fake-b' }], list2('1.1.0'));
   const reports = await ok.cni.validateNetworkList(ok.list);
-  assert.equal(reports.map((r) => [r.type, r.path]), [
-    ['fake-a', path.join(ok.bin, 'fake-a')],
-    ['fake-b', path.join(ok.bin, 'fake-b')],
-  ]);
-  assert.equal(ok.calls().map((c) => c.verb), ['VERSION', 'VERSION']);
+  assert.equal(
+    reports.map((r) => [r.type, r.path]),
+    [
+      ['fake-a', path.join(ok.bin, 'fake-a')],
+      ['fake-b', path.join(ok.bin, 'fake-b')],
+    ],
+  );
+  assert.equal(
+    ok.calls().map((c) => c.verb),
+    ['VERSION', 'VERSION'],
+  );
   const missing = fakeEnv([], list2('1.0.0'));
   await rejects(missing.cni.validateNetworkList(missing.list), (e) => {
     assert.instance(e, CniErrors);
@@ -158,27 +196,49 @@ test('validate: every plugin found and speaking the list version, all problems a
 
 test('concurrency: different attachments in parallel, one attachment serialised, GC alone', async () => {
   const f = fakeEnv([{ type: 'fake-a', delayMs: 300 }], { name: 'cc', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
-  const overlap = (a: { startNs: bigint; endNs: bigint }, b: { startNs: bigint; endNs: bigint }) => a.startNs < b.endNs && b.startNs < a.endNs;
+  const overlap = (a: { startNs: bigint; endNs: bigint }, b: { startNs: bigint; endNs: bigint }) =>
+    a.startNs < b.endNs && b.startNs < a.endNs;
   await Promise.all(['p1', 'p2', 'p3', 'p4'].map((id) => f.cni.addNetworkList(f.list, rtOf(id))));
   const adds = f.calls();
   assert.is(adds.length, 4);
-  assert.ok(adds.slice(1).every((c) => overlap(c, adds[0] as (typeof adds)[0])), 'four different attachments ran at the same time');
+  assert.ok(
+    adds.slice(1).every((c) => overlap(c, adds[0] as (typeof adds)[0])),
+    'four different attachments ran at the same time',
+  );
 
   const g = fakeEnv([{ type: 'fake-a', delayMs: 200 }], { name: 'cc', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
-  await Promise.all([g.cni.addNetworkList(g.list, rtOf('same')), g.cni.delNetworkList(g.list, rtOf('same')), g.cni.addNetworkList(g.list, rtOf('same'))]);
+  await Promise.all([
+    g.cni.addNetworkList(g.list, rtOf('same')),
+    g.cni.delNetworkList(g.list, rtOf('same')),
+    g.cni.addNetworkList(g.list, rtOf('same')),
+  ]);
   const seq = g.calls();
-  assert.equal(seq.map((c) => c.verb), ['ADD', 'DEL', 'ADD'], 'issued order kept');
-  for (let i = 1; i < seq.length; i++) assert.not.ok(overlap(seq[i - 1] as (typeof seq)[0], seq[i] as (typeof seq)[0]), 'same attachment never overlaps');
+  assert.equal(
+    seq.map((c) => c.verb),
+    ['ADD', 'DEL', 'ADD'],
+    'issued order kept',
+  );
+  for (let i = 1; i < seq.length; i++)
+    assert.not.ok(overlap(seq[i - 1] as (typeof seq)[0], seq[i] as (typeof seq)[0]), 'same attachment never overlaps');
   assert.ok(existsSync(cacheFile(g.cacheDir, 'cc', 'same', 'eth0')), 'the last ADD wins, its cache entry stays');
 
   const h = fakeEnv([{ type: 'fake-a', delayMs: 250 }], { name: 'cc', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
   const a1 = h.cni.addNetworkList(h.list, rtOf('x1'));
   await new Promise((r) => setTimeout(r, 20));
-  const gc = h.cni.gcNetworkList(h.list, { validAttachments: [{ containerID: 'x1', ifname: 'eth0' }, { containerID: 'x2', ifname: 'eth0' }] });
+  const gc = h.cni.gcNetworkList(h.list, {
+    validAttachments: [
+      { containerID: 'x1', ifname: 'eth0' },
+      { containerID: 'x2', ifname: 'eth0' },
+    ],
+  });
   const a2 = h.cni.addNetworkList(h.list, rtOf('x2'));
   await Promise.all([a1, gc, a2]);
   const hc = h.calls();
-  assert.equal(hc.map((c) => `${c.verb} ${c.env.CNI_CONTAINERID}`), ['ADD x1', 'GC ', 'ADD x2'], 'GC waits for the ADD in flight; an ADD issued after GC waits for it');
+  assert.equal(
+    hc.map((c) => `${c.verb} ${c.env.CNI_CONTAINERID}`),
+    ['ADD x1', 'GC ', 'ADD x2'],
+    'GC waits for the ADD in flight; an ADD issued after GC waits for it',
+  );
   for (let i = 1; i < hc.length; i++) assert.not.ok(overlap(hc[i - 1] as (typeof hc)[0], hc[i] as (typeof hc)[0]));
 });
 

@@ -73,7 +73,10 @@ test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth: ADD, CHECK
 
     // validate before anything runs: every plugin speaks the list's 1.0.0
     const reports = await cni.validateNetworkList(list);
-    assert.equal(reports.map((r) => r.type), ['bridge', 'portmap', 'tuning', 'firewall', 'bandwidth']);
+    assert.equal(
+      reports.map((r) => r.type),
+      ['bridge', 'portmap', 'tuning', 'firewall', 'bandwidth'],
+    );
 
     const result = (await cni.addNetworkList(list, rt)) as Result;
     assert.is(result.cniVersion, '1.0.0');
@@ -93,12 +96,24 @@ test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth: ADD, CHECK
       addr_info: { local: string }[];
     }[];
     assert.is(eth0[0]?.mtu, 1400, 'tuning set the MTU');
-    assert.ok(eth0[0]?.addr_info.some((a) => a.local === v4), 'eth0 has the IPv4 address');
+    assert.ok(
+      eth0[0]?.addr_info.some((a) => a.local === v4),
+      'eth0 has the IPv4 address',
+    );
     await exec('ping', ['-4', '-c1', '-W2', v4]);
     const rules = await rulesMentioning([`"${rt.containerId}"`, `\\"${rt.containerId}\\"`, `${v4}/32`, `${v4}:`]);
-    assert.ok(rules.some((l) => l.includes(`--dport ${hostPort}`)), 'portmap DNAT rule for the host port');
-    assert.ok(rules.some((l) => l.includes('MASQUERADE') || /-j CNI-[0-9a-f]+/.test(l)), 'bridge ipMasq chain');
-    assert.ok(rules.some((l) => l.startsWith('-A CNI-FORWARD') || l.includes(`-d ${v4}/32`)), 'firewall rule for the container');
+    assert.ok(
+      rules.some((l) => l.includes(`--dport ${hostPort}`)),
+      'portmap DNAT rule for the host port',
+    );
+    assert.ok(
+      rules.some((l) => l.includes('MASQUERADE') || /-j CNI-[0-9a-f]+/.test(l)),
+      'bridge ipMasq chain',
+    );
+    assert.ok(
+      rules.some((l) => l.startsWith('-A CNI-FORWARD') || l.includes(`-d ${v4}/32`)),
+      'firewall rule for the container',
+    );
     assert.equal(leases(env).sort(), [v4, v6].sort(), 'one lease per family');
     assert.equal(cacheEntries(env.config.cniCacheDir), [`${list.name}-${rt.containerId}-eth0`]);
 
@@ -128,11 +143,19 @@ test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth: ADD, CHECK
     assert.equal(calls, ['bridge', 'tuning', 'firewall', 'bandwidth'], 'CHECK ran every plugin in order');
 
     await cni.delNetworkList(list, rt);
-    assert.is(await exec('ip', ['-n', path.basename(netns), 'link', 'show', 'eth0'], { allowFail: true }).then((r) => r.exitCode), 1, 'eth0 gone');
+    assert.is(
+      await exec('ip', ['-n', path.basename(netns), 'link', 'show', 'eth0'], { allowFail: true }).then((r) => r.exitCode),
+      1,
+      'eth0 gone',
+    );
     assert.equal(leases(env), [], 'leases released');
     assert.equal(await bridgePorts(env.config.bridge), [], 'no veth left on the bridge');
     assert.not.ok(await getLink(exec, ifb ?? ''), 'ifb removed');
-    assert.equal(await rulesMentioning([`"${rt.containerId}"`, `\\"${rt.containerId}\\"`, `${v4}/32`, `${v4}:`, `${v6}/128`]), [], 'no iptables rule left');
+    assert.equal(
+      await rulesMentioning([`"${rt.containerId}"`, `\\"${rt.containerId}\\"`, `${v4}/32`, `${v4}:`, `${v6}/128`]),
+      [],
+      'no iptables rule left',
+    );
     assert.equal(cacheEntries(env.config.cniCacheDir), [], 'cache entry removed');
     // DEL again, and with the netns gone, still succeeds
     await cni.delNetworkList(list, rt);
@@ -141,7 +164,7 @@ test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth: ADD, CHECK
   });
 });
 
-test('real: CHECK catches an address removed behind the runtime\'s back', async () => {
+test("real: CHECK catches an address removed behind the runtime's back", async () => {
   requirePrereqs(['bridge', 'host-local']);
   await withCleanup(async (c) => {
     const env = await realEnv(c);
@@ -151,7 +174,14 @@ test('real: CHECK catches an address removed behind the runtime\'s back', async 
       JSON.stringify({
         name: conf.network,
         cniVersion: '1.0.0',
-        plugins: [{ type: 'bridge', bridge: conf.bridge, isGateway: true, ipam: { type: 'host-local', dataDir: conf.ipamDataDir, ranges: [[{ subnet: conf.subnet4 }]] } }],
+        plugins: [
+          {
+            type: 'bridge',
+            bridge: conf.bridge,
+            isGateway: true,
+            ipam: { type: 'host-local', dataDir: conf.ipamDataDir, ranges: [[{ subnet: conf.subnet4 }]] },
+          },
+        ],
       }),
       'check.conflist',
     );
@@ -198,7 +228,12 @@ test('real: 50 concurrent ADDs get 50 distinct addresses; concurrent DELs leave 
     );
     const rts: RuntimeConf[] = [];
     for (let i = 0; i < 50; i++) {
-      const rt = { containerId: `${conf.id}-p${i}`, netns: await env.newNetns(), ifName: 'eth0', args: [['IgnoreUnknown', '1']] as [string, string][] };
+      const rt = {
+        containerId: `${conf.id}-p${i}`,
+        netns: await env.newNetns(),
+        ifName: 'eth0',
+        args: [['IgnoreUnknown', '1']] as [string, string][],
+      };
       env.ids.push(rt.containerId);
       rts.push(rt);
     }

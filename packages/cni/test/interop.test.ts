@@ -18,7 +18,13 @@ function conflistText(env: RealEnv): string {
       name: c.network,
       cniVersion: '1.0.0',
       plugins: [
-        { type: 'bridge', bridge: c.bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', dataDir: c.ipamDataDir, ranges: [[{ subnet: c.subnet4 }]] } },
+        {
+          type: 'bridge',
+          bridge: c.bridge,
+          isGateway: true,
+          ipMasq: true,
+          ipam: { type: 'host-local', dataDir: c.ipamDataDir, ranges: [[{ subnet: c.subnet4 }]] },
+        },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
     },
@@ -28,7 +34,12 @@ function conflistText(env: RealEnv): string {
 }
 
 /** A plugin run the way libcni's raw exec does it, written independently of the library under test. */
-function runPlugin(type: string, verb: string, e: { containerId: string; netns: string; ifName: string; cniArgs: [string, string][] }, request: unknown): string {
+function runPlugin(
+  type: string,
+  verb: string,
+  e: { containerId: string; netns: string; ifName: string; cniArgs: [string, string][] },
+  request: unknown,
+): string {
   const r = spawnSync(path.join(PLUGIN_DIR, type), [], {
     input: JSON.stringify(request),
     encoding: 'utf8',
@@ -49,7 +60,13 @@ function runPlugin(type: string, verb: string, e: { containerId: string; netns: 
 function foreignRequest(conf: Record<string, unknown>, plugin: Record<string, unknown>, caps: Record<string, unknown>, prev?: unknown) {
   const rc: Record<string, unknown> = {};
   for (const [k, on] of Object.entries((plugin.capabilities as Record<string, boolean>) ?? {})) if (on && k in caps) rc[k] = caps[k];
-  return { ...plugin, name: conf.name, cniVersion: conf.cniVersion, ...(prev ? { prevResult: prev } : {}), ...(Object.keys(rc).length ? { runtimeConfig: rc } : {}) };
+  return {
+    ...plugin,
+    name: conf.name,
+    cniVersion: conf.cniVersion,
+    ...(prev ? { prevResult: prev } : {}),
+    ...(Object.keys(rc).length ? { runtimeConfig: rc } : {}),
+  };
 }
 
 const leases = (env: RealEnv) => {
@@ -65,8 +82,17 @@ test('interop: our attachment, checked field by field, torn down by a foreign re
     const text = conflistText(env);
     const list = confFromBytes(Buffer.from(text), 'interop.conflist');
     const netns = await env.newNetns();
-    const caps = { portMappings: [{ hostPort: 20000 + Math.floor(Math.random() * 9000), containerPort: 80, protocol: 'tcp' }], unusedCap: true };
-    const rt: RuntimeConf = { containerId: `${env.config.id}-ours`, netns, ifName: 'eth0', args: [['IgnoreUnknown', '1']], capabilityArgs: caps };
+    const caps = {
+      portMappings: [{ hostPort: 20000 + Math.floor(Math.random() * 9000), containerPort: 80, protocol: 'tcp' }],
+      unusedCap: true,
+    };
+    const rt: RuntimeConf = {
+      containerId: `${env.config.id}-ours`,
+      netns,
+      ifName: 'eth0',
+      args: [['IgnoreUnknown', '1']],
+      capabilityArgs: caps,
+    };
     env.ids.push(rt.containerId);
     c.add('DEL', () => cni.delNetworkList(list, rt).catch(() => undefined));
     const result = (await cni.addNetworkList(list, rt)) as Result;
@@ -77,7 +103,17 @@ test('interop: our attachment, checked field by field, torn down by a foreign re
     assert.is(statSync(file).mode & 0o777, 0o600);
     assert.is(statSync(path.dirname(file)).mode & 0o777, 0o700);
     const entry = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    assert.equal(Object.keys(entry).sort(), ['capabilityArgs', 'cniArgs', 'config', 'containerId', 'ifName', 'kind', 'netns', 'networkName', 'result']);
+    assert.equal(Object.keys(entry).sort(), [
+      'capabilityArgs',
+      'cniArgs',
+      'config',
+      'containerId',
+      'ifName',
+      'kind',
+      'netns',
+      'networkName',
+      'result',
+    ]);
     assert.is(entry.kind, 'cniCacheV1');
     assert.is(entry.containerId, rt.containerId);
     assert.is(entry.ifName, 'eth0');
@@ -90,9 +126,19 @@ test('interop: our attachment, checked field by field, torn down by a foreign re
     assert.equal(entry.result, result);
 
     // the foreign side: only the cache file, no library code
-    const conf = JSON.parse(Buffer.from(entry.config as string, 'base64').toString('utf8')) as { name: string; cniVersion: string; plugins: Record<string, unknown>[] };
-    const e = { containerId: entry.containerId as string, netns: entry.netns as string, ifName: entry.ifName as string, cniArgs: entry.cniArgs as [string, string][] };
-    for (const p of [...conf.plugins].reverse()) runPlugin(p.type as string, 'DEL', e, foreignRequest(conf, p, entry.capabilityArgs as Record<string, unknown>, entry.result));
+    const conf = JSON.parse(Buffer.from(entry.config as string, 'base64').toString('utf8')) as {
+      name: string;
+      cniVersion: string;
+      plugins: Record<string, unknown>[];
+    };
+    const e = {
+      containerId: entry.containerId as string,
+      netns: entry.netns as string,
+      ifName: entry.ifName as string,
+      cniArgs: entry.cniArgs as [string, string][],
+    };
+    for (const p of [...conf.plugins].reverse())
+      runPlugin(p.type as string, 'DEL', e, foreignRequest(conf, p, entry.capabilityArgs as Record<string, unknown>, entry.result));
     rmSync(file);
 
     assert.equal(leases(env), []);
@@ -120,7 +166,16 @@ test('interop: an attachment made and cached as libcni 1.1.2 does, torn down by 
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(
       path.join(dir, `${conf.name}-${e.containerId}-${e.ifName}`),
-      JSON.stringify({ kind: 'cniCacheV1', containerId: e.containerId, config: Buffer.from(text).toString('base64'), ifName: e.ifName, networkName: conf.name, cniArgs: e.cniArgs, capabilityArgs: caps, result: prev }),
+      JSON.stringify({
+        kind: 'cniCacheV1',
+        containerId: e.containerId,
+        config: Buffer.from(text).toString('base64'),
+        ifName: e.ifName,
+        networkName: conf.name,
+        cniArgs: e.cniArgs,
+        capabilityArgs: caps,
+        result: prev,
+      }),
       { mode: 0o600 },
     );
 
@@ -129,13 +184,23 @@ test('interop: an attachment made and cached as libcni 1.1.2 does, torn down by 
     assert.ok(found, 'listed');
     const list = confFromBytes(Buffer.from(found?.config ?? '', 'base64'), 'from-cache');
     assert.equal(cni.getCachedResult(list, e), prev);
-    const rt: RuntimeConf = { containerId: e.containerId, netns, ifName: e.ifName, args: found?.cniArgs ?? [], capabilityArgs: found?.capabilityArgs ?? {} };
+    const rt: RuntimeConf = {
+      containerId: e.containerId,
+      netns,
+      ifName: e.ifName,
+      args: found?.cniArgs ?? [],
+      capabilityArgs: found?.capabilityArgs ?? {},
+    };
     c.add('DEL', () => cni.delNetworkList(list, rt).catch(() => undefined));
     await cni.delNetworkList(list, rt);
 
     assert.equal(cni.getCachedAttachments(), []);
     assert.equal(leases(env), []);
-    assert.equal(await rulesMentioning([`"${e.containerId}"`, `\\"${e.containerId}\\"`, `${v4}:`, `${v4}/32`]), [], 'portmap and masq rules gone');
+    assert.equal(
+      await rulesMentioning([`"${e.containerId}"`, `\\"${e.containerId}\\"`, `${v4}:`, `${v4}/32`]),
+      [],
+      'portmap and masq rules gone',
+    );
     assert.is((await exec('ip', ['-n', path.basename(netns), 'link', 'show', 'net1'], { allowFail: true })).exitCode, 1);
   });
 });

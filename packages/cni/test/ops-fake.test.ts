@@ -47,7 +47,9 @@ async function rejects(p: Promise<unknown>, check: (e: CniError) => void): Promi
 
 test('ADD: plugins in order, env built exactly, request per plugin, result cached', async () => {
   const f = fakeEnv(three, chain('1.0.0'));
-  const rt = rtOf('c1', { capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], ips: ['10.0.0.9/24'] } });
+  const rt = rtOf('c1', {
+    capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], ips: ['10.0.0.9/24'] },
+  });
   // a caller's own CNI_* variables must not leak into the plugin's view
   process.env.CNI_IFNAME = 'bogus0';
   process.env.CNI_ARGS = 'X=1';
@@ -56,7 +58,10 @@ test('ADD: plugins in order, env built exactly, request per plugin, result cache
     delete process.env.CNI_ARGS;
   })) as Result;
   const calls = f.calls();
-  assert.equal(calls.map((c) => `${c.verb} ${c.type}`), ['ADD fake-a', 'ADD fake-b', 'ADD fake-c']);
+  assert.equal(
+    calls.map((c) => `${c.verb} ${c.type}`),
+    ['ADD fake-a', 'ADD fake-b', 'ADD fake-c'],
+  );
   for (const c of calls) {
     const six = Object.fromEntries(Object.entries(c.env).filter(([k]) => SIX.includes(k)));
     assert.equal(six, {
@@ -78,15 +83,27 @@ test('ADD: plugins in order, env built exactly, request per plugin, result cache
   assert.equal(a?.custom, { keep: 1 });
   assert.not.ok('runtimeConfig' in (b ?? {}), 'no capabilities -> no runtimeConfig');
   assert.not.ok('runtimeConfig' in (c ?? {}), 'declared but not given -> no runtimeConfig');
-  assert.equal((b?.prevResult as Result).interfaces?.map((i) => i.name), ['fake-a']);
-  assert.equal((c?.prevResult as Result).interfaces?.map((i) => i.name), ['fake-a', 'fake-b']);
+  assert.equal(
+    (b?.prevResult as Result | undefined)?.interfaces?.map((i) => i.name),
+    ['fake-a'],
+  );
+  assert.equal(
+    (c?.prevResult as Result | undefined)?.interfaces?.map((i) => i.name),
+    ['fake-a', 'fake-b'],
+  );
   assert.is(result.cniVersion, '1.0.0');
-  assert.equal(result.interfaces?.map((i) => i.name), ['fake-a', 'fake-b', 'fake-c']);
+  assert.equal(
+    result.interfaces?.map((i) => i.name),
+    ['fake-a', 'fake-b', 'fake-c'],
+  );
   assert.equal(f.cni.getCachedResult(f.list, rt), result);
 });
 
 test('ADD: a plugin answering in another version is converted before it becomes prevResult', async () => {
-  const f = fakeEnv([{ type: 'fake-a', resultVersion: '0.2.0' }, { type: 'fake-b', resultVersion: '0.4.0' }, { type: 'fake-c' }], chain('1.0.0'));
+  const f = fakeEnv(
+    [{ type: 'fake-a', resultVersion: '0.2.0' }, { type: 'fake-b', resultVersion: '0.4.0' }, { type: 'fake-c' }],
+    chain('1.0.0'),
+  );
   const result = (await f.cni.addNetworkList(f.list, rtOf())) as Result;
   const [, b, c] = f.calls().map((x) => x.request ?? {});
   const prevB = b?.prevResult as Result;
@@ -94,7 +111,10 @@ test('ADD: a plugin answering in another version is converted before it becomes 
   assert.equal(prevB.ips, [{ address: '10.99.0.2/24', gateway: '10.99.0.1' }]);
   const prevC = c?.prevResult as Result;
   assert.is(prevC.cniVersion, '1.0.0');
-  assert.ok(prevC.ips?.every((i) => !('version' in i)), '0.4.0 ips[].version removed for a 1.0.0 request');
+  assert.ok(
+    prevC.ips?.every((i) => !('version' in i)),
+    '0.4.0 ips[].version removed for a 1.0.0 request',
+  );
   assert.is(result.cniVersion, '1.0.0');
 });
 
@@ -102,13 +122,17 @@ test('ADD: 0.3.1 list gets ips[].version in prevResult', async () => {
   const f = fakeEnv([{ type: 'fake-a', resultVersion: '1.0.0' }, { type: 'fake-b' }, { type: 'fake-c' }], chain('0.3.1'));
   await f.cni.addNetworkList(f.list, rtOf());
   const b = f.calls()[1]?.request;
-  assert.equal((b?.prevResult as Result).ips?.[0]?.version, '4');
-  assert.is((b?.prevResult as Result).cniVersion, '0.3.1');
+  assert.equal((b?.prevResult as Result | undefined)?.ips?.[0]?.version, '4');
+  assert.is((b?.prevResult as Result | undefined)?.cniVersion, '0.3.1');
 });
 
 test('ADD: stops at the first failure, names the plugin and verb, keeps code/msg/details/stderr; no cache', async () => {
   const f = fakeEnv(
-    [{ type: 'fake-a' }, { type: 'fake-b', fail: { verbs: ['ADD'], code: 7, msg: 'bad bridge name', details: 'field bridge', stderr: 'log line\n' } }, { type: 'fake-c' }],
+    [
+      { type: 'fake-a' },
+      { type: 'fake-b', fail: { verbs: ['ADD'], code: 7, msg: 'bad bridge name', details: 'field bridge', stderr: 'log line\n' } },
+      { type: 'fake-c' },
+    ],
     chain('1.0.0'),
   );
   await rejects(f.cni.addNetworkList(f.list, rtOf()), (e) => {
@@ -120,7 +144,10 @@ test('ADD: stops at the first failure, names the plugin and verb, keeps code/msg
     assert.is(e.stderr, 'log line\n');
     assert.match(e.message, /plugin type="fake-b" failed \(add\)/);
   });
-  assert.equal(f.calls().map((c) => c.type), ['fake-a', 'fake-b']);
+  assert.equal(
+    f.calls().map((c) => c.type),
+    ['fake-a', 'fake-b'],
+  );
   assert.not.ok(existsSync(cacheFile(f.cacheDir, 'fakenet', 'c1', 'eth0')));
 });
 
@@ -137,7 +164,11 @@ test('plugin failures decoded like libcni: stderr only, nothing, garbage, JSON t
       assert.is(e.plugin, 'fake-a');
     });
   }
-  const g = fakeEnv([{ type: 'fake-a', garbage: { verbs: ['ADD'], stdout: 'hello, not json' } }], { name: 'n', cniVersion: '1.0.0', plugins: [{ type: 'fake-a' }] });
+  const g = fakeEnv([{ type: 'fake-a', garbage: { verbs: ['ADD'], stdout: 'hello, not json' } }], {
+    name: 'n',
+    cniVersion: '1.0.0',
+    plugins: [{ type: 'fake-a' }],
+  });
   await rejects(g.cni.addNetworkList(g.list, rtOf()), (e) => {
     assert.is(e.code, 6);
     assert.match(e.msg, /failed to unmarshal raw result "hello, not json"/);
@@ -148,24 +179,46 @@ test('plugin failures decoded like libcni: stderr only, nothing, garbage, JSON t
 
 test('cache: libcni path and cniCacheV1 fields, 0600 in 0700, written atomically', async () => {
   const f = fakeEnv(three, chain('1.0.0'));
-  const rt = rtOf('ctr-9', { capabilityArgs: { portMappings: [], unused: { x: 1 } }, args: [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'p']] });
+  const rt = rtOf('ctr-9', {
+    capabilityArgs: { portMappings: [], unused: { x: 1 } },
+    args: [
+      ['IgnoreUnknown', '1'],
+      ['K8S_POD_NAME', 'p'],
+    ],
+  });
   const result = await f.cni.addNetworkList(f.list, rt);
   const file = path.join(f.cacheDir, 'results', 'fakenet-ctr-9-eth0');
   const entry = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  assert.equal(Object.keys(entry).sort(), ['capabilityArgs', 'cniArgs', 'config', 'containerId', 'ifName', 'kind', 'netns', 'networkName', 'result']);
+  assert.equal(Object.keys(entry).sort(), [
+    'capabilityArgs',
+    'cniArgs',
+    'config',
+    'containerId',
+    'ifName',
+    'kind',
+    'netns',
+    'networkName',
+    'result',
+  ]);
   assert.is(entry.kind, 'cniCacheV1');
   assert.is(entry.containerId, 'ctr-9');
   assert.is(entry.ifName, 'eth0');
   assert.is(entry.networkName, 'fakenet');
   assert.is(entry.netns, '/var/run/netns/fake-ctr-9');
-  assert.equal(entry.cniArgs, [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'p']]);
+  assert.equal(entry.cniArgs, [
+    ['IgnoreUnknown', '1'],
+    ['K8S_POD_NAME', 'p'],
+  ]);
   assert.equal(entry.capabilityArgs, { portMappings: [], unused: { x: 1 } }, 'all capability args, not only used ones');
   assert.is(Buffer.from(entry.config as string, 'base64').toString(), Buffer.from(f.list.bytes).toString());
   assert.equal(entry.result, result);
   assert.is(statSync(file).mode & 0o777, 0o600);
   assert.is(statSync(path.dirname(file)).mode & 0o777, 0o700);
   assert.equal(readdirSync(path.dirname(file)), ['fakenet-ctr-9-eth0'], 'no temp file left');
-  assert.equal(f.cni.getCachedAttachments().map((e) => e.containerId), ['ctr-9']);
+  assert.equal(
+    f.cni.getCachedAttachments().map((e) => e.containerId),
+    ['ctr-9'],
+  );
   assert.equal(f.cni.getCachedAttachments('other'), []);
 });
 
@@ -175,13 +228,19 @@ test('DEL: reverse order, cached result as prevResult for every plugin, cache re
   const result = await f.cni.addNetworkList(f.list, rt);
   await f.cni.delNetworkList(f.list, rt);
   const dels = f.calls().filter((c) => c.verb === 'DEL');
-  assert.equal(dels.map((c) => c.type), ['fake-c', 'fake-b', 'fake-a']);
+  assert.equal(
+    dels.map((c) => c.type),
+    ['fake-c', 'fake-b', 'fake-a'],
+  );
   for (const d of dels) assert.equal(d.request?.prevResult, result);
   assert.equal(dels[2]?.request?.runtimeConfig, { portMappings: [{ hostPort: 1 }] });
   assert.is(dels[0]?.env.CNI_COMMAND, 'DEL');
   assert.not.ok(existsSync(cacheFile(f.cacheDir, 'fakenet', 'c2', 'eth0')));
   await f.cni.delNetworkList(f.list, { ...rt, netns: '' });
-  const again = f.calls().filter((c) => c.verb === 'DEL').slice(3);
+  const again = f
+    .calls()
+    .filter((c) => c.verb === 'DEL')
+    .slice(3);
   assert.is(again.length, 3, 'second DEL runs every plugin again');
   for (const d of again) {
     assert.not.ok('prevResult' in (d.request ?? {}), 'no cache -> no prevResult');
@@ -206,13 +265,22 @@ test('DEL: no prevResult below 0.4.0; an unreadable cache entry is dropped and D
 });
 
 test('DEL: a failing plugin stops DEL and keeps the cache for a retry', async () => {
-  const f = fakeEnv([{ type: 'fake-a' }, { type: 'fake-b', fail: { verbs: ['DEL'], code: 11, msg: 'busy' } }, { type: 'fake-c' }], chain('1.0.0'));
+  const f = fakeEnv(
+    [{ type: 'fake-a' }, { type: 'fake-b', fail: { verbs: ['DEL'], code: 11, msg: 'busy' } }, { type: 'fake-c' }],
+    chain('1.0.0'),
+  );
   await f.cni.addNetworkList(f.list, rtOf());
   await rejects(f.cni.delNetworkList(f.list, rtOf()), (e) => {
     assert.is(e.verb, 'DEL');
     assert.is(e.code, 11);
   });
-  assert.equal(f.calls().filter((c) => c.verb === 'DEL').map((c) => c.type), ['fake-c', 'fake-b']);
+  assert.equal(
+    f
+      .calls()
+      .filter((c) => c.verb === 'DEL')
+      .map((c) => c.type),
+    ['fake-c', 'fake-b'],
+  );
   assert.ok(existsSync(cacheFile(f.cacheDir, 'fakenet', 'c1', 'eth0')));
 });
 
@@ -226,7 +294,10 @@ test('CHECK: forward order with the cached result; refused below 0.4.0, never-ad
   const result = await f.cni.addNetworkList(f.list, rtOf());
   await f.cni.checkNetworkList(f.list, rtOf());
   const checks = f.calls().filter((c) => c.verb === 'CHECK');
-  assert.equal(checks.map((c) => c.type), ['fake-a', 'fake-b', 'fake-c']);
+  assert.equal(
+    checks.map((c) => c.type),
+    ['fake-a', 'fake-b', 'fake-c'],
+  );
   for (const c of checks) assert.equal(c.request?.prevResult, result);
 
   const old = fakeEnv(three, chain('0.3.1'));
@@ -266,7 +337,10 @@ test('bad input: typed error, no plugin run, nothing cached', async () => {
   const missing = fakeEnv([{ type: 'fake-a' }], chain('1.0.0'));
   await rejects(missing.cni.addNetworkList(missing.list, rtOf()), (e) => {
     assert.instance(e, CniErrors);
-    assert.equal((e as CniErrors).errors.map((x) => x.plugin), ['fake-b', 'fake-c']);
+    assert.equal(
+      (e as CniErrors).errors.map((x) => x.plugin),
+      ['fake-b', 'fake-c'],
+    );
     assert.match(e.message, /failed to find plugin "fake-b" in path/);
   });
   const noexec = fakeEnv(three, chain('1.0.0'));
@@ -282,7 +356,11 @@ test('bad input: typed error, no plugin run, nothing cached', async () => {
 });
 
 test('timeout: the whole process group is killed, even a grandchild holding stdout', async () => {
-  const f = fakeEnv([{ type: 'fake-a', hang: ['ADD'] }], { name: 'n', cniVersion: '1.0.0', plugins: [{ type: 'fake-a' }] }, { timeoutMs: 800 });
+  const f = fakeEnv(
+    [{ type: 'fake-a', hang: ['ADD'] }],
+    { name: 'n', cniVersion: '1.0.0', plugins: [{ type: 'fake-a' }] },
+    { timeoutMs: 800 },
+  );
   const t0 = Date.now();
   await rejects(f.cni.addNetworkList(f.list, rtOf()), (e) => {
     assert.is(e.code, 11);
@@ -303,13 +381,16 @@ test('timeout: the whole process group is killed, even a grandchild holding stdo
 });
 
 test('legacy list without cniVersion: request carries none, results read as 0.1.0, DEL without prevResult', async () => {
-  const f = fakeEnv([{ type: 'fake-a', resultVersion: '0.1.0' }, { type: 'fake-b' }], { name: 'old', plugins: [{ type: 'fake-a' }, { type: 'fake-b' }] });
+  const f = fakeEnv([{ type: 'fake-a', resultVersion: '0.1.0' }, { type: 'fake-b' }], {
+    name: 'old',
+    plugins: [{ type: 'fake-a' }, { type: 'fake-b' }],
+  });
   assert.is(f.list.cniVersion, '');
   const r = await f.cni.addNetworkList(f.list, rtOf());
   assert.is(r.cniVersion, '0.1.0');
   assert.equal((r as { ip4?: { ip: string } }).ip4?.ip, '10.99.0.2/24');
   const b = f.calls()[1]?.request;
-  assert.is((b?.prevResult as { cniVersion: string }).cniVersion, '0.1.0');
+  assert.is((b?.prevResult as { cniVersion: string } | undefined)?.cniVersion, '0.1.0');
   await f.cni.delNetworkList(f.list, rtOf());
   for (const d of f.calls().filter((c) => c.verb === 'DEL')) assert.not.ok('prevResult' in (d.request ?? {}));
   await rejects(f.cni.checkNetworkList(f.list, rtOf()), (e) => assert.match(e.msg, /does not support the CHECK command/));
@@ -319,9 +400,20 @@ test('CNI_ARGS: IgnoreUnknown=1 prepended when asked, kept when given, cached as
   const f = fakeEnv([{ type: 'fake-a' }], { name: 'n', cniVersion: '1.0.0', plugins: [{ type: 'fake-a' }] });
   const cni = new CniRuntime({ pluginDirs: f.cni.pluginDirs, cacheDir: f.cacheDir, ignoreUnknownArgs: true });
   await cni.addNetworkList(f.list, rtOf('c1', { args: [['K8S_POD_NAME', 'web']] }));
-  await cni.delNetworkList(f.list, rtOf('c1', { args: [['IgnoreUnknown', 'true'], ['X', 'y']] }));
+  await cni.delNetworkList(
+    f.list,
+    rtOf('c1', {
+      args: [
+        ['IgnoreUnknown', 'true'],
+        ['X', 'y'],
+      ],
+    }),
+  );
   await cni.delNetworkList(f.list, rtOf('c1', { args: [] }));
-  assert.equal(f.calls().map((c) => c.env.CNI_ARGS), ['IgnoreUnknown=1;K8S_POD_NAME=web', 'IgnoreUnknown=true;X=y', '']);
+  assert.equal(
+    f.calls().map((c) => c.env.CNI_ARGS),
+    ['IgnoreUnknown=1;K8S_POD_NAME=web', 'IgnoreUnknown=true;X=y', ''],
+  );
 });
 
 test.run();

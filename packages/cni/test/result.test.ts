@@ -10,7 +10,10 @@ const r100: Result = {
     { address: 'fd00::2/64', gateway: 'fd00::1', interface: 0 },
     { address: '10.1.0.3/24', interface: 0 },
   ],
-  routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1', mtu: 1300 }, { dst: '::/0', gw: 'fd00::1' }],
+  routes: [
+    { dst: '0.0.0.0/0', gw: '10.1.0.1', mtu: 1300 },
+    { dst: '::/0', gw: 'fd00::1' },
+  ],
   dns: { nameservers: ['10.1.0.1'] },
 };
 
@@ -18,7 +21,10 @@ test('1.1.0 -> 0.4.0: version per address family, 1.1 interface extras dropped, 
   const r = convertResult(r100, '0.4.0') as Result;
   assert.is(r.cniVersion, '0.4.0');
   assert.equal(r.interfaces, [{ name: 'eth0', mac: '00:11:22:33:44:55', sandbox: '/ns' }]);
-  assert.equal(r.ips?.map((i) => i.version), ['4', '6', '4']);
+  assert.equal(
+    r.ips?.map((i) => i.version),
+    ['4', '6', '4'],
+  );
   assert.equal(r.routes, r100.routes);
   assert.equal(r.dns, r100.dns);
 });
@@ -41,7 +47,10 @@ test('to 0.2.0: first IPv4 and first IPv6, routes by family, no interfaces; no I
     ip6: { ip: 'fd00::2/64', gateway: 'fd00::1', routes: [{ dst: '::/0', gw: 'fd00::1' }] },
     dns: { nameservers: ['10.1.0.1'] },
   });
-  assert.throws(() => convertResult({ cniVersion: '1.0.0', interfaces: [{ name: 'x' }] }, '0.2.0'), (e: unknown) => e instanceof CniError && /no IPs/.test(e.message));
+  assert.throws(
+    () => convertResult({ cniVersion: '1.0.0', interfaces: [{ name: 'x' }] }, '0.2.0'),
+    (e: unknown) => e instanceof CniError && /no IPs/.test(e.message),
+  );
 });
 
 test('0.1.0/0.2.0 -> rich: ip4/ip6 become ips, routes merged', () => {
@@ -62,7 +71,10 @@ test('0.1.0/0.2.0 -> rich: ip4/ip6 become ips, routes merged', () => {
 test('parseResult: missing version means the request version, null is {}, garbage and unknown versions are errors', () => {
   assert.is(parseResult('{"ips":[]}', '1.0.0').cniVersion, '1.0.0');
   assert.is(parseResult('null', '0.4.0').cniVersion, '0.4.0');
-  assert.throws(() => parseResult('', '1.0.0', 'p'), (e: unknown) => e instanceof CniError && e.code === 6 && /failed to unmarshal/.test(e.msg) && e.plugin === 'p');
+  assert.throws(
+    () => parseResult('', '1.0.0', 'p'),
+    (e: unknown) => e instanceof CniError && e.code === 6 && /failed to unmarshal/.test(e.msg) && e.plugin === 'p',
+  );
   assert.throws(() => parseResult('hello', '1.0.0'), /failed to unmarshal raw result/);
   assert.throws(() => parseResult('{"cniVersion":"7.0.0"}', '1.0.0'), /unsupported CNI result version "7.0.0"/);
   assert.throws(() => parseResult('[1]', '1.0.0'), /not a JSON object/);

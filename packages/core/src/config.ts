@@ -87,7 +87,9 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     default: 'connet',
     help: 'CNI network name',
     check: (v) =>
-      CNI_NAME_RE.test(v) ? undefined : `"${v}" is not a valid CNI network name: letters, digits, "_", "." or "-", starting with a letter or digit`,
+      CNI_NAME_RE.test(v)
+        ? undefined
+        : `"${v}" is not a valid CNI network name: letters, digits, "_", "." or "-", starting with a letter or digit`,
   },
   bridge: {
     kind: 'string',
@@ -157,8 +159,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   image: {
     kind: 'string',
     default: 'builtin:busybox',
-    help:
-      'image to run: builtin:busybox (built offline from the host busybox), a registry reference (debian:bookworm, host:5000/app@sha256:...), oci:<dir>[:tag], oci-archive:<file>[:tag] or docker-archive:<file>',
+    help: 'image to run: builtin:busybox (built offline from the host busybox), a registry reference (debian:bookworm, host:5000/app@sha256:...), oci:<dir>[:tag], oci-archive:<file>[:tag] or docker-archive:<file>',
     check: (v) => (v.trim() === '' ? 'must not be empty' : undefined),
   },
   imageDigest: {
@@ -219,9 +220,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     default: 1,
     help: 'with --port-map: which container (1..containers) runs busybox httpd on port 80 and gets the mappings',
     check: (v, c) =>
-      v >= 1 && v <= Math.max(1, c.containers)
-        ? undefined
-        : `${v} is not a container number: use 1 to ${c.containers} (--containers)`,
+      v >= 1 && v <= Math.max(1, c.containers) ? undefined : `${v} is not a container number: use 1 to ${c.containers} (--containers)`,
   },
   firewall: {
     kind: 'string',

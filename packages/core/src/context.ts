@@ -18,10 +18,7 @@ export interface Ctx {
   args: ParsedArgs;
 }
 
-export function createContext(
-  config: Config,
-  opts: { exec?: Exec; log?: Logger; args?: ParsedArgs } = {},
-): Ctx {
+export function createContext(config: Config, opts: { exec?: Exec; log?: Logger; args?: ParsedArgs } = {}): Ctx {
   const log = opts.log ?? createLogger({ verbose: config.verbose });
   const n = names(config);
   return {

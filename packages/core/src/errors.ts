@@ -19,11 +19,7 @@ export class UserErrors extends UserError {
   override name = 'UserErrors';
   readonly problems: UserError[];
   constructor(problems: UserError[], headline: string) {
-    super(
-      `${headline}:\n${problems
-        .map((p) => `  - ${p.message}${p.hint ? `\n    fix: ${p.hint}` : ''}`)
-        .join('\n')}`,
-    );
+    super(`${headline}:\n${problems.map((p) => `  - ${p.message}${p.hint ? `\n    fix: ${p.hint}` : ''}`).join('\n')}`);
     this.problems = problems;
   }
 }
@@ -46,14 +42,8 @@ export class CommandError extends Error {
     timedOut?: boolean;
   }) {
     const tail = lastLines(opts.stderr || opts.stdout, 8);
-    const why = opts.timedOut
-      ? 'timed out'
-      : opts.signal
-        ? `was killed by ${opts.signal}`
-        : `exited with code ${opts.exitCode}`;
-    super(
-      `command ${why} after ${Math.round(opts.durationMs)} ms: ${quoteArgv(opts.argv)}${tail ? `\n${indent(tail)}` : ''}`,
-    );
+    const why = opts.timedOut ? 'timed out' : opts.signal ? `was killed by ${opts.signal}` : `exited with code ${opts.exitCode}`;
+    super(`command ${why} after ${Math.round(opts.durationMs)} ms: ${quoteArgv(opts.argv)}${tail ? `\n${indent(tail)}` : ''}`);
     this.argv = opts.argv;
     this.exitCode = opts.exitCode;
     this.signal = opts.signal;

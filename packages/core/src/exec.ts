@@ -148,7 +148,17 @@ function spawnToFile(argv: string[], opts: ExecOptions, file: string): Promise<E
       }
       const result: ExecResult = { argv, stdout: '', stderr: output, exitCode: code ?? -1, durationMs };
       if ((code !== 0 || timedOut) && !opts.allowFail) {
-        reject(new CommandError({ argv, exitCode: code ?? undefined, signal: signal ?? undefined, stdout: '', stderr: result.stderr, durationMs, timedOut }));
+        reject(
+          new CommandError({
+            argv,
+            exitCode: code ?? undefined,
+            signal: signal ?? undefined,
+            stdout: '',
+            stderr: result.stderr,
+            durationMs,
+            timedOut,
+          }),
+        );
       } else resolve(result);
     });
   });

@@ -15,10 +15,7 @@ function alive(pid: number): boolean {
  * An exclusive lock as a file holding the owner's pid. A lock whose owner died (SIGKILL, crash) is taken
  * over, so a killed run never blocks the next one.
  */
-export async function acquireLock(
-  file: string,
-  opts: { waitMs?: number; what?: string } = {},
-): Promise<() => void> {
+export async function acquireLock(file: string, opts: { waitMs?: number; what?: string } = {}): Promise<() => void> {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const deadline = Date.now() + (opts.waitMs ?? 0);
   for (;;) {

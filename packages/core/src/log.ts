@@ -35,8 +35,7 @@ const paint = (on: boolean, code: number) => (s: string) => (on ? `\x1b[${code}m
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const stream = opts.stream ?? process.stderr;
-  const color =
-    opts.color ?? (Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb');
+  const color = opts.color ?? (Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb');
   const green = paint(color, 32);
   const red = paint(color, 31);
   const yellow = paint(color, 33);

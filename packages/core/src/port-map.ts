@@ -24,7 +24,10 @@ export function parsePortMap(text: string): { mappings: PortMapping[]; problem?:
     if (protocol !== 'tcp' && protocol !== 'udp') {
       return { mappings, problem: `"${item}": protocol "${m[3]}" is not supported; the portmap plugin maps tcp or udp only` };
     }
-    for (const [what, port] of [['host port', hostPort], ['container port', containerPort]] as const) {
+    for (const [what, port] of [
+      ['host port', hostPort],
+      ['container port', containerPort],
+    ] as const) {
       if (port < 1 || port > 65535) return { mappings, problem: `"${item}": ${what} ${port} is outside 1-65535` };
     }
     if (mappings.some((x) => x.hostPort === hostPort && x.protocol === protocol)) {

@@ -74,13 +74,22 @@ test('unknown flag and unknown env variable are refused', () => {
 });
 
 test('invalid CIDR, gateway outside subnet, long bridge name, bad container id', () => {
-  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--subnet4', '10.0.0.0/33'] })).message, /subnet4: "10.0.0.0\/33" is not an IPv4 CIDR/);
+  assert.match(
+    problem(() => resolveConfig({ env: {}, argv: ['--subnet4', '10.0.0.0/33'] })).message,
+    /subnet4: "10.0.0.0\/33" is not an IPv4 CIDR/,
+  );
   assert.match(problem(() => resolveConfig({ env: {}, argv: ['--subnet6', '10.0.0.0/24'] })).message, /subnet6/);
-  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--gateway4', '10.9.9.9'] })).message, /gateway4: "10.9.9.9" is not an IPv4 address inside subnet4/);
+  assert.match(
+    problem(() => resolveConfig({ env: {}, argv: ['--gateway4', '10.9.9.9'] })).message,
+    /gateway4: "10.9.9.9" is not an IPv4 address inside subnet4/,
+  );
   assert.match(problem(() => resolveConfig({ env: {}, argv: ['--bridge', 'averyveryverylongname'] })).message, /bridge: .*at most 15/);
   assert.match(problem(() => resolveConfig({ env: {}, argv: ['--id', '-bad id'] })).message, /id: "-bad id" is not a valid container id/);
   assert.match(problem(() => resolveConfig({ env: {}, argv: ['--cni-version', '9.9.9'] })).message, /cniVersion/);
-  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--containers', 'many'] })).message, /--containers: "many" is not a whole number/);
+  assert.match(
+    problem(() => resolveConfig({ env: {}, argv: ['--containers', 'many'] })).message,
+    /--containers: "many" is not a whole number/,
+  );
   assert.match(problem(() => resolveConfig({ env: {}, argv: ['--ip-masq', 'maybe'] })).message, /unexpected argument "maybe"/);
 });
 

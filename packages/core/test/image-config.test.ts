@@ -18,7 +18,10 @@ test('image fields: flags, env and their checks', () => {
   const defaults = resolveConfig({ env: {} }).config;
   assert.is(defaults.registryTlsVerify, true, 'TLS verification is on by default');
   assert.is(defaults.rootless, false);
-  assert.throws(() => resolveConfig({ env: {}, argv: ['--image-digest', 'sha256:abc'] }), (e: unknown) => e instanceof UserError && e.field === 'imageDigest');
+  assert.throws(
+    () => resolveConfig({ env: {}, argv: ['--image-digest', 'sha256:abc'] }),
+    (e: unknown) => e instanceof UserError && e.field === 'imageDigest',
+  );
 });
 
 test('rootless user: named, from SUDO_USER, never root, must exist', () => {
@@ -31,7 +34,10 @@ test('rootless user: named, from SUDO_USER, never root, must exist', () => {
     [{ ...base, rootlessUser: 'root' }, {}],
     [{ ...base, rootlessUser: 't4-no-such-user' }, {}],
   ] as const) {
-    assert.throws(() => rootlessUser(cfg, env), (e: unknown) => e instanceof UserError && e.field === 'rootlessUser');
+    assert.throws(
+      () => rootlessUser(cfg, env),
+      (e: unknown) => e instanceof UserError && e.field === 'rootlessUser',
+    );
   }
 });
 

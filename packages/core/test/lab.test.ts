@@ -58,7 +58,9 @@ test('portMap: parsed with tcp as default; bad protocol, port and shape refused'
   assert.match(parsePortMap('8080:80,8080:81').problem ?? '', /twice/);
   const e = problem(() => resolveConfig({ env: {}, argv: ['--port-map', '8080:80/icmp'] }));
   assert.is(e.field, 'portMap');
-  const e2 = problem(() => resolveConfig({ env: { CNI_DEMO_PORT_MAP: '8080:80', CNI_DEMO_HTTPD_CONTAINER: '3' }, argv: ['--containers', '2'] }));
+  const e2 = problem(() =>
+    resolveConfig({ env: { CNI_DEMO_PORT_MAP: '8080:80', CNI_DEMO_HTTPD_CONTAINER: '3' }, argv: ['--containers', '2'] }),
+  );
   assert.is(e2.field, 'httpdContainer');
 });
 
@@ -68,7 +70,10 @@ test('names: one container keeps the walkthrough paths; many get their own folde
   assert.is(containerNames(one, 'x').bundleDir, '/run/cni-demo/x/bundle');
   assert.is(containerNames(one, 'x').netnsPath, '/var/run/netns/x');
   assert.is(httpdContainerId(one), undefined);
-  const many = resolveConfig({ env: {}, argv: ['--id', 'x', '--containers', '3', '--port-map', '8080:80', '--httpd-container', '2'] }).config;
+  const many = resolveConfig({
+    env: {},
+    argv: ['--id', 'x', '--containers', '3', '--port-map', '8080:80', '--httpd-container', '2'],
+  }).config;
   assert.equal(containerIds(many), ['x-1', 'x-2', 'x-3']);
   const n = containerNames(many, 'x-3');
   assert.is(n.index, 3);
@@ -106,7 +111,10 @@ test('mapLimit: never more than the limit at once, order kept, first error after
 
 function sink(isTTY: boolean) {
   const chunks: string[] = [];
-  return { chunks, stream: { isTTY, write: (s: string) => (chunks.push(s), true) } as unknown as NodeJS.WritableStream & { isTTY: boolean } };
+  return {
+    chunks,
+    stream: { isTTY, write: (s: string) => (chunks.push(s), true) } as unknown as NodeJS.WritableStream & { isTTY: boolean },
+  };
 }
 
 test('progress: plain lines with an ETA when not a TTY', () => {
@@ -131,6 +139,7 @@ test('progress: a bar redrawn in place on a TTY, ended by one line', () => {
   p.done();
   assert.ok(chunks.every((c) => c.startsWith('\r')));
   assert.match(chunks[1] ?? '', /\[#{12}\.{12}\] 1\/2 eta 2s/);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the progress line ends with an erase-line escape
   assert.match(chunks[2] ?? '', /attach 1\/2 in 2s\x1b\[K\n$/);
   assert.is(formatEta(125_000), '2m05s');
 });

@@ -99,7 +99,9 @@ test('runStep: records its duration and with --json prints exactly one JSON line
   );
 
   // without --json nothing reaches stdout from runStep itself; recordTiming: false records nothing
-  const quiet = await captured(() => runStep({ step: 'verify', action: 'up', argv: argv.slice(0, 4), recordTiming: false, run: async () => 1 }));
+  const quiet = await captured(() =>
+    runStep({ step: 'verify', action: 'up', argv: argv.slice(0, 4), recordTiming: false, run: async () => 1 }),
+  );
   assert.is(quiet.stdout, '');
   assert.is(readTimings(path.join(stateDir, 'tj')).length, 2);
 });

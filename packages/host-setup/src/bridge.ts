@@ -47,17 +47,19 @@ export async function planBridge(ctx: Ctx, opts: { ours?: boolean } = {}): Promi
         }),
       );
     } else {
-      const have = existing.addrs.filter((a) => a.scope !== 'link').map(norm).sort();
+      const have = existing.addrs
+        .filter((a) => a.scope !== 'link')
+        .map(norm)
+        .sort();
       const want = addrs.map((a) => a.toLowerCase()).sort();
       if (JSON.stringify(have) === JSON.stringify(want) || (opts.ours && have.every((a) => want.includes(a)))) {
         // ours: an earlier run made it and was killed before every address was on it; ensureBridge completes it
         adopt = true;
       } else {
         problems.push(
-          new UserError(
-            `bridge "${c.bridge}" already exists with addresses [${have.join(', ') || 'none'}], not [${want.join(', ')}]`,
-            { hint: `use another --bridge name, or give the bridge exactly ${want.join(' and ')}` },
-          ),
+          new UserError(`bridge "${c.bridge}" already exists with addresses [${have.join(', ') || 'none'}], not [${want.join(', ')}]`, {
+            hint: `use another --bridge name, or give the bridge exactly ${want.join(' and ')}`,
+          }),
         );
       }
     }

@@ -10,8 +10,6 @@ export const sharedChains = (ctx: Ctx) => sharedChainsWith(ctx.exec);
 /** Removes the shared chains the demo's plugins made (not those found before it), once no rule is left in them. */
 export const removeSharedChains = (ctx: Ctx, before: string[]) => removeSharedChainsWith(ctx.exec, before);
 
-
-
 /** Is the port free to bind on every address? A DNAT in front of a listening service would hide it. */
 export function portFree(port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {
   return new Promise((resolve) => {
@@ -42,7 +40,9 @@ export async function hostPortProblems(ctx: Ctx, uid = process.getuid?.() ?? 0):
   const { mappings } = parsePortMap(ctx.config.portMap);
   if (mappings.length === 0) return [];
   const problems: UserError[] = [];
-  const start = Number((await ctx.exec('sysctl', ['-n', 'net.ipv4.ip_unprivileged_port_start'], { allowFail: true })).stdout.trim() || 1024);
+  const start = Number(
+    (await ctx.exec('sysctl', ['-n', 'net.ipv4.ip_unprivileged_port_start'], { allowFail: true })).stdout.trim() || 1024,
+  );
   const save = await ctx.exec('iptables-save', ['-t', 'nat'], { allowFail: true });
   const ours = `name: \\"${ctx.config.network}\\" id: \\"${ctx.config.id}`;
   for (const m of mappings) {

@@ -59,7 +59,11 @@ export function findMissing(ctx: Ctx): Missing {
       problems.push(new UserError(`command "${cmd}" not found`, { hint: `apt-get install ${pkg}` }));
     } else if (cmd === 'busybox' && !isStaticElf(found)) {
       packages.add(pkg);
-      problems.push(new UserError(`${found} is a dynamically linked busybox; the container image needs the static one`, { hint: `apt-get install ${pkg}` }));
+      problems.push(
+        new UserError(`${found} is a dynamically linked busybox; the container image needs the static one`, {
+          hint: `apt-get install ${pkg}`,
+        }),
+      );
     }
   }
   const dirs = ctx.config.pluginDirs;
@@ -81,7 +85,9 @@ export function findMissing(ctx: Ctx): Missing {
     );
   }
   if (!existsSync('/proc/sys/net/ipv4/ip_forward')) {
-    problems.push(new UserError('/proc/sys/net is not available: this is not a full Linux network stack', { hint: 'run on a Linux VM or host' }));
+    problems.push(
+      new UserError('/proc/sys/net is not available: this is not a full Linux network stack', { hint: 'run on a Linux VM or host' }),
+    );
   }
   return { packages, problems };
 }
@@ -143,7 +149,9 @@ export async function preflight(ctx: Ctx): Promise<PreflightResult> {
         ['ip', ['-V']],
         ['iptables', ['--version']],
       ] as const
-    ).map(async ([cmd, args]) => [cmd, ((await ctx.exec(cmd, [...args], { allowFail: true })).stdout.split('\n')[0] ?? '').trim()] as const),
+    ).map(
+      async ([cmd, args]) => [cmd, ((await ctx.exec(cmd, [...args], { allowFail: true })).stdout.split('\n')[0] ?? '').trim()] as const,
+    ),
   ).catch(() => [] as (readonly [string, string])[]);
   const problems = [...missing.problems, ...(await checkKernel(ctx))];
   if (problems.length > 0) {

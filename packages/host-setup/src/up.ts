@@ -1,6 +1,16 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, faultPoint, type HostSetupState, missingDirs, readSysctl, requireRoot, UserError, UserErrors, writeFileAtomic } from '@cni-demo/core';
+import {
+  type Ctx,
+  faultPoint,
+  type HostSetupState,
+  missingDirs,
+  readSysctl,
+  requireRoot,
+  UserError,
+  UserErrors,
+  writeFileAtomic,
+} from '@cni-demo/core';
 import { forwardDrops, hostPortProblems, sharedChains } from './ports.js';
 import { ensureBridge, planBridge } from './bridge.js';
 import { handleForwardPolicy } from './forward.js';
@@ -91,7 +101,9 @@ async function portMapPreflight(ctx: Ctx, pluginDirs: string[]): Promise<UserErr
   const need = ['portmap', ...((await wantFirewall(ctx)) ? ['firewall'] : [])];
   for (const p of need) {
     if (!pluginDirs.some((d) => existsSync(path.join(d, p)))) {
-      problems.push(new UserError(`CNI plugin "${p}" not found in ${pluginDirs.join(':')}`, { hint: 'apt-get install containernetworking-plugins' }));
+      problems.push(
+        new UserError(`CNI plugin "${p}" not found in ${pluginDirs.join(':')}`, { hint: 'apt-get install containernetworking-plugins' }),
+      );
     }
   }
   if (need.includes('firewall') && !['0.4.0', '1.0.0'].includes(c.cniVersion)) {

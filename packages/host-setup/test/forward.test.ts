@@ -77,7 +77,7 @@ test('DROP policy with --fix-forward: ACCEPT rules in and out of the bridge, ide
     assert.is(await removeForwardRules(exec, c.config.id, c.config.bridge), 4);
     assert.is(await removeForwardRules(exec, c.config.id, c.config.bridge), 0);
     const after = (await exec('iptables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.startsWith('-'));
-    assert.equal(after, before, 'filter table as before; the policy stays the user\'s');
+    assert.equal(after, before, "filter table as before; the policy stays the user's");
   });
 });
 

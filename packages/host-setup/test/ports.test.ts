@@ -15,14 +15,23 @@ test('netconf: portmap chained after bridge with the portMappings capability; fi
   const { root, config } = await testConfig({ portMap: '18401:80/tcp' });
   removeRoot(root);
   const plain = buildNetConf(config) as { plugins: { type: string; capabilities?: unknown; snat?: boolean }[] };
-  assert.equal(plain.plugins.map((p) => p.type), ['bridge', 'portmap']);
+  assert.equal(
+    plain.plugins.map((p) => p.type),
+    ['bridge', 'portmap'],
+  );
   assert.equal(plain.plugins[1]?.capabilities, { portMappings: true });
   assert.is(plain.plugins[1]?.snat, true);
   const fw = buildNetConf(config, { firewall: true }) as { plugins: { type: string }[] };
-  assert.equal(fw.plugins.map((p) => p.type), ['bridge', 'firewall', 'portmap']);
+  assert.equal(
+    fw.plugins.map((p) => p.type),
+    ['bridge', 'firewall', 'portmap'],
+  );
   const { root: r2, config: none } = await testConfig();
   removeRoot(r2);
-  assert.equal((buildNetConf(none) as { plugins: { type: string }[] }).plugins.map((p) => p.type), ['bridge']);
+  assert.equal(
+    (buildNetConf(none) as { plugins: { type: string }[] }).plugins.map((p) => p.type),
+    ['bridge'],
+  );
 });
 
 test('a privileged host port without root is refused; root may use it', () => {
@@ -88,7 +97,19 @@ test('removeSharedChains: jumps, then flush, then delete, for chains the demo ma
   };
   const { removed, calls } = await run(NAT_AFTER_DEL, []);
   assert.equal(calls[0], ['iptables', '-t', 'nat', '-D', 'PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'CNI-HOSTPORT-DNAT']);
-  assert.equal(calls[2], ['iptables', '-t', 'nat', '-D', 'POSTROUTING', '-m', 'comment', '--comment', 'CNI portfwd requiring masquerade', '-j', 'CNI-HOSTPORT-MASQ']);
+  assert.equal(calls[2], [
+    'iptables',
+    '-t',
+    'nat',
+    '-D',
+    'POSTROUTING',
+    '-m',
+    'comment',
+    '--comment',
+    'CNI portfwd requiring masquerade',
+    '-j',
+    'CNI-HOSTPORT-MASQ',
+  ]);
   assert.ok(calls.findIndex((a) => a.includes('-X')) > calls.findIndex((a) => a.includes('-F')), 'flush before delete');
   assert.equal(
     calls.filter((a) => a.includes('-X')).map((a) => a[4]),
@@ -96,10 +117,17 @@ test('removeSharedChains: jumps, then flush, then delete, for chains the demo ma
   );
   assert.is(removed.length, 3);
   // found before the demo: left alone
-  const kept = await run(NAT_AFTER_DEL, ['iptables nat CNI-HOSTPORT-DNAT', 'iptables nat CNI-HOSTPORT-MASQ', 'iptables nat CNI-HOSTPORT-SETMARK']);
+  const kept = await run(NAT_AFTER_DEL, [
+    'iptables nat CNI-HOSTPORT-DNAT',
+    'iptables nat CNI-HOSTPORT-MASQ',
+    'iptables nat CNI-HOSTPORT-SETMARK',
+  ]);
   assert.equal(kept.calls, []);
   // another container's mapping still in the chain: left alone
-  const busy = await run(NAT_AFTER_DEL.replace('COMMIT', '-A CNI-HOSTPORT-DNAT -p tcp -m multiport --dports 9999 -j CNI-DN-abc\nCOMMIT'), []);
+  const busy = await run(
+    NAT_AFTER_DEL.replace('COMMIT', '-A CNI-HOSTPORT-DNAT -p tcp -m multiport --dports 9999 -j CNI-DN-abc\nCOMMIT'),
+    [],
+  );
   assert.equal(busy.calls, []);
 });
 

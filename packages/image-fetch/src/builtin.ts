@@ -46,7 +46,10 @@ export async function buildBuiltinBusybox(ctx: Ctx, layout: string, tag: string)
     }
     copyFileSync(busybox, path.join(root, 'bin/busybox'));
     const list = await ctx.exec(busybox, ['--list-full']);
-    for (const applet of list.stdout.split('\n').map((s) => s.trim()).filter(Boolean)) {
+    for (const applet of list.stdout
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       if (applet === 'bin/busybox') continue;
       try {
         symlinkSync('/bin/busybox', path.join(root, applet));

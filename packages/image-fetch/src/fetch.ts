@@ -101,7 +101,11 @@ export async function ensureCached(ctx: Ctx, src: ImageSource): Promise<CacheHit
     try {
       await copyToLayout(ctx, src, digest, tmp);
       const problem = await verifyEntry(tmp);
-      if (problem) throw new UserError(`image ${reference}: the copy does not match its digests (${problem}); nothing was cached`, { field: 'image', hint: 'fetch again; if it repeats, the source is corrupt' });
+      if (problem)
+        throw new UserError(`image ${reference}: the copy does not match its digests (${problem}); nothing was cached`, {
+          field: 'image',
+          hint: 'fetch again; if it repeats, the source is corrupt',
+        });
       const info = readEntryConfig(tmp);
       const meta: EntryMeta = { sourceDigest: digest, manifestDigest: info.manifestDigest, reference, platform: info.platform };
       cache.commit(tmp, meta);
@@ -125,7 +129,14 @@ async function usableEntry(ctx: Ctx, cache: ImageCache, digest: string): Promise
   }
 }
 
-async function lockedHit(cache: ImageCache, digest: string, fetched: boolean, pin: string | undefined, src: ImageSource, waitMs: number): Promise<CacheHit> {
+async function lockedHit(
+  cache: ImageCache,
+  digest: string,
+  fetched: boolean,
+  pin: string | undefined,
+  src: ImageSource,
+  waitMs: number,
+): Promise<CacheHit> {
   if (pin && pin !== digest) throw mismatch(src, pin, digest);
   const release = await cache.lock(digest, waitMs);
   const entry = cache.entryDir(digest);

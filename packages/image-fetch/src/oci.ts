@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type ImageConfig, UserError } from '@cni-demo/core';
 
-
 interface Descriptor {
   mediaType: string;
   digest: string;

@@ -39,35 +39,76 @@ export function explainSkopeoError(e: unknown, src: Fetchable): unknown {
   if (!(e instanceof CommandError)) return e;
   const text = `${e.stderr}\n${e.stdout}`;
   const name = formatSource(src);
-  const line = (re: RegExp) => text.split('\n').find((l) => re.test(l))?.trim().replace(/^time="[^"]*" level=\w+ msg="?/, '').replace(/\\"/g, '"').replace(/"$/, '') ?? '';
+  const line = (re: RegExp) =>
+    text
+      .split('\n')
+      .find((l) => re.test(l))
+      ?.trim()
+      .replace(/^time="[^"]*" level=\w+ msg="?/, '')
+      .replace(/\\"/g, '"')
+      .replace(/"$/, '') ?? '';
   const wrap = (message: string, hint: string) => Object.assign(new UserError(message, { field: 'image', hint }), { cause: e });
   if (/digest did not match|digest mismatch|manifest digest .* does not match|does not match digest|computed digest/i.test(text)) {
-    return wrap(`image ${name}: content does not match its digest (${line(/digest/i)}); nothing was cached`, 'the registry or the path to it served corrupt or altered data: check the registry storage, then fetch again');
+    return wrap(
+      `image ${name}: content does not match its digest (${line(/digest/i)}); nothing was cached`,
+      'the registry or the path to it served corrupt or altered data: check the registry storage, then fetch again',
+    );
   }
   if (e.signal === 'SIGKILL' || /timed out|timeout|deadline exceeded/i.test(text)) {
-    return wrap(`image ${name}: the registry did not answer in time (${line(/time|deadline/i) || 'timed out'})`, 'check that the registry is running and reachable, or raise --pull-timeout-ms');
+    return wrap(
+      `image ${name}: the registry did not answer in time (${line(/time|deadline/i) || 'timed out'})`,
+      'check that the registry is running and reachable, or raise --pull-timeout-ms',
+    );
   }
   if (/connection refused|no such host|network is unreachable|no route to host|dial tcp|server gave HTTP response to HTTPS/i.test(text)) {
-    return wrap(`image ${name}: the registry ${src.kind === 'registry' ? src.domain : ''} cannot be reached (${line(/refused|no such host|unreachable|no route|dial tcp|HTTP response/i)})`, /HTTP response to HTTPS/.test(text) ? 'the registry speaks plain HTTP: for a loopback registry pass --no-registry-tls-verify' : 'check the host and port, and that the registry is running');
+    return wrap(
+      `image ${name}: the registry ${src.kind === 'registry' ? src.domain : ''} cannot be reached (${line(/refused|no such host|unreachable|no route|dial tcp|HTTP response/i)})`,
+      /HTTP response to HTTPS/.test(text)
+        ? 'the registry speaks plain HTTP: for a loopback registry pass --no-registry-tls-verify'
+        : 'check the host and port, and that the registry is running',
+    );
   }
   if (/manifest unknown|name unknown|not found|404/i.test(text) && src.kind === 'registry') {
-    return wrap(`image ${name}: the registry has no such ${src.digest ? 'digest' : 'tag'} (${line(/unknown|not found|404/i)})`, 'check the name and tag (skopeo list-tags docker://<registry>/<repo> lists the tags)');
+    return wrap(
+      `image ${name}: the registry has no such ${src.digest ? 'digest' : 'tag'} (${line(/unknown|not found|404/i)})`,
+      'check the name and tag (skopeo list-tags docker://<registry>/<repo> lists the tags)',
+    );
   }
   if (/unauthorized|authentication required|denied/i.test(text)) {
-    return wrap(`image ${name}: the registry refused access (${line(/unauthorized|authentication|denied/i)})`, 'log in with skopeo login <registry> first, or check the repository name');
+    return wrap(
+      `image ${name}: the registry refused access (${line(/unauthorized|authentication|denied/i)})`,
+      'log in with skopeo login <registry> first, or check the repository name',
+    );
   }
   if (/no space left on device/i.test(text)) {
-    return wrap(`image ${name}: the disk is full (${line(/no space/i)}); nothing was cached`, `free space under the image cache (or point --image-cache-dir elsewhere), then fetch again`);
+    return wrap(
+      `image ${name}: the disk is full (${line(/no space/i)}); nothing was cached`,
+      `free space under the image cache (or point --image-cache-dir elsewhere), then fetch again`,
+    );
   }
   if (src.kind !== 'registry') {
-    return wrap(`image ${name}: ${src.path} is not a readable ${src.kind} image (${line(/error|invalid|not|unexpected/i) || 'skopeo failed'})`, src.kind === 'oci' ? 'point oci: at an OCI layout directory (it holds oci-layout and index.json)' : `give a tarball written by ${src.kind === 'docker-archive' ? '`docker save`' : 'skopeo copy ... oci-archive:'}`);
+    return wrap(
+      `image ${name}: ${src.path} is not a readable ${src.kind} image (${line(/error|invalid|not|unexpected/i) || 'skopeo failed'})`,
+      src.kind === 'oci'
+        ? 'point oci: at an OCI layout directory (it holds oci-layout and index.json)'
+        : `give a tarball written by ${src.kind === 'docker-archive' ? '`docker save`' : 'skopeo copy ... oci-archive:'}`,
+    );
   }
   return e;
 }
 
 /** The source's top-level digest, from its raw manifest (no blobs are read). */
 export async function resolveDigest(ctx: Ctx, src: Fetchable): Promise<Resolved> {
-  const argv = ['--command-timeout', seconds(Math.min(LOOKUP_MS, ctx.config.pullTimeoutMs)), 'inspect', '--raw', '--retry-times', '0', ...tlsFlags(ctx, src, '--tls-verify'), skopeoRef(src)];
+  const argv = [
+    '--command-timeout',
+    seconds(Math.min(LOOKUP_MS, ctx.config.pullTimeoutMs)),
+    'inspect',
+    '--raw',
+    '--retry-times',
+    '0',
+    ...tlsFlags(ctx, src, '--tls-verify'),
+    skopeoRef(src),
+  ];
   let raw: string;
   try {
     raw = (await ctx.exec('skopeo', argv, { timeoutMs: LOOKUP_MS + 5000, keepFinalNewline: true })).stdout;
@@ -79,7 +120,10 @@ export async function resolveDigest(ctx: Ctx, src: Fetchable): Promise<Resolved>
   try {
     parsed = JSON.parse(raw);
   } catch {
-    throw new UserError(`image ${formatSource(src)}: the source returned a manifest that is not JSON`, { field: 'image', hint: 'check that the reference names an image' });
+    throw new UserError(`image ${formatSource(src)}: the source returned a manifest that is not JSON`, {
+      field: 'image',
+      hint: 'check that the reference names an image',
+    });
   }
   const isIndex = INDEX_TYPES.has(parsed.mediaType ?? '') || (Array.isArray(parsed.manifests) && !('layers' in parsed));
   return { digest, children: isIndex ? (parsed.manifests ?? []).map((m) => m.digest) : [] };

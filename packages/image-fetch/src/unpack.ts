@@ -29,7 +29,9 @@ export async function unpackInto(ctx: Ctx, entry: string, target: string, user: 
   const tmp = `${target}.tmp-${randomBytes(4).toString('hex')}`;
   mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
   try {
-    await ctx.exec('umoci', ['unpack', ...(user ? ['--rootless'] : []), '--image', `${entry}:${ENTRY_TAG}`, tmp], { timeoutMs: ctx.config.pullTimeoutMs });
+    await ctx.exec('umoci', ['unpack', ...(user ? ['--rootless'] : []), '--image', `${entry}:${ENTRY_TAG}`, tmp], {
+      timeoutMs: ctx.config.pullTimeoutMs,
+    });
     if (user) await ctx.exec('chown', ['-R', '-h', `${user.uid}:${user.gid}`, tmp]);
     if (existsSync(target)) {
       const old = `${target}.old-${randomBytes(4).toString('hex')}`;
@@ -41,9 +43,12 @@ export async function unpackInto(ctx: Ctx, entry: string, target: string, user: 
     rmSync(tmp, { recursive: true, force: true });
     if (e instanceof CommandError && /no space left on device/i.test(e.stderr)) {
       throw Object.assign(
-        new UserError(`the disk is full: unpacking the image into ${path.dirname(target)} ran out of space; the partial rootfs was removed`, {
-          hint: `free space there (df -h ${path.dirname(target)}) or point --state-dir at a larger filesystem, then run image-fetch again`,
-        }),
+        new UserError(
+          `the disk is full: unpacking the image into ${path.dirname(target)} ran out of space; the partial rootfs was removed`,
+          {
+            hint: `free space there (df -h ${path.dirname(target)}) or point --state-dir at a larger filesystem, then run image-fetch again`,
+          },
+        ),
         { cause: e },
       );
     }

@@ -6,7 +6,13 @@ import { formatSource, isLoopbackRegistry, parseReference, skopeoRef } from '../
 const D = `sha256:${'a'.repeat(64)}`;
 
 test('Docker short names are normalised to docker.io/library and :latest', () => {
-  assert.equal(parseReference('debian:bookworm'), { kind: 'registry', domain: 'docker.io', repo: 'library/debian', tag: 'bookworm', digest: undefined });
+  assert.equal(parseReference('debian:bookworm'), {
+    kind: 'registry',
+    domain: 'docker.io',
+    repo: 'library/debian',
+    tag: 'bookworm',
+    digest: undefined,
+  });
   assert.is(formatSource(parseReference('debian')), 'docker.io/library/debian:latest');
   assert.is(formatSource(parseReference('team/app:1')), 'docker.io/team/app:1');
   assert.is(formatSource(parseReference('index.docker.io/debian:12')), 'docker.io/library/debian:12');
@@ -21,7 +27,13 @@ test('a digest reference keeps the digest and no default tag', () => {
 });
 
 test('host:port and localhost registries are domains, not repositories', () => {
-  assert.equal(parseReference('localhost:5000/team/app:tag'), { kind: 'registry', domain: 'localhost:5000', repo: 'team/app', tag: 'tag', digest: undefined });
+  assert.equal(parseReference('localhost:5000/team/app:tag'), {
+    kind: 'registry',
+    domain: 'localhost:5000',
+    repo: 'team/app',
+    tag: 'tag',
+    digest: undefined,
+  });
   assert.is((parseReference('localhost/app') as { domain: string }).domain, 'localhost');
   assert.is((parseReference('127.0.0.1:5401/t4/busybox:v1') as { domain: string }).domain, '127.0.0.1:5401');
   assert.is((parseReference('docker://quay.io/x/y:z') as { domain: string }).domain, 'quay.io');
@@ -38,7 +50,19 @@ test('offline sources: oci dir, oci-archive, docker-archive, builtin', () => {
 });
 
 test('malformed references are UserErrors naming the image field', () => {
-  for (const bad of ['', 'Debian:12', 'debian:bad tag', 'debian@sha256:abc', 'debian@md5:aa', 'a//b', '-x/y', 'builtin:alpine', '/tmp/image.tar', `x:${'t'.repeat(129)}`, 'host:port:5/x']) {
+  for (const bad of [
+    '',
+    'Debian:12',
+    'debian:bad tag',
+    'debian@sha256:abc',
+    'debian@md5:aa',
+    'a//b',
+    '-x/y',
+    'builtin:alpine',
+    '/tmp/image.tar',
+    `x:${'t'.repeat(129)}`,
+    'host:port:5/x',
+  ]) {
     try {
       parseReference(bad);
       assert.unreachable(`"${bad}" was accepted`);

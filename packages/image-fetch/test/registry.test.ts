@@ -47,7 +47,15 @@ async function env(overrides: Record<string, unknown> = {}): Promise<{ ctx: Ctx;
 
 async function push(tag: string, repo: string): Promise<string> {
   const file = path.join(W.work, `${tag}.digest`);
-  await realExec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--digestfile', file, `oci:${W.layout}:${tag}`, `docker://${W.registry.host}/${repo}:${tag}`]);
+  await realExec('skopeo', [
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    '--digestfile',
+    file,
+    `oci:${W.layout}:${tag}`,
+    `docker://${W.registry.host}/${repo}:${tag}`,
+  ]);
   return readFileSync(file, 'utf8').trim();
 }
 
@@ -97,7 +105,9 @@ R.before(async () => {
     W.digests.v3 = await push('v3', 't4/tamper');
     // a two-platform index: this host's platform is v1, another one is v2
     const indexFile = path.join(W.layout, 'index.json');
-    const idx = JSON.parse(readFileSync(indexFile, 'utf8')) as { manifests: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }[] };
+    const idx = JSON.parse(readFileSync(indexFile, 'utf8')) as {
+      manifests: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }[];
+    };
     const find = (t: string) => idx.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === t);
     const [m1, m2] = [find('v1'), find('v2')];
     const hostArch = os.arch() === 'x64' ? 'amd64' : os.arch();
@@ -105,17 +115,36 @@ R.before(async () => {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.index.v1+json',
       manifests: [
-        { mediaType: m2?.mediaType, digest: m2?.digest, size: m2?.size, platform: { architecture: hostArch === 'arm64' ? 'amd64' : 'arm64', os: 'linux' } },
+        {
+          mediaType: m2?.mediaType,
+          digest: m2?.digest,
+          size: m2?.size,
+          platform: { architecture: hostArch === 'arm64' ? 'amd64' : 'arm64', os: 'linux' },
+        },
         { mediaType: m1?.mediaType, digest: m1?.digest, size: m1?.size, platform: { architecture: hostArch, os: 'linux' } },
       ],
     };
     const bytes = Buffer.from(JSON.stringify(index));
     const indexDigest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     writeFileSync(blobFile(W.layout, indexDigest), bytes);
-    idx.manifests.push({ mediaType: index.mediaType, digest: indexDigest, size: bytes.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } });
+    idx.manifests.push({
+      mediaType: index.mediaType,
+      digest: indexDigest,
+      size: bytes.length,
+      annotations: { 'org.opencontainers.image.ref.name': 'multi' },
+    });
     writeFileSync(indexFile, JSON.stringify(idx));
     const file = path.join(W.work, 'multi.digest');
-    await realExec('skopeo', ['copy', '--quiet', '--all', '--dest-tls-verify=false', '--digestfile', file, `oci:${W.layout}:multi`, `docker://${W.registry.host}/t4/multi:multi`]);
+    await realExec('skopeo', [
+      'copy',
+      '--quiet',
+      '--all',
+      '--dest-tls-verify=false',
+      '--digestfile',
+      file,
+      `oci:${W.layout}:multi`,
+      `docker://${W.registry.host}/t4/multi:multi`,
+    ]);
     W.digests.multi = readFileSync(file, 'utf8').trim();
     assert.is(W.digests.multi, indexDigest, 'the index was pushed as is');
   } catch (e) {
@@ -140,7 +169,10 @@ R('pull by tag: verified cache entry keyed by the manifest digest, rootfs unpack
   assert.equal(s.imageConfig.Cmd, ['/bin/sleep', 'infinity']);
   assert.is(await verifyEntry(s.cacheEntry ?? ''), undefined);
   assert.is(skopeoCalls(exec, 'copy').length, 1);
-  assert.ok(skopeoCalls(exec).every((c) => c.includes('--tls-verify=false') || c.includes('--src-tls-verify=false')), 'TLS opt-out passed');
+  assert.ok(
+    skopeoCalls(exec).every((c) => c.includes('--tls-verify=false') || c.includes('--src-tls-verify=false')),
+    'TLS opt-out passed',
+  );
   assert.equal(ctx.state.read<ImageFetchState>('image-fetch'), s);
 
   // the same fetch again: one manifest lookup (tags move), no blob transfer, no unpack
@@ -168,13 +200,17 @@ R('pull by digest: a cached digest costs no network at all', async () => {
   assert.is(s2.cacheEntry, s1.cacheEntry);
   assert.ok(existsSync(path.join(s2.rootfsDir, 'bin/busybox')));
   // --image-digest pins a tag the same way
-  const pinned = await env({ image: `${W.registry.host}/t4/busybox:v1`, imageDigest: W.digests.v1, imageCacheDir: first.ctx.config.imageCacheDir });
+  const pinned = await env({
+    image: `${W.registry.host}/t4/busybox:v1`,
+    imageDigest: W.digests.v1,
+    imageCacheDir: first.ctx.config.imageCacheDir,
+  });
   assert.is((await up(pinned.ctx)).sourceDigest, W.digests.v1);
   assert.is(skopeoCalls(pinned.exec, 'inspect').length, 1, 'the tag is checked against the pin');
   assert.is(skopeoCalls(pinned.exec, 'copy').length, 0);
 });
 
-R('a multi-arch index is resolved to this host\'s platform; a pin may name the index or the platform manifest', async () => {
+R("a multi-arch index is resolved to this host's platform; a pin may name the index or the platform manifest", async () => {
   const a = await env({ image: `${W.registry.host}/t4/multi:multi` });
   const s = await up(a.ctx);
   assert.is(s.sourceDigest, W.digests.multi, 'the recorded source digest is the index');
@@ -205,7 +241,9 @@ R('a corrupted cached blob is detected and fetched again', async () => {
   const a = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v2}` });
   const s = await up(a.ctx);
   const entry = s.cacheEntry ?? '';
-  const manifest = JSON.parse(readFileSync(blobFile(entry, taggedManifest(entry)?.digest ?? ''), 'utf8')) as { layers: { digest: string }[] };
+  const manifest = JSON.parse(readFileSync(blobFile(entry, taggedManifest(entry)?.digest ?? ''), 'utf8')) as {
+    layers: { digest: string }[];
+  };
   const layer = blobFile(entry, manifest.layers[0]?.digest ?? '');
   const bytes = readFileSync(layer);
   bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
@@ -272,30 +310,38 @@ R('offline sources: docker-archive and oci-archive tarballs; a tarball that is n
   }
 });
 
-R('layers are applied as they should be: whiteouts remove, hard links stay linked, ownership kept (root) or given to the user (rootless)', async () => {
-  const src = path.join(W.work, 'layers');
-  mkdirSync(path.join(src, 'dir'), { recursive: true });
-  writeFileSync(path.join(src, 'dir/keep'), 'keep\n');
-  writeFileSync(path.join(src, 'dir/gone'), 'gone\n');
-  await realExec('ln', [path.join(src, 'dir/keep'), path.join(src, 'dir/keep-link')]);
-  await realExec('chown', ['-R', '4321:4322', src]);
-  await realExec('umoci', ['config', '--image', `${W.layout}:v1`, '--tag', 'layers']);
-  await realExec('umoci', ['insert', '--image', `${W.layout}:layers`, path.join(src, 'dir'), '/t4']);
-  await realExec('umoci', ['insert', '--image', `${W.layout}:layers`, '--whiteout', '/t4/gone']);
-  const { ctx } = await env({ image: `oci:${W.layout}:layers` });
-  const s = await up(ctx);
-  const t4 = path.join(s.rootfsDir, 't4');
-  assert.equal(readdirSync(t4).sort(), ['keep', 'keep-link'], 'the whiteout removed /t4/gone');
-  const [a, b] = [statSync(path.join(t4, 'keep')), statSync(path.join(t4, 'keep-link'))];
-  assert.is(a.ino, b.ino, 'hard link kept');
-  assert.is(a.uid, 4321);
-  assert.is(a.gid, 4322);
-  assert.is(statSync(path.join(s.rootfsDir, 'bin/busybox')).uid, 0);
-});
+R(
+  'layers are applied as they should be: whiteouts remove, hard links stay linked, ownership kept (root) or given to the user (rootless)',
+  async () => {
+    const src = path.join(W.work, 'layers');
+    mkdirSync(path.join(src, 'dir'), { recursive: true });
+    writeFileSync(path.join(src, 'dir/keep'), 'keep\n');
+    writeFileSync(path.join(src, 'dir/gone'), 'gone\n');
+    await realExec('ln', [path.join(src, 'dir/keep'), path.join(src, 'dir/keep-link')]);
+    await realExec('chown', ['-R', '4321:4322', src]);
+    await realExec('umoci', ['config', '--image', `${W.layout}:v1`, '--tag', 'layers']);
+    await realExec('umoci', ['insert', '--image', `${W.layout}:layers`, path.join(src, 'dir'), '/t4']);
+    await realExec('umoci', ['insert', '--image', `${W.layout}:layers`, '--whiteout', '/t4/gone']);
+    const { ctx } = await env({ image: `oci:${W.layout}:layers` });
+    const s = await up(ctx);
+    const t4 = path.join(s.rootfsDir, 't4');
+    assert.equal(readdirSync(t4).sort(), ['keep', 'keep-link'], 'the whiteout removed /t4/gone');
+    const [a, b] = [statSync(path.join(t4, 'keep')), statSync(path.join(t4, 'keep-link'))];
+    assert.is(a.ino, b.ino, 'hard link kept');
+    assert.is(a.uid, 4321);
+    assert.is(a.gid, 4322);
+    assert.is(statSync(path.join(s.rootfsDir, 'bin/busybox')).uid, 0);
+  },
+);
 
 R('prune removes the entries no state refers to, keeps the rest', async () => {
   const a = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v1}` });
-  const b = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v2}`, imageCacheDir: a.ctx.config.imageCacheDir, stateDir: a.ctx.config.stateDir, id: `${a.ctx.config.id}b` });
+  const b = await env({
+    image: `${W.registry.host}/t4/busybox@${W.digests.v2}`,
+    imageCacheDir: a.ctx.config.imageCacheDir,
+    stateDir: a.ctx.config.stateDir,
+    id: `${a.ctx.config.id}b`,
+  });
   const sa = await up(a.ctx);
   const sb = await up(b.ctx);
   await down(b.ctx);
@@ -316,12 +362,20 @@ R('a full disk during unpack: clear error, no partial rootfs', async () => {
   await realExec('mount', ['-t', 'tmpfs', '-o', 'size=256k', 't4full', small]);
   try {
     await rejects(up(ctx), /disk is full/);
-    assert.equal(readdirSync(small).flatMap((d) => readdirSync(path.join(small, d))), [], 'no rootfs, no temporary unpack');
+    assert.equal(
+      readdirSync(small).flatMap((d) => readdirSync(path.join(small, d))),
+      [],
+      'no rootfs, no temporary unpack',
+    );
     assert.not.ok(ctx.state.has('image-fetch'));
   } finally {
     await realExec('umount', [small]);
   }
-  assert.is(await verifyEntry(new ImageCache(ctx.config.imageCacheDir).entryDir(W.digests.v1 ?? '')), undefined, 'the cache entry is intact');
+  assert.is(
+    await verifyEntry(new ImageCache(ctx.config.imageCacheDir).entryDir(W.digests.v1 ?? '')),
+    undefined,
+    'the cache entry is intact',
+  );
 });
 
 R('a full disk while pulling into the cache: clear error, no half-written entry', async () => {
@@ -340,7 +394,9 @@ R('a full disk while pulling into the cache: clear error, no half-written entry'
 });
 
 R('a tampered blob in the registry fails the pull with a digest error; nothing is cached', async () => {
-  const manifestRaw = (await realExec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${W.registry.host}/t4/tamper@${W.digests.v3}`])).stdout;
+  const manifestRaw = (
+    await realExec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${W.registry.host}/t4/tamper@${W.digests.v3}`])
+  ).stdout;
   const layers = (JSON.parse(manifestRaw) as { layers: { digest: string }[] }).layers;
   const own = layers[layers.length - 1]?.digest ?? '';
   const hex = own.split(':')[1] ?? '';

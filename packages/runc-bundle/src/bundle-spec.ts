@@ -35,7 +35,9 @@ export async function writeBundleSpec(
     spec = applyRootless(spec, user);
     if (procUser.uid !== 0 || procUser.gid !== 0) {
       // one id is mapped (the user's, as root): another uid has nothing to map to on the host
-      ctx.log.warn(`rootless: the image's User ${image.imageConfig.User} cannot be mapped with a single id; running as root in the container (${user.name} on the host)`);
+      ctx.log.warn(
+        `rootless: the image's User ${image.imageConfig.User} cannot be mapped with a single id; running as root in the container (${user.name} on the host)`,
+      );
       procUser = { uid: 0, gid: 0 };
     }
   }

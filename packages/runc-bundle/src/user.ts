@@ -20,7 +20,10 @@ function imageFile(rootfs: string, rel: string): string | undefined {
 }
 
 function table(text: string | undefined): string[][] {
-  return (text ?? '').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
+  return (text ?? '')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(':'));
 }
 
 /**
@@ -81,7 +84,10 @@ export function parseCmd(text: string): string[] | undefined {
     try {
       v = JSON.parse(t);
     } catch {
-      throw new UserError(`cmd ${t} is not a valid JSON array`, { field: 'cmd', hint: 'write it as ["sleep","infinity"] or as plain words: sleep infinity' });
+      throw new UserError(`cmd ${t} is not a valid JSON array`, {
+        field: 'cmd',
+        hint: 'write it as ["sleep","infinity"] or as plain words: sleep infinity',
+      });
     }
     if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'string')) {
       throw new UserError('cmd must be a non-empty array of strings', { field: 'cmd', hint: 'write it as ["sleep","infinity"]' });

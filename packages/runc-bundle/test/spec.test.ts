@@ -10,7 +10,14 @@ import { applyImage, type RuntimeSpec } from '../src/spec.js';
 import { parseCmd, resolveImageUser } from '../src/user.js';
 
 const base = (): RuntimeSpec => ({
-  process: { terminal: true, user: { uid: 0, gid: 0 }, args: ['sh'], env: [], cwd: '/', rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }] },
+  process: {
+    terminal: true,
+    user: { uid: 0, gid: 0 },
+    args: ['sh'],
+    env: [],
+    cwd: '/',
+    rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+  },
   root: { path: 'rootfs', readonly: true },
   linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }], resources: { devices: [] } },
   mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }],
@@ -65,8 +72,14 @@ test("User is resolved in the image's own passwd and group", () => {
     assert.equal(resolveImageUser(dir, 'web:root'), { uid: 33, gid: 0, additionalGids: [4] });
     assert.equal(resolveImageUser(dir, '1000:1000'), { uid: 1000, gid: 1000 });
     assert.equal(resolveImageUser(dir, '33'), { uid: 33, gid: 33, additionalGids: [4] });
-    assert.throws(() => resolveImageUser(dir, 'nobody'), (e: unknown) => e instanceof UserError);
-    assert.throws(() => resolveImageUser(dir, 'web:nogroup'), (e: unknown) => e instanceof UserError);
+    assert.throws(
+      () => resolveImageUser(dir, 'nobody'),
+      (e: unknown) => e instanceof UserError,
+    );
+    assert.throws(
+      () => resolveImageUser(dir, 'web:nogroup'),
+      (e: unknown) => e instanceof UserError,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -77,7 +90,10 @@ test("a symlinked /etc/passwd in the image is not followed to the host's", () =>
   mkdirSync(path.join(dir, 'etc'));
   symlinkSync('/etc/passwd', path.join(dir, 'etc/passwd'));
   try {
-    assert.throws(() => resolveImageUser(dir, 'root'), (e: unknown) => e instanceof UserError);
+    assert.throws(
+      () => resolveImageUser(dir, 'root'),
+      (e: unknown) => e instanceof UserError,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -91,7 +107,10 @@ test('rootless: container root maps to the user, no cgroup limits, no rlimits, r
   assert.ok(s.linux.namespaces.some((n) => n.type === 'user'));
   assert.is(s.linux.resources, undefined);
   assert.is(s.process.rlimits, undefined);
-  assert.equal(runcArgv(u, ['start', 'x']), ['setpriv', ['--reuid', '1234', '--regid', '2345', '--clear-groups', '--', 'runc', 'start', 'x']]);
+  assert.equal(runcArgv(u, ['start', 'x']), [
+    'setpriv',
+    ['--reuid', '1234', '--regid', '2345', '--clear-groups', '--', 'runc', 'start', 'x'],
+  ]);
   assert.equal(runcArgv(undefined, ['start', 'x']), ['runc', ['start', 'x']]);
 });
 

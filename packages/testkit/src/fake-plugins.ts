@@ -153,7 +153,10 @@ export function readFakeCalls(recordDir: string): FakeCall[] {
   }
   return files
     .map((f) => {
-      const raw = JSON.parse(readFileSync(path.join(recordDir, f), 'utf8')) as Omit<FakeCall, 'request' | 'startNs' | 'endNs'> & { startNs: string; endNs: string };
+      const raw = JSON.parse(readFileSync(path.join(recordDir, f), 'utf8')) as Omit<FakeCall, 'request' | 'startNs' | 'endNs'> & {
+        startNs: string;
+        endNs: string;
+      };
       let request: Record<string, unknown> | undefined;
       try {
         request = JSON.parse(raw.stdin) as Record<string, unknown>;

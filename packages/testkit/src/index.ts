@@ -29,7 +29,9 @@ export function tag(n = 3): string {
  * <base> is 172.31 unless CNI_TEST_NET4 names another /16 (parallel developers each take their own).
  * Never 192.168.199.0/24, the demo's.
  */
-export async function freeSubnets(exec: Exec = createExec()): Promise<{ subnet4: string; gateway4: string; subnet6: string; gateway6: string }> {
+export async function freeSubnets(
+  exec: Exec = createExec(),
+): Promise<{ subnet4: string; gateway4: string; subnet6: string; gateway6: string }> {
   const base = process.env.CNI_TEST_NET4 ?? '172.31';
   if (!/^\d{1,3}\.\d{1,3}$/.test(base)) throw new Error(`CNI_TEST_NET4 must look like 172.31, got "${base}"`);
   const octet = Number(base.split('.')[1]);

@@ -34,7 +34,8 @@ export function runScript(
 ): Promise<ProcResult> {
   const file = path.join(PACKAGES_DIR, pkg, 'dist', 'scripts', `${script}.mjs`);
   const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('CNI_DEMO_') && k !== 'CNI_FAULT_AT' && k !== 'FORCE_COLOR') base[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('CNI_DEMO_') && k !== 'CNI_FAULT_AT' && k !== 'FORCE_COLOR') base[k] = v;
   const argv = [...(opts.wrap ?? []), process.execPath, file, ...args];
   const [cmd = '', ...rest] = argv;
   return new Promise((resolve, reject) => {
@@ -78,6 +79,9 @@ export async function runDown(configFile: string, env: Record<string, string> = 
 export function failures(results: ProcResult[]): string {
   return results
     .filter((r) => r.code !== 0)
-    .map((r) => `${path.basename(path.dirname(path.dirname(path.dirname(r.argv.at(-3) ?? ''))))}: ${r.argv.slice(-3).join(' ')} -> ${r.code ?? r.signal}\n${r.stderr.trim()}`)
+    .map(
+      (r) =>
+        `${path.basename(path.dirname(path.dirname(path.dirname(r.argv.at(-3) ?? ''))))}: ${r.argv.slice(-3).join(' ')} -> ${r.code ?? r.signal}\n${r.stderr.trim()}`,
+    )
     .join('\n');
 }

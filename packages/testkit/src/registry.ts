@@ -43,7 +43,19 @@ export async function startRegistry(ports: number[]): Promise<TestRegistry> {
     const config = path.join(dir, 'config.yml');
     writeFileSync(
       config,
-      ['version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${storage}`, '  delete:', '    enabled: true', 'http:', `  addr: 127.0.0.1:${port}`, ''].join('\n'),
+      [
+        'version: 0.1',
+        'log:',
+        '  level: error',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${storage}`,
+        '  delete:',
+        '    enabled: true',
+        'http:',
+        `  addr: 127.0.0.1:${port}`,
+        '',
+      ].join('\n'),
     );
     const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -51,7 +63,12 @@ export async function startRegistry(ports: number[]): Promise<TestRegistry> {
       stderr += String(d);
     });
     let exited = false;
-    const exitedP = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+    const exitedP = new Promise<void>((resolve) =>
+      child.once('exit', () => {
+        exited = true;
+        resolve();
+      }),
+    );
     child.once('error', () => {
       exited = true;
     });
@@ -70,7 +87,9 @@ export async function startRegistry(ports: number[]): Promise<TestRegistry> {
     }
     await stop();
     if (/address already in use/.test(stderr)) continue;
-    throw new Error(`docker-registry did not start on 127.0.0.1:${port}: ${stderr.trim().split('\n').slice(-3).join(' ') || 'is the docker-registry package installed?'}`);
+    throw new Error(
+      `docker-registry did not start on 127.0.0.1:${port}: ${stderr.trim().split('\n').slice(-3).join(' ') || 'is the docker-registry package installed?'}`,
+    );
   }
   rmSync(dir, { recursive: true, force: true });
   throw new Error(`no free port for a test registry among ${ports.join(', ')}`);

@@ -34,7 +34,14 @@ function operational(s: Record<string, string>): Record<string, string> {
       .filter((l) => !/^(local|anycast) fe80:/.test(l))
       .map((l) =>
         l
-          .replace(/<([^>]*)>/, (_, f: string) => `<${f.split(',').filter((x) => x !== 'NO-CARRIER' && x !== 'LOWER_UP').join(',')}>`)
+          .replace(
+            /<([^>]*)>/,
+            (_, f: string) =>
+              `<${f
+                .split(',')
+                .filter((x) => x !== 'NO-CARRIER' && x !== 'LOWER_UP')
+                .join(',')}>`,
+          )
           .replace(/ state \S+/, '')
           .replace(/ (linkdown|tentative)\b/g, ''),
       )

@@ -9,7 +9,7 @@ export async function runCheck(name: string, fn: CheckFn): Promise<CheckResult> 
     const detail = await fn();
     return { name, ok: true, detail, durationMs: performance.now() - started };
   } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] ?? '' : String(e);
+    const msg = e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e);
     return { name, ok: false, detail: msg, durationMs: performance.now() - started };
   }
 }

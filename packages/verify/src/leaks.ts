@@ -1,19 +1,21 @@
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import {
-  bridgeMark,
-  containerIds,
-  type Ctx,
-  type Exec,
-  findMasqChains,
-  forwardRules,
-  getLink,
-  type HostSetupState,
-} from '@cni-demo/core';
+import { bridgeMark, containerIds, type Ctx, type Exec, findMasqChains, forwardRules, getLink, type HostSetupState } from '@cni-demo/core';
 
 /** One object the demo made that still exists. */
 export interface Leak {
-  kind: 'bridge' | 'veth' | 'netns-pin' | 'runc-container' | 'lease' | 'cni-cache' | 'nat-chain' | 'forward-rule' | 'mount' | 'state' | 'netconf';
+  kind:
+    | 'bridge'
+    | 'veth'
+    | 'netns-pin'
+    | 'runc-container'
+    | 'lease'
+    | 'cni-cache'
+    | 'nat-chain'
+    | 'forward-rule'
+    | 'mount'
+    | 'state'
+    | 'netconf';
   what: string;
 }
 
@@ -72,7 +74,8 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   if (bridge && alias === bridgeMark(c.id)) {
     leaks.push({ kind: 'bridge', what: `bridge ${c.bridge} (made by this instance)` });
     const ports = await exec('ip', ['-j', 'link', 'show', 'master', c.bridge], { allowFail: true });
-    for (const p of JSON.parse(ports.stdout || '[]') as { ifname: string }[]) leaks.push({ kind: 'veth', what: `${p.ifname} on bridge ${c.bridge}` });
+    for (const p of JSON.parse(ports.stdout || '[]') as { ifname: string }[])
+      leaks.push({ kind: 'veth', what: `${p.ifname} on bridge ${c.bridge}` });
   }
 
   const mounts = mountPoints();
@@ -108,7 +111,9 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   for (const f of readdir(results)) {
     const file = path.join(results, f);
     // by derived name first (finds corrupt and half-written entries too), then by content
-    let ours = ids.some((id) => f === `${c.network}-${id}-${c.ifname}` || (f.startsWith(`.${c.network}-${id}-${c.ifname}.`) && f.endsWith('.tmp')));
+    let ours = ids.some(
+      (id) => f === `${c.network}-${id}-${c.ifname}` || (f.startsWith(`.${c.network}-${id}-${c.ifname}.`) && f.endsWith('.tmp')),
+    );
     if (!ours) {
       try {
         const e = JSON.parse(readFileSync(file, 'utf8')) as { containerId?: string; networkName?: string };

@@ -15,4 +15,3 @@ export function leasesOf(ctx: Ctx): string[] {
     }
   });
 }
-

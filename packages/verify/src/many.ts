@@ -1,11 +1,4 @@
-import {
-  type CheckResult,
-  type CniAttachment,
-  type Ctx,
-  createProgress,
-  type HostSetupState,
-  mapLimit,
-} from '@cni-demo/core';
+import { type CheckResult, type CniAttachment, type Ctx, createProgress, type HostSetupState, mapLimit } from '@cni-demo/core';
 import { parseDefaultRoute, pingFrom, runCheck } from './checks.js';
 
 /**
@@ -29,12 +22,7 @@ export function samplePairs(n: number, max = 6): [number, number][] {
 }
 
 /** Runs `fn` for every attachment; the check passes when all do and names the failing ones otherwise. */
-async function everyContainer(
-  ctx: Ctx,
-  label: string,
-  atts: CniAttachment[],
-  fn: (a: CniAttachment) => Promise<void>,
-): Promise<string> {
+async function everyContainer(ctx: Ctx, label: string, atts: CniAttachment[], fn: (a: CniAttachment) => Promise<void>): Promise<string> {
   const failed: string[] = [];
   const progress = createProgress(label, atts.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   await mapLimit(atts, Math.max(ctx.config.concurrency, 16), async (a) => {
@@ -45,7 +33,8 @@ async function everyContainer(
     }
     progress.tick();
   }).finally(() => progress.done());
-  if (failed.length > 0) throw new Error(`${failed.length} of ${atts.length} failed: ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? ' …' : ''}`);
+  if (failed.length > 0)
+    throw new Error(`${failed.length} of ${atts.length} failed: ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? ' …' : ''}`);
   return `${atts.length}/${atts.length}`;
 }
 
@@ -58,8 +47,11 @@ export async function manyChecks(ctx: Ctx, host: HostSetupState, atts: CniAttach
     await runCheck(`every container has its IPv4 and IPv6 on ${ifname}`, () =>
       everyContainer(ctx, 'addresses', atts, async (a) => {
         const r = await ctx.exec('nsenter', [`--net=${a.netns}`, 'ip', '-j', 'addr', 'show', 'dev', ifname]);
-        const locals = (JSON.parse(r.stdout || '[]') as { addr_info?: { local: string }[] }[]).flatMap((l) => l.addr_info ?? []).map((x) => x.local);
-        for (const want of [a.ipv4, a.ipv6]) if (!want || !locals.includes(want)) throw new Error(`${ifname} carries [${locals.join(', ')}], not ${want}`);
+        const locals = (JSON.parse(r.stdout || '[]') as { addr_info?: { local: string }[] }[])
+          .flatMap((l) => l.addr_info ?? [])
+          .map((x) => x.local);
+        for (const want of [a.ipv4, a.ipv6])
+          if (!want || !locals.includes(want)) throw new Error(`${ifname} carries [${locals.join(', ')}], not ${want}`);
       }),
     ),
   );
@@ -87,7 +79,9 @@ export async function manyChecks(ctx: Ctx, host: HostSetupState, atts: CniAttach
     const a = atts[i] as CniAttachment;
     const b = atts[j] as CniAttachment;
     return [
-      await runCheck(`${a.containerId} pings ${b.containerId} ${b.ipv4 ?? '?'}`, () => pingFrom(ctx, runc(a.containerId, 'ping', '-c1', '-W1', b.ipv4 ?? ''))),
+      await runCheck(`${a.containerId} pings ${b.containerId} ${b.ipv4 ?? '?'}`, () =>
+        pingFrom(ctx, runc(a.containerId, 'ping', '-c1', '-W1', b.ipv4 ?? '')),
+      ),
       await runCheck(`${a.containerId} pings ${b.containerId} ${b.ipv6 ?? '?'}`, () =>
         pingFrom(ctx, runc(a.containerId, 'ping', '-6', '-c1', '-W1', b.ipv6 ?? '')),
       ),

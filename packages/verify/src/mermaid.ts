@@ -5,7 +5,8 @@ import type { Iface, Topology } from './topology.js';
 
 // Mermaid ids must be plain words; labels are quoted and lose the characters Mermaid would parse.
 const ident = (prefix: string, name: string) => `${prefix}_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
-const label = (lines: string[]) => `"${lines.map((l) => l.replace(/["<>]/g, (ch) => ({ '"': '#quot;', '<': '#lt;', '>': '#gt;' })[ch] ?? ch)).join('<br/>')}"`;
+const label = (lines: string[]) =>
+  `"${lines.map((l) => l.replace(/["<>]/g, (ch) => ({ '"': '#quot;', '<': '#lt;', '>': '#gt;' })[ch] ?? ch)).join('<br/>')}"`;
 const ifaceLabel = (i: Iface) => label([`${i.name}${i.kind ? ` (${i.kind})` : ''}`, ...i.addrs]);
 
 export function renderMermaid(t: Topology): string {

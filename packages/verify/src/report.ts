@@ -178,7 +178,9 @@ export function renderMarkdown(r: Report): string {
     '',
     '| step | action | started | s | result |',
     '|---|---|---|---:|---|',
-    ...r.timings.map((s) => `| ${s.step} | ${s.action} | ${s.startedAt} | ${(s.durationMs / 1000).toFixed(2)} | ${s.ok ? 'ok' : 'failed'} |`),
+    ...r.timings.map(
+      (s) => `| ${s.step} | ${s.action} | ${s.startedAt} | ${(s.durationMs / 1000).toFixed(2)} | ${s.ok ? 'ok' : 'failed'} |`,
+    ),
     ...(r.timings.length ? [] : ['| (none recorded) | | | | |']),
     '',
     '## Topology (read back from the kernel)',
@@ -193,7 +195,9 @@ export function renderMarkdown(r: Report): string {
     '|---|---|---|---|',
     ...(t.bridge ? [`| host | ${t.bridge.name} | ${t.bridge.kind ?? ''} | ${t.bridge.addrs.join(', ')} |`] : []),
     ...t.ports.map((p) => `| host | ${p.name} | ${p.kind ?? ''} (port of ${p.master}) | ${p.addrs.join(', ')} |`),
-    ...t.containers.flatMap((ns) => ns.interfaces.map((i) => `| netns ${ns.containerId} | ${i.name} | ${i.kind ?? ''} | ${i.addrs.join(', ')} |`)),
+    ...t.containers.flatMap((ns) =>
+      ns.interfaces.map((i) => `| netns ${ns.containerId} | ${i.name} | ${i.kind ?? ''} | ${i.addrs.join(', ')} |`),
+    ),
     '',
     'Routes:',
     '',
@@ -208,7 +212,9 @@ export function renderMarkdown(r: Report): string {
     `cni-demo ${r.versions.cniDemo}, node ${r.versions.node}`,
     '',
     ...Object.entries(r.versions.tools).map(([k, v]) => `- ${k}: ${v}`),
-    ...r.versions.plugins.map((p) => `- plugin ${p.type}: ${p.path ?? 'not found'}${p.package ? ` (${p.package})` : ''}, spec ${p.supportedVersions.join(', ')}`),
+    ...r.versions.plugins.map(
+      (p) => `- plugin ${p.type}: ${p.path ?? 'not found'}${p.package ? ` (${p.package})` : ''}, spec ${p.supportedVersions.join(', ')}`,
+    ),
     '',
     '## CNI result',
     '',

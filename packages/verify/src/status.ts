@@ -101,7 +101,11 @@ export async function readStatus(ctx: Ctx): Promise<Status> {
 
 function table(head: string[], rows: string[][]): string[] {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) => r.map((x, i) => (i === r.length - 1 ? x : x.padEnd(w[i] ?? 0))).join('  ').trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((x, i) => (i === r.length - 1 ? x : x.padEnd(w[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [fmt(head), fmt(w.map((n) => '-'.repeat(n))), ...rows.map(fmt)];
 }
 
@@ -124,7 +128,10 @@ export function formatStatus(s: Status): string {
     ),
     '',
     ...(s.leases.length
-      ? table(['lease', 'container', 'ifname'], s.leases.map((l) => [l.address, l.containerId, l.ifname ?? '-']))
+      ? table(
+          ['lease', 'container', 'ifname'],
+          s.leases.map((l) => [l.address, l.containerId, l.ifname ?? '-']),
+        )
       : ['leases: none']),
     '',
     ...(s.mappings.length

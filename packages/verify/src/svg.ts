@@ -88,7 +88,10 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
   const mapLines = [
     'port mappings (iptables DNAT)',
     ...(t.mappings.length
-      ? t.mappings.map((m) => `${m.hostIp ?? '*'}:${m.hostPort}/${m.protocol} -> ${m.containerIp}:${m.containerPort}${m.containerId ? ` (${m.containerId})` : ''}`)
+      ? t.mappings.map(
+          (m) =>
+            `${m.hostIp ?? '*'}:${m.hostPort}/${m.protocol} -> ${m.containerIp}:${m.containerPort}${m.containerId ? ` (${m.containerId})` : ''}`,
+        )
       : ['(none)']),
   ];
   const colsW = columns.length * colW + Math.max(0, columns.length - 1) * GAP;

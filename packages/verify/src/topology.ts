@@ -199,5 +199,9 @@ export async function readTopology(exec: Exec, config: Config, bridgeName = conf
 
 /** Every interface name the topology holds, host side and inside each netns. */
 export function interfaceNames(t: Topology): string[] {
-  return [...(t.bridge ? [t.bridge.name] : []), ...t.ports.map((p) => p.name), ...t.containers.flatMap((c) => c.interfaces.map((i) => i.name))];
+  return [
+    ...(t.bridge ? [t.bridge.name] : []),
+    ...t.ports.map((p) => p.name),
+    ...t.containers.flatMap((c) => c.interfaces.map((i) => i.name)),
+  ];
 }

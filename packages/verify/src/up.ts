@@ -81,34 +81,34 @@ async function singleChecks(ctx: Ctx, host: HostSetupState, att: CniAttachState,
   // the checks are independent: they run at once, the table keeps their order
   checks.push(
     ...(await Promise.all([
-    runCheck(`${ifname} has IPv4 ${att.ipv4 ?? '?'}`, async () => {
-      const { v4 } = parseIpAddr(await addr());
-      if (!att.ipv4 || !v4.some((a) => a.startsWith(`${att.ipv4}/`))) throw new Error(`${ifname} carries [${v4.join(', ')}]`);
-      return v4.join(', ');
-    }),
-    runCheck(`${ifname} has IPv6 ${att.ipv6 ?? '?'}`, async () => {
-      const { v6 } = parseIpAddr(await addr());
-      if (!att.ipv6 || !v6.some((a) => a.startsWith(`${att.ipv6}/`))) throw new Error(`${ifname} carries [${v6.join(', ')}]`);
-      return v6.filter((a) => !a.startsWith('fe80')).join(', ');
-    }),
-    runCheck(`IPv4 default route via ${host.gateway4}`, async () => {
-      const via = parseDefaultRoute((await inContainer(ctx, id, ['ip', 'route'])).stdout);
-      if (via !== host.gateway4) throw new Error(`default route is via ${via ?? 'nothing'}`);
-      return `default via ${via} dev ${ifname}`;
-    }),
-    runCheck(`IPv6 default route via ${host.gateway6}`, async () => {
-      const via = parseDefaultRoute((await inContainer(ctx, id, ['ip', '-6', 'route'])).stdout);
-      if (via !== host.gateway6) throw new Error(`default route is via ${via ?? 'nothing'}`);
-      return `default via ${via} dev ${ifname}`;
-    }),
-    runCheck(`host pings container ${att.ipv4 ?? '?'}`, () => pingFrom(ctx, ['ping', '-4', '-c1', '-W1', att.ipv4 ?? ''])),
-    runCheck(`host pings container ${att.ipv6 ?? '?'}`, () => pingFrom(ctx, ['ping', '-6', '-c1', '-W1', att.ipv6 ?? ''])),
-    runCheck(`container pings gateway ${host.gateway4}`, () =>
-      pingFrom(ctx, ['runc', '--root', ctx.config.runcRoot, 'exec', id, 'ping', '-c1', '-W1', host.gateway4]),
-    ),
-    runCheck(`container pings gateway ${host.gateway6}`, () =>
-      pingFrom(ctx, ['runc', '--root', ctx.config.runcRoot, 'exec', id, 'ping', '-6', '-c1', '-W1', host.gateway6]),
-    ),
+      runCheck(`${ifname} has IPv4 ${att.ipv4 ?? '?'}`, async () => {
+        const { v4 } = parseIpAddr(await addr());
+        if (!att.ipv4 || !v4.some((a) => a.startsWith(`${att.ipv4}/`))) throw new Error(`${ifname} carries [${v4.join(', ')}]`);
+        return v4.join(', ');
+      }),
+      runCheck(`${ifname} has IPv6 ${att.ipv6 ?? '?'}`, async () => {
+        const { v6 } = parseIpAddr(await addr());
+        if (!att.ipv6 || !v6.some((a) => a.startsWith(`${att.ipv6}/`))) throw new Error(`${ifname} carries [${v6.join(', ')}]`);
+        return v6.filter((a) => !a.startsWith('fe80')).join(', ');
+      }),
+      runCheck(`IPv4 default route via ${host.gateway4}`, async () => {
+        const via = parseDefaultRoute((await inContainer(ctx, id, ['ip', 'route'])).stdout);
+        if (via !== host.gateway4) throw new Error(`default route is via ${via ?? 'nothing'}`);
+        return `default via ${via} dev ${ifname}`;
+      }),
+      runCheck(`IPv6 default route via ${host.gateway6}`, async () => {
+        const via = parseDefaultRoute((await inContainer(ctx, id, ['ip', '-6', 'route'])).stdout);
+        if (via !== host.gateway6) throw new Error(`default route is via ${via ?? 'nothing'}`);
+        return `default via ${via} dev ${ifname}`;
+      }),
+      runCheck(`host pings container ${att.ipv4 ?? '?'}`, () => pingFrom(ctx, ['ping', '-4', '-c1', '-W1', att.ipv4 ?? ''])),
+      runCheck(`host pings container ${att.ipv6 ?? '?'}`, () => pingFrom(ctx, ['ping', '-6', '-c1', '-W1', att.ipv6 ?? ''])),
+      runCheck(`container pings gateway ${host.gateway4}`, () =>
+        pingFrom(ctx, ['runc', '--root', ctx.config.runcRoot, 'exec', id, 'ping', '-c1', '-W1', host.gateway4]),
+      ),
+      runCheck(`container pings gateway ${host.gateway6}`, () =>
+        pingFrom(ctx, ['runc', '--root', ctx.config.runcRoot, 'exec', id, 'ping', '-6', '-c1', '-W1', host.gateway6]),
+      ),
     ])),
   );
   return checks;

@@ -11,7 +11,10 @@ test('samplePairs: distinct ordered pairs of different containers, at most six, 
   for (const n of [3, 10, 50, 200]) {
     const pairs = samplePairs(n);
     assert.ok(pairs.length > 0 && pairs.length <= 6, `n=${n}: ${pairs.length} pairs`);
-    assert.ok(pairs.every(([a, b]) => a !== b && a >= 0 && b >= 0 && a < n && b < n), `n=${n}: in range`);
+    assert.ok(
+      pairs.every(([a, b]) => a !== b && a >= 0 && b >= 0 && a < n && b < n),
+      `n=${n}: in range`,
+    );
     assert.is(new Set(pairs.map((p) => p.join('>'))).size, pairs.length, `n=${n}: no pair twice`);
     const touched = new Set(pairs.flat());
     assert.ok(touched.has(0) && touched.has(n - 1), `n=${n}: first and last container are in a pair`);

@@ -35,7 +35,17 @@ function topo(): Topology {
       },
     ],
     veths: [{ containerId: "c'1", hostIf: 'veth1a2b', containerIf: 'eth0' }],
-    mappings: [{ protocol: 'tcp', hostIp: undefined, hostPort: 8080, containerIp: '10.9.0.2', containerPort: 80, chain: 'CNI-DN-abc', containerId: "c'1" }],
+    mappings: [
+      {
+        protocol: 'tcp',
+        hostIp: undefined,
+        hostPort: 8080,
+        containerIp: '10.9.0.2',
+        containerPort: 80,
+        chain: 'CNI-DN-abc',
+        containerId: "c'1",
+      },
+    ],
   };
 }
 
@@ -45,7 +55,17 @@ test('the SVG is well-formed XML and names every interface, even with characters
   assert.is(root.name, 'svg');
   assert.is(root.attrs.xmlns, 'http://www.w3.org/2000/svg');
   const texts = xmlTexts(root).join('\n');
-  for (const name of ['cbr<&>"x', 'veth1a2b', 'vethorphan', 'lo', 'eth0', '10.9.0.2/24', 'fd00::1/64', "netns of c'1", '*:8080/tcp -> 10.9.0.2:80']) {
+  for (const name of [
+    'cbr<&>"x',
+    'veth1a2b',
+    'vethorphan',
+    'lo',
+    'eth0',
+    '10.9.0.2/24',
+    'fd00::1/64',
+    "netns of c'1",
+    '*:8080/tcp -> 10.9.0.2:80',
+  ]) {
     assert.ok(texts.includes(name), `SVG text has ${name}`);
   }
 });
@@ -108,7 +128,11 @@ test('latestTimings keeps this run: the newest of each step since the newest hos
 });
 
 test('pluginTypes lists each plugin and its ipam once, in order', () => {
-  assert.equal(pluginTypes({ plugins: [{ type: 'bridge', ipam: { type: 'host-local' } }, { type: 'portmap' }, { type: 'bridge' }] }), ['bridge', 'host-local', 'portmap']);
+  assert.equal(pluginTypes({ plugins: [{ type: 'bridge', ipam: { type: 'host-local' } }, { type: 'portmap' }, { type: 'bridge' }] }), [
+    'bridge',
+    'host-local',
+    'portmap',
+  ]);
   assert.equal(pluginTypes({}), []);
 });
 

@@ -18,16 +18,53 @@ COMMIT
 
 test('port mappings come from the CNI-DN chains, owners from the CNI-HOSTPORT-DNAT comments', () => {
   assert.equal(parsePortMappings(SAVE), [
-    { protocol: 'tcp', hostIp: undefined, hostPort: 8080, containerIp: '10.88.0.2', containerPort: 80, chain: 'CNI-DN-1b2c3d4e5f60718293a4b5c6', containerId: 't-abc' },
-    { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8443, containerIp: '10.88.0.2', containerPort: 443, chain: 'CNI-DN-1b2c3d4e5f60718293a4b5c6', containerId: 't-abc' },
-    { protocol: 'udp', hostIp: undefined, hostPort: 5353, containerIp: 'fd00::5', containerPort: 53, chain: 'CNI-DN-aaaabbbbccccddddeeeeffff', containerId: 't-def' },
+    {
+      protocol: 'tcp',
+      hostIp: undefined,
+      hostPort: 8080,
+      containerIp: '10.88.0.2',
+      containerPort: 80,
+      chain: 'CNI-DN-1b2c3d4e5f60718293a4b5c6',
+      containerId: 't-abc',
+    },
+    {
+      protocol: 'tcp',
+      hostIp: '127.0.0.1',
+      hostPort: 8443,
+      containerIp: '10.88.0.2',
+      containerPort: 443,
+      chain: 'CNI-DN-1b2c3d4e5f60718293a4b5c6',
+      containerId: 't-abc',
+    },
+    {
+      protocol: 'udp',
+      hostIp: undefined,
+      hostPort: 5353,
+      containerIp: 'fd00::5',
+      containerPort: 53,
+      chain: 'CNI-DN-aaaabbbbccccddddeeeeffff',
+      containerId: 't-def',
+    },
   ]);
   assert.equal(parsePortMappings('*nat\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n'), []);
 });
 
 test('ip -j addr output becomes interfaces with their veth peer index', () => {
   const text = JSON.stringify([
-    { ifindex: 2, link_index: 31, ifname: 'eth0', flags: ['UP'], mtu: 1500, address: 'aa:bb:cc:dd:ee:ff', link_netnsid: 0, linkinfo: { info_kind: 'veth' }, addr_info: [{ family: 'inet', local: '10.0.0.2', prefixlen: 24 }, { family: 'inet6', local: 'fd00::2', prefixlen: 64 }] },
+    {
+      ifindex: 2,
+      link_index: 31,
+      ifname: 'eth0',
+      flags: ['UP'],
+      mtu: 1500,
+      address: 'aa:bb:cc:dd:ee:ff',
+      link_netnsid: 0,
+      linkinfo: { info_kind: 'veth' },
+      addr_info: [
+        { family: 'inet', local: '10.0.0.2', prefixlen: 24 },
+        { family: 'inet6', local: 'fd00::2', prefixlen: 64 },
+      ],
+    },
     { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK'] },
   ]);
   const got = parseIpAddrJson(text);
