@@ -48,11 +48,12 @@ up() {
       ipam: {type: "host-local", ranges: [[{subnet: $s4, gateway: $g4}], [{subnet: $s6, gateway: $g6}]],
              routes: [{dst: "0.0.0.0/0"}, {dst: "::/0"}], dataDir: $d}}]}' >"$CONF"
 
-  # the image: the cached builtin busybox tag, unpacked with umoci
-  local layout=$IMAGES/oci tag
-  tag=$(jq -r '[.manifests[].annotations["org.opencontainers.image.ref.name"] | select(startswith("builtin-busybox-"))][0]' "$layout/index.json")
+  # the image: the cached builtin busybox (one OCI layout per digest, tagged "image"; the bench's own
+  # cache holds only that one, made by the warm-up run), unpacked with umoci
+  local layout
+  layout=$(ls -td "$IMAGES"/images/sha256-* | head -n 1)
   rm -rf "$STATE/image"
-  umoci unpack --image "$layout:$tag" "$STATE/image" >/dev/null
+  umoci unpack --image "$layout:image" "$STATE/image" >/dev/null
   local rootfs=$STATE/image/rootfs
 
   runc spec --bundle "$STATE" && mv "$STATE/config.json" "$STATE/template.json"

@@ -20,3 +20,4 @@ export * from './marks.js';
 export * from './port-map.js';
 export * from './progress.js';
 export * from './shared-chains.js';
+export * from './mounts.js';

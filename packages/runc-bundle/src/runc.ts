@@ -1,6 +1,6 @@
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Ctx } from '@cni-demo/core';
+import { type Ctx, isMountPoint } from '@cni-demo/core';
 
 export interface RuncState {
   id: string;
@@ -24,18 +24,7 @@ export async function runcState(ctx: Ctx, id: string): Promise<RuncState | undef
   return JSON.parse(r.stdout) as RuncState;
 }
 
-/** True when `file` is a mount point (listed in this process's mountinfo). */
-export function isMountPoint(file: string): boolean {
-  let real: string;
-  try {
-    // mountinfo lists real paths: /var/run/netns/x is mounted as /run/netns/x
-    real = path.join(realpathSync(path.dirname(file)), path.basename(file));
-  } catch {
-    return false;
-  }
-  const info = readFileSync('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((line) => line.split(' ')[4] === real);
-}
+export { isMountPoint };
 
 /** True when the pin at `file` is the same network namespace as the process `pid` is in. */
 export function pinMatches(file: string, pid: number): boolean {

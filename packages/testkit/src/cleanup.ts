@@ -1,6 +1,6 @@
-import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type Config, createExec, type Exec, names, removeMasqChains as removeChains, splitRule } from '@cni-demo/core';
+import { type Config, createExec, type Exec, isMountPoint, names, removeMasqChains as removeChains, splitRule } from '@cni-demo/core';
 
 /** Cleanup steps that run in reverse order even when the test failed; each failure is kept, not thrown early. */
 export class Cleanup {
@@ -31,18 +31,6 @@ export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>): Promise<T>
   }
 }
 
-function mounted(file: string): boolean {
-  let real: string;
-  try {
-    real = path.join(realpathSync(path.dirname(file)), path.basename(file));
-  } catch {
-    return false;
-  }
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === real);
-}
-
 /**
  * Removes everything a test instance may have made, by derived names and regardless of state files:
  * runc containers, netns pins, the bridge, veths left on it, masquerade chains naming the container.
@@ -53,7 +41,7 @@ export async function forceTeardown(config: Config, exec: Exec = createExec(), c
   for (const id of ids) {
     await exec('runc', ['--root', config.runcRoot, 'delete', '--force', id], { allowFail: true });
     const pin = path.join(config.netnsDir, id);
-    while (mounted(pin)) await exec('umount', [pin], { allowFail: true });
+    while (isMountPoint(pin)) await exec('umount', [pin], { allowFail: true });
     rmSync(pin, { force: true });
   }
   const ports = await exec('ip', ['-j', 'link', 'show', 'master', config.bridge], { allowFail: true });

@@ -1,6 +1,17 @@
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { bridgeMark, containerIds, type Ctx, type Exec, findMasqChains, forwardRules, getLink, type HostSetupState } from '@cni-demo/core';
+import {
+  bridgeMark,
+  containerIds,
+  type Ctx,
+  type Exec,
+  findMasqChains,
+  forwardRules,
+  getLink,
+  type HostSetupState,
+  mountPoints,
+  realMountPath,
+} from '@cni-demo/core';
 
 /** One object the demo made that still exists. */
 export interface Leak {
@@ -17,22 +28,6 @@ export interface Leak {
     | 'state'
     | 'netconf';
   what: string;
-}
-
-/** Mount points from this process's mountinfo (real paths: /var/run/netns/x is /run/netns/x there). */
-function mountPoints(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => (l.split(' ')[4] ?? '').replace(/\\040/g, ' '))
-    .filter(Boolean);
-}
-
-function real(p: string): string {
-  try {
-    return path.join(realpathSync(path.dirname(p)), path.basename(p));
-  } catch {
-    return p;
-  }
 }
 
 function readdir(dir: string): string[] {
@@ -81,7 +76,7 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   const mounts = mountPoints();
   for (const id of ids) {
     const pin = path.join(c.netnsDir, id);
-    const mounted = mounts.filter((m) => m === real(pin));
+    const mounted = mounts.filter((m) => m === realMountPath(pin));
     if (existsSync(pin) || mounted.length > 0) {
       leaks.push({ kind: 'netns-pin', what: `${pin}${mounted.length ? ` (mounted ${mounted.length}x)` : ''}` });
       const veth = mounted.length ? await hostVethOf(exec, pin, c.ifname) : undefined;
@@ -93,7 +88,7 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
     if (st.exitCode === 0) leaks.push({ kind: 'runc-container', what: `runc container ${id} (root ${c.runcRoot})` });
   }
 
-  const runDir = real(ctx.names.runDir);
+  const runDir = realMountPath(ctx.names.runDir);
   for (const m of mounts) if (m.startsWith(`${runDir}/`)) leaks.push({ kind: 'mount', what: m });
 
   const leaseDir = path.join(c.ipamDataDir, c.network);
