@@ -184,7 +184,13 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     default: '',
     help: 'replaces the image Cmd: words split on spaces, or a JSON array (["httpd","-f","-p","80"])',
   },
-  rootless: { kind: 'bool', default: false, help: 'run runc as rootlessUser in a user namespace (as runc spec --rootless)' },
+  rootless: {
+    kind: 'bool',
+    default: false,
+    help: 'run runc as rootlessUser in a user namespace (as runc spec --rootless)',
+    // one uid is mapped and the bundle lives in the user's one folder: a lab of many containers is root's
+    check: (v, c) => (v && c.containers > 1 ? `runs one container, not ${c.containers}: use --containers 1 with --rootless` : undefined),
+  },
   rootlessUser: {
     kind: 'string',
     default: '',

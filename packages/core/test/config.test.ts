@@ -93,6 +93,13 @@ test('invalid CIDR, gateway outside subnet, long bridge name, bad container id',
   assert.match(problem(() => resolveConfig({ env: {}, argv: ['--ip-masq', 'maybe'] })).message, /unexpected argument "maybe"/);
 });
 
+test('rootless mode with many containers is refused before anything runs', () => {
+  const e = problem(() => resolveConfig({ env: {}, argv: ['--rootless', '--containers', '3'] }));
+  assert.is(e.field, 'rootless');
+  assert.match(e.message, /rootless: runs one container, not 3/);
+  assert.ok(resolveConfig({ env: {}, argv: ['--rootless', '--containers', '1'] }).config.rootless);
+});
+
 test('several problems are reported at once, each naming its field', () => {
   const e = problem(() => resolveConfig({ env: {}, file: { bridge: 'x'.repeat(20), subnet4: 'nope' } }));
   assert.instance(e, UserErrors);
