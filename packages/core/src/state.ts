@@ -68,6 +68,13 @@ export class StateStore {
 
   /** Removes the instance folder, and the state root above it, once they are empty. */
   removeDirIfEmpty(): void {
+    // the step timings only describe steps whose state is here: with the last state file they go too
+    try {
+      const left = readdirSync(this.dir);
+      if (left.length > 0 && left.every((f) => f === 'timings.jsonl')) rmSync(path.join(this.dir, 'timings.jsonl'), { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
     for (const dir of [this.dir, path.dirname(this.dir)]) {
       try {
         if (readdirSync(dir).length > 0) return;

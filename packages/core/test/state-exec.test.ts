@@ -1,4 +1,4 @@
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -24,6 +24,17 @@ test('state: atomic write, 0600 file in a 0700 folder, read back', () => {
   assert.is(statSync(dir).mode & 0o777, 0o700);
   s.remove('host-setup');
   assert.is(s.read('host-setup'), undefined);
+});
+
+test('state: the instance folder goes with its last state file, timings included', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'st-'));
+  const s = new StateStore(path.join(root, 'state', 'inst'));
+  s.write('host-setup', { a: 1 });
+  writeFileSync(path.join(s.dir, 'timings.jsonl'), '{"step":"host-setup"}\n');
+  s.remove('host-setup');
+  s.removeDirIfEmpty();
+  assert.not.ok(existsSync(s.dir), 'instance folder removed');
+  assert.not.ok(existsSync(path.join(root, 'state')), 'empty state root removed');
 });
 
 test('state: a missing previous step is a clear stop naming the step to run', () => {
