@@ -8,6 +8,7 @@ import {
   containerIds,
   createProgress,
   faultPoint,
+  isNumberedContainerOf,
   mapLimit,
   requireRoot,
 } from '@cni-demo/core';
@@ -34,14 +35,13 @@ export async function down(ctx: Ctx): Promise<void> {
     // an up with a smaller --containers than the one before): only <id>-<n>, the names this instance owns
     // (its netns pins carry the same names, so no other instance can hold them at the same time)
     const results = path.join(cni.cacheDir, 'results');
-    const many = new RegExp(`^${ctx.config.id.replace(/[.]/g, '\\.')}-\\d+$`);
     if (existsSync(results)) {
       for (const f of readdirSync(results)) {
         if (!f.startsWith(`${list.name}-${ctx.config.id}`)) continue;
         // names may contain "-": the ids come from inside the entries, not from the file names
         try {
           const e = JSON.parse(readFileSync(path.join(results, f), 'utf8')) as { containerId?: string; networkName?: string };
-          if (e.networkName === list.name && e.containerId && many.test(e.containerId)) ids.add(e.containerId);
+          if (e.networkName === list.name && e.containerId && isNumberedContainerOf(ctx.config, e.containerId)) ids.add(e.containerId);
         } catch {
           /* unreadable entry: DEL by derived ids still runs */
         }

@@ -6,6 +6,7 @@ import {
   createProgress,
   formatEta,
   httpdContainerId,
+  isNumberedContainerOf,
   mapLimit,
   parsePortMap,
   resolveConfig,
@@ -142,6 +143,15 @@ test('progress: a bar redrawn in place on a TTY, ended by one line', () => {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the progress line ends with an erase-line escape
   assert.match(chunks[2] ?? '', /attach 1\/2 in 2s\x1b\[K\n$/);
   assert.is(formatEta(125_000), '2m05s');
+});
+
+test('numbered container names belong to their instance only', () => {
+  const { config } = resolveConfig({ env: {}, argv: ['--id', 'lab.1'] });
+  assert.ok(isNumberedContainerOf(config, 'lab.1-7'));
+  assert.not.ok(isNumberedContainerOf(config, 'lab.1'));
+  assert.not.ok(isNumberedContainerOf(config, 'labx1-7'), 'a dot in the id is not a wildcard');
+  assert.not.ok(isNumberedContainerOf(config, 'lab.1-7x'));
+  assert.not.ok(isNumberedContainerOf(config, 'lab.1-'));
 });
 
 test.run();

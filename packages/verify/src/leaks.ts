@@ -9,6 +9,7 @@ import {
   forwardRules,
   getLink,
   type HostSetupState,
+  isNumberedContainerOf,
   mountPoints,
   realMountPath,
 } from '@cni-demo/core';
@@ -153,7 +154,6 @@ export function formatLeaks(leaks: Leak[]): string {
  */
 export function instanceIds(ctx: Ctx): string[] {
   const c = ctx.config;
-  const many = new RegExp(`^${c.id.replace(/[.]/g, '\\.')}-\\d+$`);
   const list = (dir: string) => {
     try {
       return readdirSync(dir);
@@ -171,5 +171,11 @@ export function instanceIds(ctx: Ctx): string[] {
         return '';
       }
     });
-  return [...new Set([...containerIds(c), ...list(c.netnsDir).filter((f) => many.test(f)), ...owners.filter((o) => many.test(o))])];
+  return [
+    ...new Set([
+      ...containerIds(c),
+      ...list(c.netnsDir).filter((f) => isNumberedContainerOf(c, f)),
+      ...owners.filter((o) => isNumberedContainerOf(c, o)),
+    ]),
+  ];
 }
