@@ -32,11 +32,19 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
   keepConfCopy(ctx, list);
 
   const progress = createProgress('attach', containers.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
-  const attachments = await mapLimit(containers, ctx.config.concurrency, async (c) => {
+  const attach = async (c: ContainerBundle) => {
     const a = await attachOne(ctx, cni, list, c);
     progress.tick();
     return a;
-  }).finally(() => progress.done());
+  };
+  // the first ADD runs alone: the firewall and portmap plugins create their shared chains on first use
+  // without a lock, and two first ADDs at once race ("CHAIN_USER_ADD failed (File exists)")
+  const attachments = await (async () => {
+    const [head, ...rest] = containers;
+    if (!head) return [];
+    const first = await attach(head);
+    return [first, ...(await mapLimit(rest, ctx.config.concurrency, attach))];
+  })().finally(() => progress.done());
   faultPoint('cni-attach:after-add');
 
   const first = attachments[0] as CniAttachment;
