@@ -1,6 +1,14 @@
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type Config, createExec, type Exec, isMountPoint, names, removeMasqChains as removeChains, splitRule } from '@cni-demo/core';
+import {
+  type Config,
+  containerIds as configuredIds,
+  createExec,
+  type Exec,
+  isMountPoint,
+  removeMasqChains as removeChains,
+  splitRule,
+} from '@cni-demo/core';
 
 /** Cleanup steps that run in reverse order even when the test failed; each failure is kept, not thrown early. */
 export class Cleanup {
@@ -36,8 +44,7 @@ export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>): Promise<T>
  * runc containers, netns pins, the bridge, veths left on it, masquerade chains naming the container.
  */
 export async function forceTeardown(config: Config, exec: Exec = createExec(), containerIds?: string[]): Promise<void> {
-  const n = names(config);
-  const ids = containerIds ?? [n.containerId];
+  const ids = containerIds ?? configuredIds(config);
   for (const id of ids) {
     await exec('runc', ['--root', config.runcRoot, 'delete', '--force', id], { allowFail: true });
     const pin = path.join(config.netnsDir, id);
@@ -52,6 +59,27 @@ export async function forceTeardown(config: Config, exec: Exec = createExec(), c
   }
   await exec('ip', ['link', 'del', config.bridge], { allowFail: true });
   await removeMasqChains(exec, ids, config.network);
+  await removeFirewallRules(exec, config);
+}
+
+/**
+ * The firewall plugin's per-container rules in CNI-FORWARD name the container's addresses: a test that
+ * failed before its DEL leaves them. The test's subnets are its own, so every rule naming one is the test's.
+ */
+export async function removeFirewallRules(exec: Exec, config: Config): Promise<void> {
+  const v4 = `${config.subnet4.split('/')[0]?.split('.').slice(0, 3).join('.')}.`;
+  const v6 = `${config.subnet6.split('::')[0]}:`;
+  for (const [tool, needle] of [
+    ['iptables', v4],
+    ['ip6tables', v6],
+  ] as const) {
+    const save = await exec(`${tool}-save`, ['-t', 'filter'], { allowFail: true });
+    if (save.exitCode !== 0) continue;
+    for (const line of save.stdout.split('\n')) {
+      if (!line.startsWith('-A CNI-FORWARD ') || !line.includes(needle)) continue;
+      await exec(tool, ['-t', 'filter', ...splitRule(line.replace(/^-A /, '-D '))], { allowFail: true });
+    }
+  }
 }
 
 /**
