@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type FakePluginSpec, readFakeCalls, writeFakePlugin } from '@cni-demo/testkit';
-import { CniRuntime, confFromBytes, type NetworkConfigList, type RuntimeConf } from '../src/index.js';
+import * as assert from 'uvu/assert';
+import { CniError, CniRuntime, confFromBytes, type NetworkConfigList, type RuntimeConf } from '../src/index.js';
 
 export interface FakeEnv {
   root: string;
@@ -44,3 +45,15 @@ export const rtOf = (containerId = 'c1', extra: Partial<RuntimeConf> = {}): Runt
   args: [['IgnoreUnknown', '1']],
   ...extra,
 });
+
+/** Awaits a promise that must fail with a CniError, then runs the checks on it. */
+export async function rejects(p: Promise<unknown>, check: (e: CniError) => void): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, CniError, String(e));
+    check(e as CniError);
+    return;
+  }
+  assert.unreachable('expected a CniError');
+}

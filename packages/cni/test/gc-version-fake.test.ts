@@ -3,8 +3,8 @@ import path from 'node:path';
 import { writeFakePlugin } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cacheFile, CniError, CniErrors, confFromBytes, defaultPluginExec } from '../src/index.js';
-import { fakeEnv, rtOf } from './fake-env.js';
+import { cacheFile, CniErrors, confFromBytes, defaultPluginExec } from '../src/index.js';
+import { fakeEnv, rtOf, rejects } from './fake-env.js';
 
 const list2 = (cniVersion: string, extra: Record<string, unknown> = {}) => ({
   name: 'gcnet',
@@ -13,17 +13,6 @@ const list2 = (cniVersion: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 const two = [{ type: 'fake-a' }, { type: 'fake-b' }];
-
-async function rejects(p: Promise<unknown>, check: (e: CniError) => void): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.instance(e, CniError, String(e));
-    check(e as CniError);
-    return;
-  }
-  assert.unreachable('expected a CniError');
-}
 
 test('GC 1.1.0: cache-driven DEL of stale attachments with what the cache recorded, then GC to every plugin', async () => {
   const f = fakeEnv(two, list2('1.1.0'));

@@ -1,5 +1,5 @@
 // REAL plugins (Debian's /usr/lib/cni) chained in one list, inside netns this test creates. Root only.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { getLink } from '@cni-demo/core';
 import { withCleanup } from '@cni-demo/testkit';

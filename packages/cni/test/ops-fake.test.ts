@@ -2,8 +2,8 @@ import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cacheFile, CniError, CniErrors, CniRuntime, type Result } from '../src/index.js';
-import { fakeEnv, rtOf } from './fake-env.js';
+import { cacheFile, CniErrors, CniRuntime, type Result } from '../src/index.js';
+import { fakeEnv, rtOf, rejects } from './fake-env.js';
 
 const chain = (cniVersion: string, extra: Record<string, unknown> = {}) => ({
   name: 'fakenet',
@@ -32,17 +32,6 @@ function liveInGroup(pgid: number): number[] {
     }
   }
   return out;
-}
-
-async function rejects(p: Promise<unknown>, check: (e: CniError) => void): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.instance(e, CniError, String(e));
-    check(e as CniError);
-    return;
-  }
-  assert.unreachable('expected a CniError');
 }
 
 test('ADD: plugins in order, env built exactly, request per plugin, result cached', async () => {

@@ -3,17 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defaults, envName, flagName, resolveConfig, UserError, UserErrors } from '../src/index.js';
-
-function problem(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a UserError');
-}
+import { defaults, envName, flagName, resolveConfig, UserErrors } from '../src/index.js';
+import { problem } from './problem.js';
 
 test('defaults are the walkthrough values', () => {
   const c = defaults();

@@ -11,18 +11,8 @@ import {
   parsePortMap,
   resolveConfig,
   subnetCapacity,
-  UserError,
 } from '../src/index.js';
-
-function problem(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a UserError');
-}
+import { problem } from './problem.js';
 
 test('capacity: the smaller subnet decides, minus network, gateway and broadcast', () => {
   assert.is(subnetCapacity('10.0.0.0/24', 'fd00::/64'), 253);
