@@ -1,9 +1,8 @@
-#!/usr/bin/env node
 // cni-demo up|down|status: the whole pipeline in one process (the fast path; `pnpm turbo run demo` runs it step by
 // step), or what exists now.
 import { runStep, UserError } from '@cni-demo/core';
 import { statusMain } from '@cni-demo/verify';
-import { pipelineDown, pipelineUp } from '../src/pipeline.js';
+import { pipelineDown, pipelineUp } from './pipeline.js';
 
 const [command, ...rest] = process.argv.slice(2);
 const actions = { up: pipelineUp, demo: pipelineUp, down: pipelineDown } as const;
