@@ -61,8 +61,8 @@ try {
   const first = await timed('cold: pull by digest + verify + unpack', { image: byDigest, registryTlsVerify: false });
   const cache = first.config.imageCacheDir;
   await timed('same instance again, by digest', {}, first);
-  await timed('new instance, cached digest (unpack only)', { image: byDigest, registryTlsVerify: false, imageCacheDir: cache });
-  const tagged = await timed('new instance, by tag (lookup + unpack)', { image: byTag, registryTlsVerify: false, imageCacheDir: cache });
+  await timed('new instance, cached digest (no unpack: shared tree)', { image: byDigest, registryTlsVerify: false, imageCacheDir: cache });
+  const tagged = await timed('new instance, by tag (lookup only)', { image: byTag, registryTlsVerify: false, imageCacheDir: cache });
   await timed('same instance again, by tag (lookup only)', {}, tagged);
 } finally {
   await registry.stop();

@@ -96,7 +96,8 @@ export async function pipelineUp(ctx: Ctx): Promise<{ steps: StepRun[] }> {
 /**
  * down in groups, as turbo.json chains them: DEL first (it needs the netns and the bridge); then the
  * containers (their rootfs is the unpacked image, or an overlay over it, so the image waits for them);
- * then the image unpack and the host objects at once; verify's leak check last.
+ * then the image unpack and the host objects at once; verify's leak check last. (pipelineDown stops the
+ * containers' processes during the first group already.)
  */
 export const DOWN_GROUPS: StepName[][] = [['cni-attach'], ['runc-bundle'], ['image-fetch', 'host-setup'], ['verify']];
 
@@ -107,6 +108,9 @@ export const DOWN_GROUPS: StepName[][] = [['cni-attach'], ['runc-bundle'], ['ima
 export async function pipelineDown(ctx: Ctx): Promise<void> {
   let first: unknown;
   for (const group of DOWN_GROUPS) {
+    // the containers' processes are stopped while DEL runs: DEL needs their network namespaces, which the
+    // pins keep, not the processes (runc-bundle down then finds them gone and removes the rest)
+    const early = group.includes('cni-attach') ? runcBundle.deleteContainersEarly(ctx).catch(() => undefined) : undefined;
     const results = await Promise.allSettled(
       group.map(async (name) => {
         const step = PIPELINE.find((s) => s.name === name) as Step;
@@ -121,6 +125,7 @@ export async function pipelineDown(ctx: Ctx): Promise<void> {
         }
       }),
     );
+    await early;
     for (const r of results) if (r.status === 'rejected') first ??= r.reason;
   }
   if (first) throw first;

@@ -26,6 +26,7 @@ export async function down(ctx: Ctx): Promise<void> {
   const s = ctx.state.read<CniAttachState>('cni-attach');
   const ids = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
   const list = loadListForDown(ctx, s, [...ids]);
+  let proof: Promise<void> = Promise.resolve();
   if (!list) {
     const leases = releaseLeases(ctx);
     ctx.log.info(`cni-attach: no network config left to run DEL with${leases.length ? `; released leases ${leases.join(', ')}` : ''}`);
@@ -63,21 +64,24 @@ export async function down(ctx: Ctx): Promise<void> {
     }).finally(() => progress.done());
     // proof that every interface is gone: a veth pair dies as one, so a bridge without ports means no eth0
     // is left; only when some port is still there is each container looked into (one process each)
-    let left = 0;
-    if (todo.length > 1) {
-      const ports = await ctx.exec('ip', ['-j', 'link', 'show', 'master', ctx.config.bridge], { allowFail: true });
-      left = ports.exitCode === 0 ? (JSON.parse(ports.stdout || '[]') as unknown[]).length : 0;
-    }
-    if (left > 0 || todo.length === 1) {
-      for (const { netns } of pinned) {
-        if (await linkInNetns(ctx, netns, ctx.config.ifname))
-          throw new Error(`${ctx.config.ifname} is still present in ${netns} after CNI DEL`);
+    proof = (async () => {
+      let left = 0;
+      if (todo.length > 1) {
+        const ports = await ctx.exec('ip', ['-j', 'link', 'show', 'master', ctx.config.bridge], { allowFail: true });
+        left = ports.exitCode === 0 ? (JSON.parse(ports.stdout || '[]') as unknown[]).length : 0;
       }
-    }
-    ctx.log.info(`${ctx.config.ifname} is gone from ${todo.length} container${todo.length === 1 ? '' : 's'}`);
+      if (left > 0 || todo.length === 1) {
+        for (const { netns } of pinned) {
+          if (await linkInNetns(ctx, netns, ctx.config.ifname))
+            throw new Error(`${ctx.config.ifname} is still present in ${netns} after CNI DEL`);
+        }
+      }
+      ctx.log.info(`${ctx.config.ifname} is gone from ${todo.length} container${todo.length === 1 ? '' : 's'}`);
+    })();
   }
-  // the bridge plugin leaves its NAT chain when DEL ran without a netns: ours to remove
-  await removeLeakedMasq(ctx, list?.name ?? s?.network ?? ctx.config.network, [...ids]);
+  // the bridge plugin leaves its NAT chain when DEL ran without a netns: ours to remove (alongside the proof)
+  const settled = await Promise.allSettled([proof, removeLeakedMasq(ctx, list?.name ?? s?.network ?? ctx.config.network, [...ids])]);
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
   removeConfCopy(ctx);
   ctx.state.remove('cni-attach');
   ctx.state.removeDirIfEmpty();

@@ -48,10 +48,11 @@ export function parseMasqChains(saveText: string, network: string, ids: readonly
 }
 
 export async function findMasqChains(exec: Exec, network: string, ids: readonly string[]): Promise<MasqChain[]> {
+  const saves = await Promise.all(TOOLS.map((tool) => exec(`${tool}-save`, ['-t', 'nat'], { allowFail: true })));
   const out: MasqChain[] = [];
-  for (const tool of TOOLS) {
-    const save = await exec(`${tool}-save`, ['-t', 'nat'], { allowFail: true });
-    if (save.exitCode !== 0) continue;
+  for (const [i, tool] of TOOLS.entries()) {
+    const save = saves[i];
+    if (!save || save.exitCode !== 0) continue;
     for (const c of parseMasqChains(save.stdout, network, ids)) out.push({ tool, ...c });
   }
   return out;
@@ -60,6 +61,7 @@ export async function findMasqChains(exec: Exec, network: string, ids: readonly 
 /** Removes the leaked chains and the jumps to them; returns what it removed. Idempotent. */
 export async function removeMasqChains(exec: Exec, network: string, ids: readonly string[]): Promise<MasqChain[]> {
   const found = await findMasqChains(exec, network, ids);
+  if (found.length === 0) return found;
   for (const c of found) {
     for (const r of c.jumps) await exec(c.tool, ['-w', '-t', 'nat', ...splitRule(r.replace(/^-A /, '-D '))], { allowFail: true });
     await exec(c.tool, ['-w', '-t', 'nat', '-F', c.chain], { allowFail: true });

@@ -72,6 +72,11 @@ export interface ImageFetchState {
   platform?: string;
   /** set when unpacked for rootless mode: the files belong to this user */
   ownerUid?: number;
+  /**
+   * the rootfs is the cache entry's own unpacked tree (`<entry>/unpacked/rootfs`), shared by every instance
+   * of the image: containers get a writable overlay over it, and down leaves it to the cache (prune removes it)
+   */
+  sharedRootfs?: boolean;
 }
 
 /** runc-bundle.json: the container as created, read by cni-attach, verify and down. */

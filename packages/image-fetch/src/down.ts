@@ -2,12 +2,15 @@ import { readdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type Ctx, type ImageFetchState, requireRoot, rootlessDir } from '@cni-demo/core';
 
-/** Removes the unpacked rootfs (the image cache stays: it is keyed by digest and reused). */
+/**
+ * Removes this instance's unpacked rootfs. The image cache stays (keyed by digest and reused), and with it
+ * the entry's shared unpacked tree (`sharedRootfs`): the next run of any instance mounts it again.
+ */
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('image-fetch down');
   const s = ctx.state.read<ImageFetchState>('image-fetch');
   const rdir = rootlessDir(ctx.config);
-  for (const dir of new Set([ctx.names.unpackDir, path.join(rdir, 'image'), ...(s ? [s.unpackDir] : [])])) {
+  for (const dir of new Set([ctx.names.unpackDir, path.join(rdir, 'image'), ...(s && !s.sharedRootfs ? [s.unpackDir] : [])])) {
     rmSync(dir, { recursive: true, force: true });
   }
   // the rootless folder (and its parent) go once runc-bundle down has emptied them

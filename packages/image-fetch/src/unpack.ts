@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CommandError, type Ctx, type RootlessUser, rootlessDir, UserError } from '@cni-demo/core';
 import { ENTRY_TAG } from './cache.js';
@@ -17,6 +17,26 @@ export function unpackTarget(ctx: Ctx, user: RootlessUser | undefined): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chownSync(dir, user.uid, user.gid);
   return path.join(dir, 'image');
+}
+
+/** The cache entry's own unpacked bundle (rootfs/ plus umoci's metadata), shared by every root instance. */
+export function sharedUnpackDir(entry: string): string {
+  return path.join(entry, 'unpacked');
+}
+
+/** Temporary siblings of an unpack target left by a run that was killed mid-unpack. Call with the entry's lock held. */
+export function removeAbandonedUnpacks(target: string): void {
+  const base = path.basename(target);
+  let names: string[] = [];
+  try {
+    names = readdirSync(path.dirname(target));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (n.startsWith(`${base}.tmp-`) || n.startsWith(`${base}.old-`))
+      rmSync(path.join(path.dirname(target), n), { recursive: true, force: true });
+  }
 }
 
 /**
@@ -46,7 +66,7 @@ export async function unpackInto(ctx: Ctx, entry: string, target: string, user: 
         new UserError(
           `the disk is full: unpacking the image into ${path.dirname(target)} ran out of space; the partial rootfs was removed`,
           {
-            hint: `free space there (df -h ${path.dirname(target)}) or point --state-dir at a larger filesystem, then run image-fetch again`,
+            hint: `free space there (df -h ${path.dirname(target)}) or point ${path.resolve(target).startsWith(`${path.resolve(ctx.config.imageCacheDir)}/`) ? '--image-cache-dir' : '--state-dir'} at a larger filesystem, then run image-fetch again`,
           },
         ),
         { cause: e },

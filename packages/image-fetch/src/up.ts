@@ -1,19 +1,25 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type Ctx, faultPoint, type ImageFetchState, requireRoot, rootlessUser } from '@cni-demo/core';
 import { ensureCached } from './fetch.js';
 import { readEntryConfig } from './cache.js';
 import { parseReference } from './reference.js';
-import { unpackInto, unpackTarget } from './unpack.js';
+import { removeAbandonedUnpacks, sharedUnpackDir, unpackInto, unpackTarget } from './unpack.js';
 
-/** The reference into a verified, digest-keyed cache entry, then unpacked into this instance's rootfs. */
+/**
+ * The reference into a verified, digest-keyed cache entry, then its rootfs. As root the entry is unpacked
+ * once, into the entry itself, and every later run (any instance) reuses that tree: runc-bundle gives each
+ * container a writable overlay over it, so nothing is unpacked or copied again. Rootless: unpacked for the
+ * user into this instance's own folder, as before.
+ */
 export async function up(ctx: Ctx): Promise<ImageFetchState> {
   requireRoot('image-fetch');
   const src = parseReference(ctx.config.image);
   const user = ctx.config.rootless ? rootlessUser(ctx.config) : undefined;
   const hit = await ensureCached(ctx, src);
   try {
-    const unpackDir = unpackTarget(ctx, user);
+    const shared = !user;
+    const unpackDir = shared ? sharedUnpackDir(hit.entry) : unpackTarget(ctx, user);
     const rootfsDir = path.join(unpackDir, 'rootfs');
     const previous = ctx.state.read<ImageFetchState>('image-fetch');
     if (
@@ -25,7 +31,17 @@ export async function up(ctx: Ctx): Promise<ImageFetchState> {
       ctx.log.info(`image ${ctx.config.image} already unpacked (${hit.digest.slice(0, 19)})`);
       return previous;
     }
-    await unpackInto(ctx, hit.entry, unpackDir, user);
+    // the entry's lock is held (hit.release below): no other run unpacks or prunes this entry meanwhile
+    let unpacked = true;
+    if (shared) {
+      removeAbandonedUnpacks(unpackDir);
+      if (existsSync(rootfsDir)) unpacked = false;
+      else await unpackInto(ctx, hit.entry, unpackDir, undefined);
+      // the instance's own unpack from an earlier version goes: the shared tree replaces it
+      rmSync(ctx.names.unpackDir, { recursive: true, force: true });
+    } else {
+      await unpackInto(ctx, hit.entry, unpackDir, user);
+    }
     const info = readEntryConfig(hit.entry);
     faultPoint('image-fetch:before-state');
     const state: ImageFetchState = {
@@ -40,9 +56,11 @@ export async function up(ctx: Ctx): Promise<ImageFetchState> {
       cacheEntry: hit.entry,
       platform: info.platform,
       ...(user ? { ownerUid: user.uid } : {}),
+      ...(shared ? { sharedRootfs: true } : {}),
     };
     ctx.state.write('image-fetch', state);
-    ctx.log.info(`image ${ctx.config.image} -> ${hit.digest} (${info.platform}${hit.fetched ? '' : ', from cache'}), rootfs ${rootfsDir}`);
+    const how = [hit.fetched ? '' : 'from cache', unpacked ? '' : 'unpacked before'].filter(Boolean).join(', ');
+    ctx.log.info(`image ${ctx.config.image} -> ${hit.digest} (${info.platform}${how ? `, ${how}` : ''}), rootfs ${rootfsDir}`);
     return state;
   } finally {
     hit.release();

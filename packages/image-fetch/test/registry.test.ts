@@ -182,8 +182,20 @@ R('pull by tag: verified cache entry keyed by the manifest digest, rootfs unpack
   assert.is(skopeoCalls(exec, 'copy').length, 0);
   assert.is(skopeoCalls(exec, 'inspect').length, 1);
   assert.is(umociCalls(exec).length, 0);
+  // as root the rootfs is the cache entry's own unpacked tree: down leaves it to the cache
+  assert.ok(s.sharedRootfs);
+  assert.is(s.unpackDir, path.join(s.cacheEntry ?? '', 'unpacked'));
   await down(ctx);
-  assert.not.ok(existsSync(s.unpackDir), 'down removed the rootfs');
+  assert.ok(existsSync(path.join(s.rootfsDir, 'bin/busybox')), 'the shared tree stays with the cache');
+  assert.not.ok(existsSync(ctx.names.unpackDir), 'nothing unpacked in the instance folder');
+
+  // another instance of the same digest mounts the same tree: no pull, no unpack
+  const other = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v1}`, imageCacheDir: ctx.config.imageCacheDir });
+  const o = await up(other.ctx);
+  assert.is(o.rootfsDir, s.rootfsDir);
+  assert.is(umociCalls(other.exec).length, 0);
+  assert.is(skopeoCalls(other.exec, 'copy').length, 0);
+  await down(other.ctx);
   assert.ok(existsSync(s.cacheEntry ?? ''), 'down keeps the cache');
 });
 
@@ -357,25 +369,24 @@ R('prune removes the entries no state refers to, keeps the rest', async () => {
 
 R('a full disk during unpack: clear error, no partial rootfs', async () => {
   const { ctx } = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v1}` });
-  const small = ctx.config.stateDir;
+  // room for the pulled layout (~1.1 MB of blobs) but not for its unpacked tree (~2 MB) beside it
+  const small = ctx.config.imageCacheDir;
   mkdirSync(small, { recursive: true });
-  await realExec('mount', ['-t', 'tmpfs', '-o', 'size=256k', 't4full', small]);
+  await realExec('mount', ['-t', 'tmpfs', '-o', 'size=1600k', 't4full', small]);
   try {
-    await rejects(up(ctx), /disk is full/);
+    const e = await rejects(up(ctx), /disk is full/);
+    assert.match(e.hint ?? '', /--image-cache-dir/);
+    const entry = new ImageCache(small).entryDir(W.digests.v1 ?? '');
     assert.equal(
-      readdirSync(small).flatMap((d) => readdirSync(path.join(small, d))),
+      readdirSync(entry).filter((f) => f.startsWith('unpacked')),
       [],
       'no rootfs, no temporary unpack',
     );
     assert.not.ok(ctx.state.has('image-fetch'));
+    assert.is(await verifyEntry(entry), undefined, 'the cache entry is intact');
   } finally {
     await realExec('umount', [small]);
   }
-  assert.is(
-    await verifyEntry(new ImageCache(ctx.config.imageCacheDir).entryDir(W.digests.v1 ?? '')),
-    undefined,
-    'the cache entry is intact',
-  );
 });
 
 R('a full disk while pulling into the cache: clear error, no half-written entry', async () => {

@@ -56,7 +56,8 @@ export async function up(ctx: Ctx): Promise<RuncBundleState> {
 
   const progress = createProgress('containers', ids.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   const containers = await mapLimit(ids, ctx.config.concurrency, async (id) => {
-    const c = await upOne(ctx, { id, image, overlay: ids.length > 1, specTemplate, user, previous });
+    // a shared rootfs (the cache's own tree) is never written to: every container gets an overlay over it
+    const c = await upOne(ctx, { id, image, overlay: ids.length > 1 || Boolean(image.sharedRootfs), specTemplate, user, previous });
     progress.tick();
     return c;
   }).finally(() => progress.done());

@@ -10,6 +10,7 @@ import {
   getLink,
   type HostSetupState,
   isNumberedContainerOf,
+  mapLimit,
   mountPoints,
   realMountPath,
 } from '@cni-demo/core';
@@ -60,7 +61,27 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   const ids = instanceIds(ctx);
   const leaks: Leak[] = [];
 
-  const bridge = await getLink(exec, c.bridge);
+  // the reads that start processes do not depend on each other: all at once, collected in order below
+  const bridgeRead = getLink(exec, c.bridge);
+  const masqRead = findMasqChains(exec, c.network, ids);
+  const forwardRead = Promise.all(
+    (['iptables', 'ip6tables'] as const).flatMap((tool) =>
+      forwardRules(c.id, c.bridge).map(async (rule) => ({
+        tool,
+        rule,
+        present: (await exec(tool, ['-w', '-C', 'FORWARD', ...rule], { allowFail: true })).exitCode === 0,
+      })),
+    ),
+  );
+  // runc keeps one folder per container under its root: only an id with a folder is asked about
+  const runcRead = mapLimit(
+    ids.filter((id) => existsSync(path.join(c.runcRoot, id))),
+    8,
+    async (id) => ({ id, known: (await exec('runc', ['--root', c.runcRoot, 'state', id], { allowFail: true })).exitCode === 0 }),
+  );
+  for (const p of [masqRead, forwardRead, runcRead]) p.catch(() => undefined);
+
+  const bridge = await bridgeRead;
   let alias = '';
   try {
     alias = readFileSync(`/sys/class/net/${c.bridge}/ifalias`, 'utf8').trim();
@@ -85,8 +106,12 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
         leaks.push({ kind: 'veth', what: `${veth} (peer of ${c.ifname} in ${pin})` });
       }
     }
-    const st = await exec('runc', ['--root', c.runcRoot, 'state', id], { allowFail: true });
-    if (st.exitCode === 0) leaks.push({ kind: 'runc-container', what: `runc container ${id} (root ${c.runcRoot})` });
+  }
+  for (const { id, known } of await runcRead) {
+    leaks.push({
+      kind: 'runc-container',
+      what: known ? `runc container ${id} (root ${c.runcRoot})` : `runc state folder ${path.join(c.runcRoot, id)} (runc cannot read it)`,
+    });
   }
 
   const runDir = realMountPath(ctx.names.runDir);
@@ -121,14 +146,11 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
     if (ours) leaks.push({ kind: 'cni-cache', what: file });
   }
 
-  for (const ch of await findMasqChains(exec, c.network, ids)) {
+  for (const ch of await masqRead) {
     leaks.push({ kind: 'nat-chain', what: `${ch.tool} -t nat ${ch.chain} (masquerade for ${c.network})` });
   }
-  for (const tool of ['iptables', 'ip6tables']) {
-    for (const rule of forwardRules(c.id, c.bridge)) {
-      const r = await exec(tool, ['-w', '-C', 'FORWARD', ...rule], { allowFail: true });
-      if (r.exitCode === 0) leaks.push({ kind: 'forward-rule', what: `${tool} FORWARD ${rule.slice(0, 2).join(' ')} ACCEPT` });
-    }
+  for (const { tool, rule, present } of await forwardRead) {
+    if (present) leaks.push({ kind: 'forward-rule', what: `${tool} FORWARD ${rule.slice(0, 2).join(' ')} ACCEPT` });
   }
 
   for (const f of readdir(ctx.names.runDir)) leaks.push({ kind: 'state', what: path.join(ctx.names.runDir, f) });

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -82,26 +82,31 @@ async function pluginVersions(ctx: Ctx, host: HostSetupState): Promise<PluginVer
   }
   const found = pluginTypes(conf).map((type) => ({ type, bin: host.pluginDirs.map((d) => path.join(d, type)).find((f) => existsSync(f)) }));
   const bins = found.flatMap((f) => (f.bin ? [f.bin] : []));
-  // dpkg is slow to start: one query for every binary's package, one for every package's version
-  const owners = new Map<string, string>();
-  const versions = new Map<string, string>();
-  if (bins.length > 0) {
-    const r = await ctx.exec('dpkg-query', ['-S', ...bins], { allowFail: true });
+  // dpkg-query is slow to start (~0.1 s): the owners are read from dpkg's own file lists, CNI-looking
+  // packages first; dpkg-query -S only for a binary none of those lists names
+  const owners = dpkgOwnersFromLists(bins);
+  const unknown = bins.filter((b) => !owners.has(b));
+  if (unknown.length > 0) {
+    const r = await ctx.exec('dpkg-query', ['-S', ...unknown], { allowFail: true });
     for (const line of r.stdout.split('\n')) {
       const m = /^([^:\s]+)(?::\S+)?: (.+)$/.exec(line.trim());
       if (m?.[1] && m[2]) owners.set(m[2], m[1]);
     }
-    const pkgs = [...new Set(owners.values())];
-    if (pkgs.length > 0) {
-      const v = await ctx.exec('dpkg-query', ['-W', '-f=${Package} ${Version}\\n', ...pkgs], { allowFail: true });
-      for (const line of v.stdout.split('\n')) {
-        const [name, version] = line.trim().split(' ');
-        if (name && version) versions.set(name, version);
-      }
-    }
   }
-  return Promise.all(
-    found.map(async ({ type, bin }) => {
+  const versions = new Map<string, string>();
+  const pkgs = [...new Set(owners.values())];
+  const versionsRead =
+    pkgs.length === 0
+      ? Promise.resolve()
+      : ctx.exec('dpkg-query', ['-W', '-f=${Package} ${Version}\\n', ...pkgs], { allowFail: true }).then((v) => {
+          for (const line of v.stdout.split('\n')) {
+            const [name, version] = line.trim().split(' ');
+            if (name && version) versions.set(name, version);
+          }
+        });
+  const probed = await Promise.all([
+    versionsRead,
+    ...found.map(async ({ type, bin }) => {
       let supportedVersions: string[] = [];
       if (bin) {
         const r = await ctx.exec(bin, [], {
@@ -116,11 +121,62 @@ async function pluginVersions(ctx: Ctx, host: HostSetupState): Promise<PluginVer
           /* not a CNI plugin answer: leave it empty */
         }
       }
+      return { type, bin, supportedVersions };
+    }),
+  ]);
+  return (probed.slice(1) as { type: string; bin: string | undefined; supportedVersions: string[] }[]).map(
+    ({ type, bin, supportedVersions }) => {
       const owner = bin ? owners.get(bin) : undefined;
       const pkg = owner ? `${owner}${versions.has(owner) ? ` ${versions.get(owner)}` : ''}` : undefined;
       return { type, path: bin, supportedVersions, package: pkg };
-    }),
+    },
   );
+}
+
+/**
+ * The Debian package that installed each file, from dpkg's file lists (`<infoDir>/<package>[:arch].list`,
+ * one path per line: what `dpkg-query -S` reads). Only lists whose package name looks like a CNI one are
+ * read; a file they do not name is left out (the caller asks dpkg-query for it).
+ */
+export function dpkgOwnersFromLists(files: readonly string[], infoDir = '/var/lib/dpkg/info'): Map<string, string> {
+  const owners = new Map<string, string>();
+  if (files.length === 0) return owners;
+  let lists: string[];
+  try {
+    lists = readdirSync(infoDir).filter((f) => f.endsWith('.list') && /cni|containernetworking/i.test(f));
+  } catch {
+    return owners;
+  }
+  const wanted = new Set(files);
+  for (const list of lists) {
+    let text: string;
+    try {
+      text = readFileSync(path.join(infoDir, list), 'utf8');
+    } catch {
+      continue;
+    }
+    const pkg = list.slice(0, -'.list'.length).split(':')[0] as string;
+    for (const line of text.split('\n')) if (wanted.has(line)) owners.set(line, pkg);
+    if (owners.size === wanted.size) break;
+  }
+  return owners;
+}
+
+/** Reads what does not depend on the checks (plugin versions, topology), so it can start alongside them. */
+export function startReportReads(ctx: Ctx, host: HostSetupState): ReportReads {
+  const reads: ReportReads = {
+    plugins: pluginVersions(ctx, host),
+    topology: readTopology(ctx.exec, ctx.config, host.bridge),
+  };
+  // awaited later by buildReport; a failure must not surface as an unhandled rejection before that
+  reads.plugins.catch(() => undefined);
+  reads.topology.catch(() => undefined);
+  return reads;
+}
+
+export interface ReportReads {
+  plugins: Promise<PluginVersion[]>;
+  topology: Promise<Topology>;
 }
 
 /**
@@ -134,10 +190,10 @@ export function latestTimings(all: StepTiming[]): StepTiming[] {
   return [...byKey.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 }
 
-export async function buildReport(ctx: Ctx, input: ReportInput): Promise<Report> {
+export async function buildReport(ctx: Ctx, input: ReportInput, reads = startReportReads(ctx, input.host)): Promise<Report> {
   const runDir = ctx.names.runDir;
   const passed = input.checks.filter((c) => c.ok).length;
-  const [plugins, topology] = await Promise.all([pluginVersions(ctx, input.host), readTopology(ctx.exec, ctx.config, input.host.bridge)]);
+  const [plugins, topology] = await Promise.all([reads.plugins, reads.topology]);
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     generatedAt: new Date().toISOString(),
@@ -224,8 +280,8 @@ export function renderMarkdown(r: Report): string {
 }
 
 /** Builds the report and writes the three files (atomically, like the state files). */
-export async function writeReport(ctx: Ctx, input: ReportInput): Promise<Report> {
-  const report = await buildReport(ctx, input);
+export async function writeReport(ctx: Ctx, input: ReportInput, reads?: ReportReads): Promise<Report> {
+  const report = await buildReport(ctx, input, reads);
   writeFileAtomic(report.files.svg, renderSvg(report.topology, `cni-demo ${report.instance.id}`), 0o600);
   writeFileAtomic(report.files.markdown, renderMarkdown(report), 0o600);
   writeFileAtomic(report.files.json, `${JSON.stringify(report, null, 2)}\n`, 0o600);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type Config, containerIds, type Exec } from '@cni-demo/core';
+import { type Config, containerIds, type Exec, mapLimit } from '@cni-demo/core';
 
 /**
  * What was wired, read back from the kernel (ip -j on the host and inside each pinned netns, iptables-save
@@ -155,43 +155,50 @@ async function ipJson(exec: Exec, netnsPin: string | undefined, args: string[]):
 }
 
 async function routes(exec: Exec, pin: string | undefined, extra: string[]): Promise<Route[]> {
-  const out: Route[] = [];
-  for (const family of [4, 6] as const) {
-    out.push(...parseRoutesJson(await ipJson(exec, pin, [`-${family}`, '-j', 'route', 'show', ...extra]), family));
-  }
-  return out;
+  const [v4, v6] = await Promise.all(([4, 6] as const).map((family) => ipJson(exec, pin, [`-${family}`, '-j', 'route', 'show', ...extra])));
+  return [...parseRoutesJson(v4 ?? '[]', 4), ...parseRoutesJson(v6 ?? '[]', 6)];
 }
 
-/** Reads the instance's network as it exists now. Missing pieces (no bridge, no pin) are simply absent. */
+/**
+ * Reads the instance's network as it exists now. Missing pieces (no bridge, no pin) are simply absent.
+ * Every read is independent of the others, so they run at once (at most 8 netns at a time).
+ */
 export async function readTopology(exec: Exec, config: Config, bridgeName = config.bridge): Promise<Topology> {
-  const hostLinks = parseIpAddrJson(await ipJson(exec, undefined, ['-j', '-d', 'addr', 'show']));
+  const ids = containerIds(config);
+  const pins = ids.map((id) => ({ id, pin: path.join(config.netnsDir, id) })).filter((c) => existsSync(c.pin));
+  const [hostText, hostRoutesRaw, inside, nat] = await Promise.all([
+    ipJson(exec, undefined, ['-j', '-d', 'addr', 'show']),
+    // `ip route show dev X` fails when X is gone: then there are no routes to show
+    routes(exec, undefined, ['dev', bridgeName]),
+    mapLimit(pins, 8, async ({ id, pin }) => {
+      const [addrs, r] = await Promise.all([ipJson(exec, pin, ['-j', '-d', 'addr', 'show']), routes(exec, pin, [])]);
+      return { containerId: id, pin, interfaces: parseIpAddrJson(addrs), routes: r } satisfies NetnsView;
+    }),
+    Promise.all(['iptables-save', 'ip6tables-save'].map((tool) => exec(tool, ['-t', 'nat'], { allowFail: true }))),
+  ]);
+  const hostLinks = parseIpAddrJson(hostText);
   const bridge = hostLinks.find((l) => l.name === bridgeName);
   const ports = bridge ? hostLinks.filter((l) => l.master === bridgeName) : [];
   // `ip route show dev X` leaves dev out of each entry: it is the filter
-  const hostRoutes = bridge ? (await routes(exec, undefined, ['dev', bridgeName])).map((r) => ({ ...r, dev: r.dev ?? bridgeName })) : [];
+  const hostRoutes = bridge ? hostRoutesRaw.map((r) => ({ ...r, dev: r.dev ?? bridgeName })) : [];
 
-  const containers: NetnsView[] = [];
+  const containers: NetnsView[] = inside;
   const veths: VethPair[] = [];
-  for (const id of containerIds(config)) {
-    const pin = path.join(config.netnsDir, id);
-    if (!existsSync(pin)) continue;
-    const interfaces = parseIpAddrJson(await ipJson(exec, pin, ['-j', '-d', 'addr', 'show']));
-    containers.push({ containerId: id, pin, interfaces, routes: await routes(exec, pin, []) });
-    for (const i of interfaces) {
+  for (const c of containers) {
+    for (const i of c.interfaces) {
       // a veth's link_index names its peer's ifindex in the other namespace
       const hostEnd = i.kind === 'veth' ? ports.find((p) => p.ifindex === i.peerIfindex && p.peerIfindex === i.ifindex) : undefined;
-      if (hostEnd) veths.push({ containerId: id, hostIf: hostEnd.name, containerIf: i.name });
+      if (hostEnd) veths.push({ containerId: c.containerId, hostIf: hostEnd.name, containerIf: i.name });
     }
   }
 
   const mappings: PortMapping[] = [];
   const ours = new Set(containers.flatMap((c) => c.interfaces.flatMap((i) => i.addrs.map((a) => a.split('/')[0]))));
-  const ids = new Set(containerIds(config));
-  for (const tool of ['iptables-save', 'ip6tables-save']) {
-    const r = await exec(tool, ['-t', 'nat'], { allowFail: true });
+  const idSet = new Set(ids);
+  for (const r of nat) {
     if (r.exitCode !== 0) continue;
     for (const m of parsePortMappings(r.stdout)) {
-      if ((m.containerId && ids.has(m.containerId)) || ours.has(m.containerIp)) mappings.push(m);
+      if ((m.containerId && idSet.has(m.containerId)) || ours.has(m.containerIp)) mappings.push(m);
     }
   }
   return { readAt: new Date().toISOString(), bridge, ports, hostRoutes, containers, veths, mappings };

@@ -13,7 +13,7 @@ import {
 import { formatTable, inContainer, parseDefaultRoute, parseIpAddr, pingFrom, runCheck } from './checks.js';
 import { httpGetRetry } from './http.js';
 import { formatAddressTable, manyChecks } from './many.js';
-import { type Report, writeReport } from './report.js';
+import { type Report, startReportReads, writeReport } from './report.js';
 
 /** The walkthrough's proof, as checks: addresses and routes inside, pings both ways, for both families. */
 export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['files'] }> {
@@ -24,6 +24,8 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
   const id = bundle.containerId;
   const ifname = att.ifName;
   const atts = attachmentsOf(att);
+  // the report's reads (topology, plugin versions) need nothing from the checks: they run alongside them
+  const reads = startReportReads(ctx, host);
 
   const checks: CheckResult[] = [];
   if (atts.length > 1) checks.push(...(await manyChecks(ctx, host, atts)));
@@ -34,7 +36,7 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
   const state: VerifyState = { ok: checks.every((c) => c.ok), checks, addresses };
   faultPoint('verify:before-state');
   ctx.state.write('verify', state);
-  const report = await writeReport(ctx, { checks, host, attachments: atts });
+  const report = await writeReport(ctx, { checks, host, attachments: atts }, reads);
   // with --json, runStep prints the returned state (with the report's paths) as the step's one JSON line
   if (!ctx.config.json) {
     if (atts.length > 1) ctx.log.out(`${formatAddressTable(addresses)}\n\n`);

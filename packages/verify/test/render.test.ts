@@ -1,8 +1,12 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseXml, xmlTexts } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { renderMermaid } from '../src/mermaid.js';
-import { latestTimings, pluginTypes } from '../src/report.js';
+import { dpkgOwnersFromLists, latestTimings, pluginTypes } from '../src/report.js';
 import { renderSvg } from '../src/svg.js';
 import type { Iface, Topology } from '../src/topology.js';
 
@@ -134,6 +138,36 @@ test('pluginTypes lists each plugin and its ipam once, in order', () => {
     'portmap',
   ]);
   assert.equal(pluginTypes({}), []);
+});
+
+test('dpkgOwnersFromLists names the package of each file from CNI-looking lists only, arch suffix dropped', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'verify-dpkg-'));
+  try {
+    writeFileSync(
+      path.join(dir, 'containernetworking-plugins:amd64.list'),
+      '/.\n/usr/lib/cni\n/usr/lib/cni/bridge\n/usr/lib/cni/host-local\n',
+    );
+    writeFileSync(path.join(dir, 'coreutils.list'), '/usr/lib/cni/portmap\n');
+    writeFileSync(path.join(dir, 'containernetworking-plugins.md5sums'), 'x  usr/lib/cni/portmap\n');
+    const owners = dpkgOwnersFromLists(['/usr/lib/cni/bridge', '/usr/lib/cni/portmap', '/usr/lib/cni/host'], dir);
+    assert.equal([...owners], [['/usr/lib/cni/bridge', 'containernetworking-plugins']]);
+    assert.equal(dpkgOwnersFromLists(['/usr/lib/cni/bridge'], path.join(dir, 'missing')).size, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('dpkgOwnersFromLists agrees with dpkg-query -S on this machine for the Debian plugins', () => {
+  const bins = ['/usr/lib/cni/bridge', '/usr/lib/cni/host-local'];
+  const r = spawnSync('dpkg-query', ['-S', ...bins], { encoding: 'utf8' });
+  assert.is(r.status, 0, `dpkg-query -S failed (is containernetworking-plugins installed?): ${r.stderr}`);
+  const expected = new Map(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(l.indexOf(': ') + 2), l.split(':')[0] as string] as const),
+  );
+  assert.equal(dpkgOwnersFromLists(bins), expected);
 });
 
 test.run();
