@@ -62,10 +62,11 @@ export interface RouteInfo {
 
 export async function listRoutes(exec: Exec, netns?: string): Promise<RouteInfo[]> {
   const pre = netns ? ['-n', netns] : [];
+  const families = [4, 6] as const;
+  const read = await Promise.all(families.map((family) => exec('ip', [...pre, `-${family}`, '-j', 'route', 'show', 'table', 'all'])));
   const out: RouteInfo[] = [];
-  for (const family of [4, 6] as const) {
-    const r = await exec('ip', [...pre, `-${family}`, '-j', 'route', 'show', 'table', 'all']);
-    for (const j of JSON.parse(r.stdout || '[]') as Record<string, string>[]) {
+  for (const [i, family] of families.entries()) {
+    for (const j of JSON.parse(read[i]?.stdout || '[]') as Record<string, string>[]) {
       out.push({ family, dst: j.dst ?? '', dev: j.dev, gateway: j.gateway, table: j.table, type: j.type });
     }
   }

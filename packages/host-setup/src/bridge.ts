@@ -36,7 +36,8 @@ const norm = (a: { local: string; prefixlen: number }) => `${a.local}/${a.prefix
 export async function planBridge(ctx: Ctx, opts: { ours?: boolean } = {}): Promise<BridgePlan> {
   const c = ctx.config;
   const addrs = bridgeAddrs(ctx);
-  const existing = await getLink(ctx.exec, c.bridge);
+  // independent reads, at once
+  const [existing, routes] = await Promise.all([getLink(ctx.exec, c.bridge), listRoutes(ctx.exec)]);
   const problems: UserError[] = [];
   let adopt = false;
   if (existing) {
@@ -64,7 +65,6 @@ export async function planBridge(ctx: Ctx, opts: { ours?: boolean } = {}): Promi
       }
     }
   }
-  const routes = await listRoutes(ctx.exec);
   for (const subnet of [c.subnet4, c.subnet6]) {
     const ours = parseCidr(subnet);
     if (!ours) continue;
@@ -95,18 +95,25 @@ function routeClashes(r: RouteInfo, ours: NonNullable<ReturnType<typeof parseCid
   return prefixesOverlap(theirs, ours);
 }
 
-/** Makes the bridge (or adopts the one that is there) with both addresses, up. Idempotent. */
-export async function ensureBridge(ctx: Ctx, plan: BridgePlan): Promise<void> {
+/**
+ * Makes the bridge (or adopts the one that is there) with both addresses, up, and (when given) marks it
+ * with `alias`. Idempotent. One `ip -batch` process for every change: it stops at the first command that
+ * fails and names its line, and the mark goes on in the same breath as the bridge.
+ */
+export async function ensureBridge(ctx: Ctx, plan: BridgePlan, alias?: string): Promise<void> {
   const name = ctx.config.bridge;
-  if (!plan.existing) await ctx.exec('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
+  const lines: string[] = [];
+  if (!plan.existing) lines.push(`link add name ${name} type bridge`);
   const have = new Set((plan.existing?.addrs ?? []).map(norm));
   for (const a of plan.addrs) {
     if (have.has(a.toLowerCase())) continue;
-    // nodad: the gateway must answer at once, not after duplicate address detection finishes
-    const v6 = a.includes(':');
-    await ctx.exec('ip', [...(v6 ? ['-6'] : []), 'addr', 'add', a, 'dev', name, ...(v6 ? ['nodad'] : [])]);
+    // nodad: the gateway must answer at once, not after duplicate address detection finishes (the family
+    // comes from the address itself: batch lines take no -6)
+    lines.push(`addr add ${a} dev ${name}${a.includes(':') ? ' nodad' : ''}`);
   }
-  await ctx.exec('ip', ['link', 'set', name, 'up']);
+  lines.push(`link set dev ${name} up`);
+  if (alias) lines.push(`link set dev ${name} alias ${alias}`);
+  await ctx.exec('ip', ['-batch', '-'], { input: `${lines.join('\n')}\n` });
 }
 
 export async function deleteBridge(ctx: Ctx, name: string): Promise<'deleted' | 'absent' | 'in-use'> {

@@ -1,4 +1,4 @@
-import { type Ctx, type Exec, forwardRules } from '@cni-demo/core';
+import { type Ctx, type Exec, forwardRules, presentForwardRules } from '@cni-demo/core';
 
 /**
  * The FORWARD chain's policy decides whether container traffic may leave through the host. Docker sets it
@@ -23,10 +23,8 @@ export async function forwardPolicy(exec: Exec, tool: IptablesTool): Promise<str
 /** Explains a DROP policy, or (opted in) lets the bridge's traffic through. Returns the tools that drop. */
 export async function handleForwardPolicy(ctx: Ctx): Promise<IptablesTool[]> {
   const { id, bridge } = ctx.config;
-  const dropping: IptablesTool[] = [];
-  for (const tool of TOOLS) {
-    if ((await forwardPolicy(ctx.exec, tool)) === 'DROP') dropping.push(tool);
-  }
+  const policies = await Promise.all(TOOLS.map((tool) => forwardPolicy(ctx.exec, tool)));
+  const dropping: IptablesTool[] = TOOLS.filter((_, i) => policies[i] === 'DROP');
   if (dropping.length === 0) return dropping;
   if (!ctx.config.fixForward) {
     ctx.log.warn(
@@ -45,19 +43,9 @@ export async function handleForwardPolicy(ctx: Ctx): Promise<IptablesTool[]> {
   return dropping;
 }
 
-/** The fix's rules still present, by tool (for down and the leak audit). */
+/** The fix's rules still present, by tool (for down and the leak audit); a rule inserted twice counts twice. */
 export async function findForwardRules(exec: Exec, id: string, bridge: string): Promise<{ tool: IptablesTool; rule: string[] }[]> {
-  // four independent checks: at once, listed in the same order as before
-  const checked = await Promise.all(
-    TOOLS.flatMap((tool) =>
-      forwardRules(id, bridge).map(async (rule) => ({
-        tool,
-        rule,
-        present: (await exec(tool, ['-w', '-C', 'FORWARD', ...rule], { allowFail: true })).exitCode === 0,
-      })),
-    ),
-  );
-  return checked.filter((c) => c.present).map(({ tool, rule }) => ({ tool, rule }));
+  return presentForwardRules(exec, id, bridge);
 }
 
 /** Removes the fix's rules (each may have been inserted more than once by hand reruns). Idempotent. */

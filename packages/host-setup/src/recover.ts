@@ -3,10 +3,6 @@ import { bridgeMark, type Ctx } from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
 import { buildNetConf } from './netconf.js';
 
-export async function markBridge(ctx: Ctx): Promise<void> {
-  await ctx.exec('ip', ['link', 'set', 'dev', ctx.config.bridge, 'alias', bridgeMark(ctx.config.id)]);
-}
-
 export function bridgeAlias(name: string): string | undefined {
   try {
     return readFileSync(`/sys/class/net/${name}/ifalias`, 'utf8').trim();

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  bridgeMark,
   type Ctx,
   faultPoint,
   type HostSetupState,
@@ -16,7 +17,7 @@ import { ensureBridge, planBridge } from './bridge.js';
 import { handleForwardPolicy } from './forward.js';
 import { buildNetConf } from './netconf.js';
 import { preflight } from './preflight.js';
-import { isOurBridge, markBridge } from './recover.js';
+import { isOurBridge } from './recover.js';
 import { FORWARDING_SYSCTLS } from './state.js';
 
 export async function up(ctx: Ctx): Promise<HostSetupState> {
@@ -83,8 +84,7 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   ctx.state.write('host-setup', state);
   faultPoint('host-setup:after-state');
 
-  await ensureBridge(ctx, plan);
-  if (state.createdBridge) await markBridge(ctx);
+  await ensureBridge(ctx, plan, state.createdBridge ? bridgeMark(c.id) : undefined);
   faultPoint('host-setup:after-bridge');
   await handleForwardPolicy(ctx);
   mkdirSync(c.confDir, { recursive: true, mode: 0o755 });

@@ -6,7 +6,7 @@ import {
   type Ctx,
   type Exec,
   findMasqChains,
-  forwardRules,
+  presentForwardRules,
   getLink,
   type HostSetupState,
   isNumberedContainerOf,
@@ -64,15 +64,7 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   // the reads that start processes do not depend on each other: all at once, collected in order below
   const bridgeRead = getLink(exec, c.bridge);
   const masqRead = findMasqChains(exec, c.network, ids);
-  const forwardRead = Promise.all(
-    (['iptables', 'ip6tables'] as const).flatMap((tool) =>
-      forwardRules(c.id, c.bridge).map(async (rule) => ({
-        tool,
-        rule,
-        present: (await exec(tool, ['-w', '-C', 'FORWARD', ...rule], { allowFail: true })).exitCode === 0,
-      })),
-    ),
-  );
+  const forwardRead = presentForwardRules(exec, c.id, c.bridge);
   // runc keeps one folder per container under its root: only an id with a folder is asked about
   const runcRead = mapLimit(
     ids.filter((id) => existsSync(path.join(c.runcRoot, id))),
@@ -149,8 +141,8 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   for (const ch of await masqRead) {
     leaks.push({ kind: 'nat-chain', what: `${ch.tool} -t nat ${ch.chain} (masquerade for ${c.network})` });
   }
-  for (const { tool, rule, present } of await forwardRead) {
-    if (present) leaks.push({ kind: 'forward-rule', what: `${tool} FORWARD ${rule.slice(0, 2).join(' ')} ACCEPT` });
+  for (const { tool, rule } of await forwardRead) {
+    leaks.push({ kind: 'forward-rule', what: `${tool} FORWARD ${rule.slice(0, 2).join(' ')} ACCEPT` });
   }
 
   for (const f of readdir(ctx.names.runDir)) leaks.push({ kind: 'state', what: path.join(ctx.names.runDir, f) });
