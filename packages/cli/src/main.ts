@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // cni-demo up|down|status: the whole pipeline in one process (the fast path; `pnpm turbo run demo` runs it step by
 // step), or what exists now.
 import { runStep, UserError } from '@cni-demo/core';
