@@ -3,6 +3,7 @@ import path from 'node:path';
 import { readCacheEntry } from '@cni-demo/cni';
 import {
   attachmentsOf,
+  bridgePorts,
   type CniAttachState,
   type Ctx,
   containerIds,
@@ -62,15 +63,12 @@ export async function down(ctx: Ctx): Promise<void> {
       if (netns) pinned.push({ id, netns });
       progress.tick();
     }).finally(() => progress.done());
-    // proof that every interface is gone: a veth pair dies as one, so a bridge without ports means no eth0
-    // is left; only when some port is still there is each container looked into (one process each)
+    // proof that every interface is gone: a veth pair dies as one, so a bridge without ports (read from
+    // sysfs, no process) means no eth0 is left; only when some port is still there (another instance's
+    // containers on an adopted bridge, or a DEL that did not remove it) is each container looked into
     proof = (async () => {
-      let left = 0;
-      if (todo.length > 1) {
-        const ports = await ctx.exec('ip', ['-j', 'link', 'show', 'master', ctx.config.bridge], { allowFail: true });
-        left = ports.exitCode === 0 ? (JSON.parse(ports.stdout || '[]') as unknown[]).length : 0;
-      }
-      if (left > 0 || todo.length === 1) {
+      const ports = bridgePorts(ctx.config.bridge);
+      if (ports === undefined || ports.length > 0) {
         for (const { netns } of pinned) {
           if (await linkInNetns(ctx, netns, ctx.config.ifname))
             throw new Error(`${ctx.config.ifname} is still present in ${netns} after CNI DEL`);

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Exec } from './exec.js';
 
 /** Read-only views of the host's network state, through `ip -j`, so every step sees the kernel's truth. */
@@ -43,6 +44,20 @@ export async function getLink(exec: Exec, name: string, netns?: string): Promise
   if (r.exitCode !== 0) return undefined;
   const list = JSON.parse(r.stdout || '[]') as IpLinkJson[];
   return list[0] ? toLink(list[0]) : undefined;
+}
+
+/**
+ * The ports of bridge `name` read from sysfs (/sys/class/net/<name>/brif), without starting a process;
+ * undefined when there is no link of that name or it is not a bridge. Host namespace only.
+ */
+export function bridgePorts(name: string, sysNet = '/sys/class/net'): string[] | undefined {
+  const dir = path.join(sysNet, name);
+  if (!existsSync(path.join(dir, 'bridge'))) return undefined;
+  try {
+    return readdirSync(path.join(dir, 'brif')).sort();
+  } catch {
+    return undefined;
+  }
 }
 
 export async function listLinks(exec: Exec, netns?: string): Promise<LinkInfo[]> {

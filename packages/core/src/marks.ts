@@ -41,7 +41,7 @@ export async function presentForwardRules(
   const out: { tool: 'iptables' | 'ip6tables'; rule: string[] }[] = [];
   for (const [i, tool] of tools.entries()) {
     const r = listed[i];
-    if (!r || r.exitCode !== 0) continue;
+    if (r?.exitCode !== 0) continue;
     for (const line of r.stdout.split('\n')) {
       if (!line.startsWith('-A FORWARD ')) continue;
       const spec = splitRule(line).slice(2);

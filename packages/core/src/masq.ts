@@ -52,7 +52,7 @@ export async function findMasqChains(exec: Exec, network: string, ids: readonly 
   const out: MasqChain[] = [];
   for (const [i, tool] of TOOLS.entries()) {
     const save = saves[i];
-    if (!save || save.exitCode !== 0) continue;
+    if (save?.exitCode !== 0) continue;
     for (const c of parseMasqChains(save.stdout, network, ids)) out.push({ tool, ...c });
   }
   return out;

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import {
+  bridgePorts,
   type Ctx,
   getLink,
   type LinkInfo,
@@ -117,12 +119,10 @@ export async function ensureBridge(ctx: Ctx, plan: BridgePlan, alias?: string): 
 }
 
 export async function deleteBridge(ctx: Ctx, name: string): Promise<'deleted' | 'absent' | 'in-use'> {
-  const link = await getLink(ctx.exec, name);
-  if (!link) return 'absent';
-  if (link.kind !== 'bridge') return 'in-use';
-  const r = await ctx.exec('ip', ['-j', 'link', 'show', 'master', name]);
-  const ports = JSON.parse(r.stdout || '[]') as unknown[];
-  if (ports.length > 0) return 'in-use';
+  // sysfs says whether it exists, is a bridge and has ports: no process until the delete itself
+  if (!existsSync(`/sys/class/net/${name}`)) return 'absent';
+  const ports = bridgePorts(name);
+  if (ports === undefined || ports.length > 0) return 'in-use';
   await ctx.exec('ip', ['link', 'del', name]);
   return 'deleted';
 }

@@ -2,12 +2,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   bridgeMark,
+  bridgePorts,
   containerIds,
   type Ctx,
   type Exec,
   findMasqChains,
   presentForwardRules,
-  getLink,
   type HostSetupState,
   isNumberedContainerOf,
   mapLimit,
@@ -62,7 +62,6 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   const leaks: Leak[] = [];
 
   // the reads that start processes do not depend on each other: all at once, collected in order below
-  const bridgeRead = getLink(exec, c.bridge);
   const masqRead = findMasqChains(exec, c.network, ids);
   const forwardRead = presentForwardRules(exec, c.id, c.bridge);
   // runc keeps one folder per container under its root: only an id with a folder is asked about
@@ -73,7 +72,7 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   );
   for (const p of [masqRead, forwardRead, runcRead]) p.catch(() => undefined);
 
-  const bridge = await bridgeRead;
+  const bridge = existsSync(`/sys/class/net/${c.bridge}`);
   let alias = '';
   try {
     alias = readFileSync(`/sys/class/net/${c.bridge}/ifalias`, 'utf8').trim();
@@ -82,9 +81,7 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   }
   if (bridge && alias === bridgeMark(c.id)) {
     leaks.push({ kind: 'bridge', what: `bridge ${c.bridge} (made by this instance)` });
-    const ports = await exec('ip', ['-j', 'link', 'show', 'master', c.bridge], { allowFail: true });
-    for (const p of JSON.parse(ports.stdout || '[]') as { ifname: string }[])
-      leaks.push({ kind: 'veth', what: `${p.ifname} on bridge ${c.bridge}` });
+    for (const p of bridgePorts(c.bridge) ?? []) leaks.push({ kind: 'veth', what: `${p} on bridge ${c.bridge}` });
   }
 
   const mounts = mountPoints();

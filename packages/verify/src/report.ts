@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import {
   type CheckResult,
   type CniAttachment,
-  type CniAttachState,
   type Ctx,
   containerIds,
   type HostSetupState,
