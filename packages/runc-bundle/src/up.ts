@@ -17,7 +17,7 @@ import {
 } from '@cni-demo/core';
 import { writeBundleSpec } from './bundle-spec.js';
 import { bundleDirFor, runcArgv, runcUser } from './rootless.js';
-import { isMountPoint, pinMatches, runcArgs, runcState } from './runc.js';
+import { isMountPoint, pinMatches, runcArgs, runcKnows, runcState } from './runc.js';
 import type { RuntimeSpec } from './spec.js';
 
 /** busybox httpd in the foreground, serving the builtin image's /var/www (index.html). */
@@ -127,13 +127,19 @@ async function upOne(
     const logFile = path.join(bundleDir, 'container.log');
     writeFileSync(logFile, '', { mode: 0o600 });
     if (user) chownSync(logFile, user.uid, user.gid);
-    await ctx.exec(...runcArgv(user, runcArgs(ctx, 'create', '--bundle', bundleDir, id)), { outputFile: logFile, timeoutMs: 60_000 });
-    const created = await runcState(ctx, id);
-    if (!created) throw new Error(`runc create ${id} returned but the container does not exist`);
+    // runc writes the container's pid where we ask: no `runc state` process to learn it
+    const pidFile = path.join(bundleDir, 'container.pid');
+    rmSync(pidFile, { force: true });
+    await ctx.exec(...runcArgv(user, runcArgs(ctx, 'create', '--bundle', bundleDir, '--pid-file', pidFile, id)), {
+      outputFile: logFile,
+      timeoutMs: 60_000,
+    });
+    const pid = readPidFile(pidFile) ?? (await runcState(ctx, id))?.pid;
+    if (!pid || !runcKnows(ctx, id)) throw new Error(`runc create ${id} returned but the container does not exist`);
     faultPoint('runc-bundle:after-create');
-    await pin(ctx, created.pid, n.netnsPath);
+    await pin(ctx, pid, n.netnsPath);
     await ctx.exec(...runcArgv(user, runcArgs(ctx, 'start', id)));
-    current = { ...created, status: 'running' };
+    current = { id, pid, status: 'running', bundle: bundleDir };
   }
   return {
     containerId: id,
@@ -169,4 +175,14 @@ export async function pin(ctx: Ctx, pid: number, netnsPath: string): Promise<voi
 export async function unpin(ctx: Ctx, netnsPath: string): Promise<void> {
   while (isMountPoint(netnsPath)) await ctx.exec('umount', [netnsPath]);
   rmSync(netnsPath, { force: true });
+}
+
+/** The pid runc create wrote with --pid-file, or undefined when there is none (or it is not a pid). */
+function readPidFile(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
