@@ -107,6 +107,7 @@ export const DOWN_GROUPS: StepName[][] = [['cni-attach'], ['runc-bundle'], ['ima
  */
 export async function pipelineDown(ctx: Ctx): Promise<void> {
   let first: unknown;
+  let early2: Promise<void> | undefined;
   for (const group of DOWN_GROUPS) {
     // the containers' processes are stopped while DEL runs: DEL needs their network namespaces, which the
     // pins keep, not the processes (runc-bundle down then finds them gone and removes the rest)
@@ -127,6 +128,9 @@ export async function pipelineDown(ctx: Ctx): Promise<void> {
     );
     await early;
     for (const r of results) if (r.status === 'rejected') first ??= r.reason;
+    // every DEL done: the bridge (now without ports) and the FORWARD fix go while runc-bundle down runs
+    if (group.includes('cni-attach') && !first) early2 = hostSetup.downNetworkEarly(ctx).catch(() => undefined);
+    if (group.includes('runc-bundle')) await early2;
   }
   if (first) throw first;
 }

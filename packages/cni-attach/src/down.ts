@@ -28,6 +28,7 @@ export async function down(ctx: Ctx): Promise<void> {
   const ids = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
   const list = loadListForDown(ctx, s, [...ids]);
   let proof: Promise<void> = Promise.resolve();
+  let masqMayLeak = !list;
   if (!list) {
     const leases = releaseLeases(ctx);
     ctx.log.info(`cni-attach: no network config left to run DEL with${leases.length ? `; released leases ${leases.join(', ')}` : ''}`);
@@ -56,6 +57,8 @@ export async function down(ctx: Ctx): Promise<void> {
       const pin = path.join(ctx.config.netnsDir, id);
       const netns = existsSync(pin) ? pin : '';
       const cached = readCacheEntry(cni.cacheDir, list.name, id, ctx.config.ifname);
+      // the plugin can leave its NAT chain only when it had neither the netns nor the cached result to go by
+      if (!netns || !cached) masqMayLeak = true;
       const caps = (cached?.capabilityArgs as Record<string, unknown> | undefined) ?? capabilityArgsFor(ctx, id);
       const rt = runtimeConf(ctx, netns, id, caps && Object.keys(caps).length > 0 ? caps : undefined);
       await cni.delNetworkList(list, rt);
@@ -77,8 +80,11 @@ export async function down(ctx: Ctx): Promise<void> {
       ctx.log.info(`${ctx.config.ifname} is gone from ${todo.length} container${todo.length === 1 ? '' : 's'}`);
     })();
   }
-  // the bridge plugin leaves its NAT chain when DEL ran without a netns: ours to remove (alongside the proof)
-  const settled = await Promise.allSettled([proof, removeLeakedMasq(ctx, list?.name ?? s?.network ?? ctx.config.network, [...ids])]);
+  // the bridge plugin leaves its NAT chain when DEL ran without a netns (or without prevResult): ours to
+  // remove, alongside the proof
+  // (a chain left anyway is still found by verify's leak audit, and the next down removes it)
+  const masq = masqMayLeak ? removeLeakedMasq(ctx, list?.name ?? s?.network ?? ctx.config.network, [...ids]) : Promise.resolve([]);
+  const settled = await Promise.allSettled([proof, masq]);
   for (const r of settled) if (r.status === 'rejected') throw r.reason;
   removeConfCopy(ctx);
   ctx.state.remove('cni-attach');

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -72,14 +72,78 @@ export function pluginTypes(conflist: { plugins?: { type?: string; ipam?: { type
   return out;
 }
 
-async function pluginVersions(ctx: Ctx, host: HostSetupState): Promise<PluginVersion[]> {
+/**
+ * Each plugin of the network: its binary, its Debian package and the spec versions it answers VERSION with.
+ * Answers are kept in `<imageCacheDir>/plugin-versions.json` keyed by the binary's identity (path, inode,
+ * size, mtime) and the version asked with, so a run with unchanged plugins starts no process for them.
+ */
+export async function pluginVersions(ctx: Ctx, host: HostSetupState): Promise<PluginVersion[]> {
   let conf: { cniVersion?: string; plugins?: { type?: string; ipam?: { type?: string } }[] } = {};
   try {
     conf = JSON.parse(readFileSync(host.confFile, 'utf8'));
   } catch {
     /* the config is gone: no plugin to ask */
   }
+  const asked = conf.cniVersion ?? '0.4.0';
   const found = pluginTypes(conf).map((type) => ({ type, bin: host.pluginDirs.map((d) => path.join(d, type)).find((f) => existsSync(f)) }));
+  const cacheFile = path.join(ctx.config.imageCacheDir, PLUGIN_CACHE_FILE);
+  const cache = readPluginCache(cacheFile);
+  const keyOf = (bin: string | undefined) => (bin ? binaryKey(bin, asked) : undefined);
+  const misses = found.filter((f) => {
+    const k = keyOf(f.bin);
+    return !k || !cache[k];
+  });
+  const probed = misses.length > 0 ? await probePlugins(ctx, misses, asked) : [];
+  let changed = false;
+  for (const p of probed) {
+    const k = keyOf(p.path);
+    if (k && p.supportedVersions.length > 0) {
+      cache[k] = { supportedVersions: p.supportedVersions, ...(p.package ? { package: p.package } : {}) };
+      changed = true;
+    }
+  }
+  if (changed) {
+    try {
+      mkdirSync(ctx.config.imageCacheDir, { recursive: true, mode: 0o700 });
+      writeFileAtomic(cacheFile, `${JSON.stringify(cache, null, 2)}\n`, 0o600);
+    } catch {
+      /* a cache we cannot write only costs the next run the same probes */
+    }
+  }
+  return found.map(({ type, bin }) => {
+    const hit = probed.find((p) => p.type === type);
+    if (hit) return hit;
+    const k = keyOf(bin);
+    const c = k ? cache[k] : undefined;
+    return { type, path: bin, supportedVersions: c?.supportedVersions ?? [], package: c?.package };
+  });
+}
+
+export const PLUGIN_CACHE_FILE = 'plugin-versions.json';
+
+type PluginCache = Record<string, { supportedVersions: string[]; package?: string }>;
+
+function readPluginCache(file: string): PluginCache {
+  try {
+    const c = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return c && typeof c === 'object' && !Array.isArray(c) ? (c as PluginCache) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** A binary's identity: a reinstalled or replaced plugin gets a new key (new inode, size or mtime). */
+export function binaryKey(bin: string, askedVersion: string): string | undefined {
+  try {
+    const st = statSync(bin);
+    return `${bin} ino=${st.ino} size=${st.size} mtime=${st.mtimeMs} asked=${askedVersion}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Asks dpkg and each plugin itself (VERSION), for the plugins not in the cache. */
+async function probePlugins(ctx: Ctx, found: { type: string; bin: string | undefined }[], asked: string): Promise<PluginVersion[]> {
   const bins = found.flatMap((f) => (f.bin ? [f.bin] : []));
   // dpkg-query is slow to start (~0.1 s): the owners are read from dpkg's own file lists, CNI-looking
   // packages first; dpkg-query -S only for a binary none of those lists names
@@ -110,7 +174,7 @@ async function pluginVersions(ctx: Ctx, host: HostSetupState): Promise<PluginVer
       if (bin) {
         const r = await ctx.exec(bin, [], {
           env: { CNI_COMMAND: 'VERSION' },
-          input: JSON.stringify({ cniVersion: conf.cniVersion ?? '0.4.0' }),
+          input: JSON.stringify({ cniVersion: asked }),
           allowFail: true,
           timeoutMs: 5000,
         });
@@ -165,7 +229,8 @@ export function dpkgOwnersFromLists(files: readonly string[], infoDir = '/var/li
 export function startReportReads(ctx: Ctx, host: HostSetupState): ReportReads {
   const reads: ReportReads = {
     plugins: pluginVersions(ctx, host),
-    topology: readTopology(ctx.exec, ctx.config, host.bridge),
+    // no portmap in the network (host-setup's record of the chain): no DNAT rule can map to these containers
+    topology: readTopology(ctx.exec, ctx.config, host.bridge, { portMappings: host.chainedPlugins?.includes('portmap') ?? true }),
   };
   // awaited later by buildReport; a failure must not surface as an unhandled rejection before that
   reads.plugins.catch(() => undefined);

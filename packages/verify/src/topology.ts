@@ -163,7 +163,12 @@ async function routes(exec: Exec, pin: string | undefined, extra: string[]): Pro
  * Reads the instance's network as it exists now. Missing pieces (no bridge, no pin) are simply absent.
  * Every read is independent of the others, so they run at once (at most 8 netns at a time).
  */
-export async function readTopology(exec: Exec, config: Config, bridgeName = config.bridge): Promise<Topology> {
+export async function readTopology(
+  exec: Exec,
+  config: Config,
+  bridgeName = config.bridge,
+  opts: { portMappings?: boolean } = {},
+): Promise<Topology> {
   const ids = containerIds(config);
   const pins = ids.map((id) => ({ id, pin: path.join(config.netnsDir, id) })).filter((c) => existsSync(c.pin));
   const [hostText, hostRoutesRaw, inside, nat] = await Promise.all([
@@ -174,7 +179,10 @@ export async function readTopology(exec: Exec, config: Config, bridgeName = conf
       const [addrs, r] = await Promise.all([ipJson(exec, pin, ['-j', '-d', 'addr', 'show']), routes(exec, pin, [])]);
       return { containerId: id, pin, interfaces: parseIpAddrJson(addrs), routes: r } satisfies NetnsView;
     }),
-    Promise.all(['iptables-save', 'ip6tables-save'].map((tool) => exec(tool, ['-t', 'nat'], { allowFail: true }))),
+    // portmap's DNAT rules; skipped when the caller knows no portmap plugin is in the network
+    opts.portMappings === false
+      ? Promise.resolve([])
+      : Promise.all(['iptables-save', 'ip6tables-save'].map((tool) => exec(tool, ['-t', 'nat'], { allowFail: true }))),
   ]);
   const hostLinks = parseIpAddrJson(hostText);
   const bridge = hostLinks.find((l) => l.name === bridgeName);
