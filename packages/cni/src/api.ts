@@ -97,8 +97,9 @@ export class CniRuntime {
     return req;
   }
 
-  private async runRaw(verb: Verb, plugin: PluginConf, env: Record<string, string>, request: Record<string, unknown>) {
-    const pluginPath = findInPath(plugin.type, this.pluginDirs);
+  private async runRaw(verb: Verb, plugin: PluginConf, env: Record<string, string>, request: Record<string, unknown>, found?: string) {
+    // `found`: looked up by validate() for this operation a moment ago, no need to stat the directories again
+    const pluginPath = found ?? findInPath(plugin.type, this.pluginDirs);
     const stdin = Buffer.from(JSON.stringify(request));
     const r = await this.spawn(verb, plugin.type, { pluginPath, env, stdin, timeoutMs: this.timeoutMs });
     if (r.exitCode !== 0 || r.timedOut) throw decodePluginError(plugin.type, verb, r, this.timeoutMs);
@@ -114,8 +115,9 @@ export class CniRuntime {
     }
   }
 
-  private run(verb: Verb, list: NetworkConfigList, plugin: PluginConf, rt: RuntimeConf | undefined, prev?: AnyResult) {
-    return this.runRaw(verb, plugin, buildEnv(verb, rt, this.pluginDirs), this.buildRequest(list, plugin, rt, prev));
+  private run(verb: Verb, list: NetworkConfigList, plugin: PluginConf, rt: RuntimeConf | undefined, prev?: AnyResult, found?: Map<string, string>) {
+    const env = buildEnv(verb, rt, this.pluginDirs);
+    return this.runRaw(verb, plugin, env, this.buildRequest(list, plugin, rt, prev), found?.get(plugin.type));
   }
 
   /**
@@ -148,11 +150,11 @@ export class CniRuntime {
     return found;
   }
 
-  private validate(list: NetworkConfigList, rt: RuntimeConf): void {
+  private validate(list: NetworkConfigList, rt: RuntimeConf): Map<string, string> {
     validateContainerId(rt.containerId);
     validateIfName(rt.ifName);
     encodeCniArgs(rt.args);
-    this.findAll(list);
+    return this.findAll(list);
   }
 
   private key(list: NetworkConfigList, rt: Pick<RuntimeConf, 'containerId' | 'ifName'>): string {
@@ -170,11 +172,11 @@ export class CniRuntime {
    */
   async addNetworkList(list: NetworkConfigList, rtIn: RuntimeConf): Promise<AnyResult> {
     const rt = this.effective(rtIn);
-    this.validate(list, rt);
+    const found = this.validate(list, rt);
     return this.attachmentOp(list, rt, async () => {
       let prev: AnyResult | undefined;
       for (const plugin of list.plugins) {
-        const r = await this.run('ADD', list, plugin, rt, prev);
+        const r = await this.run('ADD', list, plugin, rt, prev, found);
         prev = parseResult(r.stdout, list.cniVersion, plugin.type);
       }
       const result = convertResult(prev ?? { cniVersion: list.cniVersion }, list.cniVersion);
@@ -225,14 +227,14 @@ export class CniRuntime {
    */
   async delNetworkList(list: NetworkConfigList, rtIn: RuntimeConf): Promise<void> {
     const rt = this.effective(rtIn);
-    this.validate(list, rt);
-    await this.attachmentOp(list, rt, () => this.delLocked(list, rt));
+    const found = this.validate(list, rt);
+    await this.attachmentOp(list, rt, () => this.delLocked(list, rt, found));
   }
 
-  private async delLocked(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+  private async delLocked(list: NetworkConfigList, rt: RuntimeConf, found?: Map<string, string>): Promise<void> {
     const cached = versionAtLeast(list.cniVersion, '0.4.0') ? this.getCachedResult(list, rt) : undefined;
     for (const plugin of [...list.plugins].reverse()) {
-      await this.run('DEL', list, plugin, rt, cached);
+      await this.run('DEL', list, plugin, rt, cached, found);
     }
     deleteCacheEntry(this.cacheDir, list.name, rt.containerId, rt.ifName);
   }
@@ -248,7 +250,7 @@ export class CniRuntime {
       });
     }
     if (list.disableCheck) return;
-    this.validate(list, rt);
+    const found = this.validate(list, rt);
     await this.attachmentOp(list, rt, async () => {
       const entry = readCacheEntry(this.cacheDir, list.name, rt.containerId, rt.ifName);
       if (!entry?.result) {
@@ -259,7 +261,7 @@ export class CniRuntime {
         });
       }
       const cached = convertResult(entry.result, list.cniVersion);
-      for (const plugin of list.plugins) await this.run('CHECK', list, plugin, rt, cached);
+      for (const plugin of list.plugins) await this.run('CHECK', list, plugin, rt, cached, found);
     });
   }
 

@@ -23,11 +23,14 @@ import type { PluginRequest, PluginResponse } from './invoke.js';
  * plugin run on our test host against ~1 ms for a bash fork+exec; with two plugin runs per ADD+DEL that was
  * most of the runtime's overhead over running the plugin from a shell loop (bench/cni).
  *
- * How: each helper owns a private 0700 directory on tmpfs. Per call we write the request's stdin to
- * `<dir>/in` and send one line `pluginPath<TAB>K=V<TAB>K=V...` (the CNI_* variables). The helper starts a
- * background job (`set -m`: its own process group, so a timeout kills the plugin and everything it spawned
- * with one kill(-pgid)) that exports the variables and execs the plugin with stdin/stdout/stderr on files in
- * the directory, answers `P <pid>` and, once the plugin is gone, `X <status>`. We then read `out` and `err`.
+ * How: each helper owns a private 0700 directory on tmpfs. The helper keeps one background job forked ahead
+ * (`set -m`: the job leads its own process group, so a timeout kills the plugin and everything it spawned
+ * with one kill(-pgid); it is the helper's only child, found in /proc on timeout), waiting on the helper's
+ * stdin. Per call we write the request's stdin to `<dir>/in` and the request line
+ * `pluginPath<TAB>K=V<TAB>K=V...` (the CNI_* variables) to `<dir>/req`, then send one newline: the job wakes,
+ * exports the variables and execs the plugin with stdin/stdout/stderr on files in the directory; the helper
+ * answers `X <status>` when it is gone and forks the next job. We then read `out` and `err`. One byte in and
+ * one line out per call, no fork on the critical path: every wake-up costs scheduler latency on a busy host.
  *
  * What keeps this exactly equivalent to spawn (tests in exec-server.test.ts run both ways):
  * - environment: the helper gets process.env minus the variables bash itself reads or rewrites; the job
@@ -132,6 +135,10 @@ interface EnvSnapshot {
   supported: boolean;
 }
 
+let last: EnvSnapshot | undefined;
+let lastCount = 0;
+
+/** process.env and the cwd as spawn would pass them now; the previous snapshot object when nothing changed. */
 function snapshot(): EnvSnapshot | undefined {
   let cwd: string;
   try {
@@ -139,17 +146,33 @@ function snapshot(): EnvSnapshot | undefined {
   } catch {
     return undefined; // the cwd is gone: spawn reports what happens then
   }
+  if (last && last.cwd === cwd) {
+    let n = 0;
+    let same = true;
+    for (const k in process.env) {
+      n++;
+      if (last.env[k] !== process.env[k]) {
+        same = false;
+        break;
+      }
+    }
+    if (same && n === lastCount) return last;
+  }
   let sig = cwd;
   let supported = true;
-  const env: Record<string, string> = {};
+  let count = 0;
+  const env: Record<string, string> = Object.create(null);
   for (const k in process.env) {
     const v = process.env[k];
     if (v === undefined) continue;
     env[k] = v;
+    count++;
     sig += `\0${k}=${v}`;
     if (BASH_OWNED.has(k) || (k.startsWith('BASH_') && !STRIPPED.has(k))) supported = false;
   }
-  return { sig, cwd, env, supported };
+  last = { sig, cwd, env, supported };
+  lastCount = count;
+  return last;
 }
 
 /** The request line, or undefined when the protocol cannot carry the request. */
@@ -243,22 +266,27 @@ class Helper {
 d=$1 u=$2
 shift 2
 r=("$@")
-while IFS=$'\\t' read -r -a f; do
-  [[ -n \${f[0]} ]] || continue
-  (
-    unset SHLVL PWD OLDPWD _
-    for kv in "\${r[@]}" "\${f[@]:1}"; do export -- "$kv"; done
-    if [[ $u == 1* ]]; then
-      _="\${u#1}" exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
-    else
-      exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
-    fi
-  ) &
-  echo "P $!"
+job() {
+  unset SHLVL PWD OLDPWD _
+  for kv in "\${r[@]}"; do export -- "$kv"; done
+  if ! read -r go; then
+    rm -rf -- "$d"
+    exit 0
+  fi
+  IFS=$'\t' read -r -a f <"$d/req"
+  for kv in "\${f[@]:1}"; do export -- "$kv"; done
+  if [[ $u == 1* ]]; then
+    _="\${u#1}" exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
+  else
+    exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
+  fi
+}
+while [[ -d $d ]]; do
+  job &
   wait "$!"
-  echo "X $?"
-done
-rm -rf -- "$d"`,
+  st=$?
+  [[ -d $d ]] && echo "X $st"
+done`,
         NAME,
         this.dir,
         underscore,
@@ -308,6 +336,20 @@ rm -rf -- "$d"`,
     (this.child.stdout as unknown as { ref?: () => void } | null)?.ref?.();
   }
 
+  /** pids of the helper's children: the job of the call in flight, if it was forked yet */
+  children(): number[] {
+    const pid = this.child.pid;
+    if (!pid) return [];
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+        .split(' ')
+        .filter((x) => x !== '')
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
   kill(): void {
     try {
       this.child.kill('SIGKILL');
@@ -321,8 +363,8 @@ rm -rf -- "$d"`,
   run(req: PluginRequest, line: string): Promise<PluginResponse | ExecFailed> {
     const d = this.dir;
     writeFileSync(`${d}/in`, req.stdin);
+    writeFileSync(`${d}/req`, line);
     return new Promise((resolve, reject) => {
-      let pid = 0;
       let timedOut = false;
       let timer: NodeJS.Timeout | undefined;
       let grace: NodeJS.Timeout | undefined;
@@ -330,7 +372,7 @@ rm -rf -- "$d"`,
       const done = (v: PluginResponse | ExecFailed | Error) => {
         if (settled) return;
         settled = true;
-        if (timer) clearTimeout(timer);
+        if (timer) clearTimeout(timer); // also clears the repeat interval, which replaces it after a timeout
         if (grace) clearTimeout(grace);
         this.handler = undefined;
         this.onExit = undefined;
@@ -347,11 +389,14 @@ rm -rf -- "$d"`,
           return '';
         }
       };
+      // the job is the helper's only child and leads its own process group
       const killGroup = () => {
-        try {
-          if (pid > 0) process.kill(-pid, 'SIGKILL');
-        } catch {
-          /* already gone */
+        for (const pid of this.children()) {
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
         }
       };
       const timedOutResponse = (): PluginResponse => {
@@ -359,11 +404,6 @@ rm -rf -- "$d"`,
         return { exitCode: null, signal: 'SIGKILL', stdout: take('out'), stderr: take('err'), timedOut: true };
       };
       this.handler = (l) => {
-        if (l.startsWith('P ')) {
-          pid = Number(l.slice(2));
-          if (timedOut) killGroup();
-          return;
-        }
         if (!l.startsWith('X ')) return;
         const st = Number(l.slice(2));
         if (timedOut) return done(timedOutResponse());
@@ -384,14 +424,21 @@ rm -rf -- "$d"`,
         timer = setTimeout(() => {
           timedOut = true;
           killGroup();
-          // the group is dead; do not wait longer for the helper than spawn waits for pipes
+          // the job may be forked a moment later (the helper had not read the request yet): kill again until
+          // the helper reports; after 200 ms stop waiting for it, as spawn stops waiting for pipes
+          const again = setInterval(killGroup, 20);
           grace = setTimeout(() => {
+            clearInterval(again);
+            killGroup();
             this.kill();
           }, 200);
+          grace.unref();
+          again.unref();
+          timer = again;
         }, req.timeoutMs);
       }
       this.busy();
-      this.child.stdin?.write(line);
+      this.child.stdin?.write('\n');
     });
   }
 }
