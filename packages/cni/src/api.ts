@@ -115,7 +115,14 @@ export class CniRuntime {
     }
   }
 
-  private run(verb: Verb, list: NetworkConfigList, plugin: PluginConf, rt: RuntimeConf | undefined, prev?: AnyResult, found?: Map<string, string>) {
+  private run(
+    verb: Verb,
+    list: NetworkConfigList,
+    plugin: PluginConf,
+    rt: RuntimeConf | undefined,
+    prev?: AnyResult,
+    found?: Map<string, string>,
+  ) {
     const env = buildEnv(verb, rt, this.pluginDirs);
     return this.runRaw(verb, plugin, env, this.buildRequest(list, plugin, rt, prev), found?.get(plugin.type));
   }

@@ -77,9 +77,20 @@ export function deleteCacheEntry(cacheDir: string, network: string, containerId:
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing cached: DEL is idempotent
     throw e;
   }
-  unlink(gone, () => {
-    /* a crash before this leaves a dot-file that listings skip */
-  });
+  const done = new Promise<void>((resolve) =>
+    unlink(gone, () => {
+      pendingDeletes.delete(done);
+      resolve(); // a failure (or a crash before this) leaves a dot-file, which listings skip
+    }),
+  );
+  pendingDeletes.add(done);
+}
+
+const pendingDeletes = new Set<Promise<void>>();
+
+/** Resolves when the background unlinks of deleted entries are done (the directory holds no dot-files of ours). */
+export async function cacheDeletesSettled(): Promise<void> {
+  await Promise.all([...pendingDeletes]);
 }
 
 /** Lists cniCacheV1 entries, optionally for one container; reads the fields, never parses file names. */

@@ -95,8 +95,7 @@ const BASH_OWNED = new Set([
   'OPTARG',
 ]);
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// eslint-style note: a control character class; the protocol separates fields by tab and requests by newline
-// biome-ignore lint/suspicious/noControlCharactersInRegex: tab, newline and NUL cannot cross the protocol
+// the request line separates fields by tab and ends at a newline; NUL cannot be in an environment at all
 const UNSAFE_RE = /[\t\n\0]/;
 const PRINTENV = '/usr/bin/printenv';
 /** $0 of the helper: bash starts its own error messages with it */
@@ -120,7 +119,12 @@ export interface ExecServerStats {
   alive: number;
 }
 
-const stats: ExecServerStats = { served: 0, missed: { request: 0, environment: 0, 'exec-failed': 0, unavailable: 0 }, started: 0, alive: 0 };
+const stats: ExecServerStats = {
+  served: 0,
+  missed: { request: 0, environment: 0, 'exec-failed': 0, unavailable: 0 },
+  started: 0,
+  alive: 0,
+};
 
 /** Counters of the process-wide exec server pool. */
 export function execServerStats(): ExecServerStats {
@@ -255,7 +259,9 @@ class Helper {
       else env[k] = v;
     }
     // $1 dir, $2 "1<value of _>" or "0", then the stripped variables as K=V. The job sets `_` on the exec
-    // line because bash drops the export flag of `_` after every command.
+    // line because bash drops the export flag of `_` after every command. The job is a ( ) subshell, not a
+    // function: exec there leaves SHLVL alone (elsewhere bash lowers it by one), and bash's own messages
+    // start with $0, which is how a failed exec is told apart from a plugin's exit status.
     this.child = spawn(
       '/bin/bash',
       [
@@ -266,23 +272,22 @@ class Helper {
 d=$1 u=$2
 shift 2
 r=("$@")
-job() {
-  unset SHLVL PWD OLDPWD _
-  for kv in "\${r[@]}"; do export -- "$kv"; done
-  if ! read -r go; then
-    rm -rf -- "$d"
-    exit 0
-  fi
-  IFS=$'\t' read -r -a f <"$d/req"
-  for kv in "\${f[@]:1}"; do export -- "$kv"; done
-  if [[ $u == 1* ]]; then
-    _="\${u#1}" exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
-  else
-    exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
-  fi
-}
 while [[ -d $d ]]; do
-  job &
+  (
+    unset SHLVL PWD OLDPWD _
+    for kv in "\${r[@]}"; do export -- "$kv"; done
+    if ! read -r go; then
+      rm -rf -- "$d"
+      exit 0
+    fi
+    IFS=$'\t' read -r -a f <"$d/req"
+    for kv in "\${f[@]:1}"; do export -- "$kv"; done
+    if [[ $u == 1* ]]; then
+      _="\${u#1}" exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
+    else
+      exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
+    fi
+  ) &
   wait "$!"
   st=$?
   [[ -d $d ]] && echo "X $st"
@@ -320,6 +325,8 @@ done`,
     if (this.dead) return;
     this.dead = true;
     all.delete(this);
+    // the job forked ahead waits on our end of the pipe: closing it makes the job exit too
+    this.child.stdin?.destroy();
     this.onExit?.();
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -410,7 +417,8 @@ done`,
         const stdout = take('out');
         const stderr = take('err');
         // exec(2) failed (ETXTBSY, EACCES, ...): the job's bash said so on the plugin's stderr, nothing ran
-        if (stderr.startsWith(`${NAME}: `)) return done(EXEC_FAILED);
+        if ((st === 126 || st === 127) && stderr.startsWith(`${NAME}: `) && stderr.includes(`${req.pluginPath}: `))
+          return done(EXEC_FAILED);
         const signal = st > 128 ? SIGNAL_NAMES.get(st - 128) : undefined;
         done({ exitCode: signal ? null : st, signal: signal ?? null, stdout, stderr, timedOut: false });
       };
