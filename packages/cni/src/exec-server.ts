@@ -258,7 +258,8 @@ class Helper {
       else if (STRIPPED.has(k)) restore.push(`${k}=${v}`);
       else env[k] = v;
     }
-    // $1 dir, $2 "1<value of _>" or "0", then the stripped variables as K=V. The job sets `_` on the exec
+    // $1 dir, $2 "1<value of _>" or "0", then the stripped variables as K=V. The script's own variables
+    // are named __cx_* so that they cannot clash with an exported variable the plugin must see. The job sets `_` on the exec
     // line because bash drops the export flag of `_` after every command. The job is a ( ) subshell, not a
     // function: exec there leaves SHLVL alone (elsewhere bash lowers it by one), and bash's own messages
     // start with $0, which is how a failed exec is told apart from a plugin's exit status.
@@ -269,28 +270,28 @@ class Helper {
         '--noprofile',
         '-c',
         `set -m
-d=$1 u=$2
+__cx_d=$1 __cx_u=$2
 shift 2
-r=("$@")
-while [[ -d $d ]]; do
+__cx_r=("$@")
+while [[ -d $__cx_d ]]; do
   (
     unset SHLVL PWD OLDPWD _
-    for kv in "\${r[@]}"; do export -- "$kv"; done
-    if ! read -r go; then
-      rm -rf -- "$d"
+    for __cx_kv in "\${__cx_r[@]}"; do export -- "$__cx_kv"; done
+    if ! read -r __cx_go; then
+      rm -rf -- "$__cx_d"
       exit 0
     fi
-    IFS=$'\t' read -r -a f <"$d/req"
-    for kv in "\${f[@]:1}"; do export -- "$kv"; done
-    if [[ $u == 1* ]]; then
-      _="\${u#1}" exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
+    IFS=$'\t' read -r -a __cx_f <"$__cx_d/req"
+    for __cx_kv in "\${__cx_f[@]:1}"; do export -- "$__cx_kv"; done
+    if [[ $__cx_u == 1* ]]; then
+      _="\${__cx_u#1}" exec "\${__cx_f[0]}" <"$__cx_d/in" >"$__cx_d/out" 2>"$__cx_d/err"
     else
-      exec "\${f[0]}" <"$d/in" >"$d/out" 2>"$d/err"
+      exec "\${__cx_f[0]}" <"$__cx_d/in" >"$__cx_d/out" 2>"$__cx_d/err"
     fi
   ) &
   wait "$!"
-  st=$?
-  [[ -d $d ]] && echo "X $st"
+  __cx_st=$?
+  [[ -d $__cx_d ]] && echo "X $__cx_st"
 done`,
         NAME,
         this.dir,

@@ -76,6 +76,7 @@ test('environment: exactly what spawn passes, also with the variables bash reads
     {},
     { _: '/usr/bin/node', SHLVL: '3', PWD: '/nonexistent', OLDPWD: '/x' },
     { _: undefined, SHLVL: undefined, PWD: undefined, OLDPWD: undefined },
+    { d: 'short', f: 'names', go: 'a', r: 'script', u: 'might', st: 'use', kv: 'too' },
     { SHLVL: 'abc', 'B.C': 'dotted name', 'a-b': 'dash', SPACES: '  lead and trail  ', NL: 'multi\nline', CNI_ARGS: 'X=1' },
     { BASH_ENV: script('evil.sh', 'echo EVIL >&2\n'), ENV: '/x', TMOUT: '1', IFS: 'x', PS4: '+', CDPATH: '/', GLOBIGNORE: '*' },
   ];
