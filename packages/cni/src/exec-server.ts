@@ -259,7 +259,9 @@ class Helper {
       else env[k] = v;
     }
     // $1 dir, $2 "1<value of _>" or "0", then the stripped variables as K=V. The script's own variables
-    // are named __cx_* so that they cannot clash with an exported variable the plugin must see. The job sets `_` on the exec
+    // are named __cx_* so that they cannot clash with an exported variable the plugin must see. The PIPE
+    // trap: Node died while a plugin ran, so reporting its status fails; clean up instead of dying (a trap,
+    // unlike ignoring the signal, is reset to the default in the jobs and so in the plugins). The job sets `_` on the exec
     // line because bash drops the export flag of `_` after every command. The job is a ( ) subshell, not a
     // function: exec there leaves SHLVL alone (elsewhere bash lowers it by one), and bash's own messages
     // start with $0, which is how a failed exec is told apart from a plugin's exit status.
@@ -273,6 +275,7 @@ class Helper {
 __cx_d=$1 __cx_u=$2
 shift 2
 __cx_r=("$@")
+trap 'rm -rf -- "$__cx_d"; exit 0' PIPE
 while [[ -d $__cx_d ]]; do
   (
     unset SHLVL PWD OLDPWD _

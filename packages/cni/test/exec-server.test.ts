@@ -297,6 +297,35 @@ console.log(JSON.stringify({ code: r.exitCode }));
   assert.equal(left, [], 'the helper directory is gone');
 });
 
+test('a process killed while a plugin runs leaves no helper or directory behind once the plugin ends', async () => {
+  const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/index.js');
+  const slow = script('slow-for-kill', '#!/bin/sh\nsleep 0.5\necho done\n');
+  const child = path.join(root, 'child-killed.mjs');
+  writeFileSync(
+    child,
+    `import { execServerPluginExec } from ${JSON.stringify(index)};
+setTimeout(() => console.log('started'), 100);
+await execServerPluginExec({ pluginPath: ${JSON.stringify(slow)}, env: { CNI_COMMAND: 'ADD' }, stdin: Buffer.from(''), timeoutMs: 5000 });
+`,
+  );
+  const dirsBefore = new Set(readdirSync('/dev/shm').filter((d) => d.startsWith('cni-exec-')));
+  const c = spawn(process.execPath, [child], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => c.stdout.once('data', () => resolve()));
+  const mine = readdirSync('/dev/shm').filter((d) => d.startsWith('cni-exec-') && !dirsBefore.has(d));
+  assert.is(mine.length, 1, 'the child has a helper directory while the plugin runs');
+  c.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1200)); // the plugin ends after 0.5 s, the helper then finds Node gone
+  assert.not.ok(existsSync(path.join('/dev/shm', mine[0] as string)), 'the helper removed its directory');
+  const left = readdirSync('/proc').filter((d) => {
+    try {
+      return /^\d+$/.test(d) && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(mine[0] as string);
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(left, [], 'no helper or job of the killed process is left');
+});
+
 /** bash helpers that are children of this process */
 function helperPids(): number[] {
   const out: number[] = [];
