@@ -3,6 +3,10 @@
 // Real bridge + host-local from /usr/lib/cni, in network namespaces this bench creates (t3b-*) on its own
 // bridge and a /24 of CNI_TEST_NET4 (default 172.31); everything is removed at the end, even on failure.
 // Usage (root): pnpm bench:cni   env: BENCH_CYCLES (200), BENCH_PARALLEL (8), BENCH_BLOCK (20)
+// The "library" rows use the runtime's defaults, as cni-attach does: plugins are started by the exec server
+// (packages/cni/src/exec-server.ts, a pooled bash helper). The row "spawner spawn" is the same with
+// child_process.spawn per plugin run, the row "cache not fsynced" the default without the cache fsync. The
+// output says how many plugin runs the exec server really served and how many it handed to spawn.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { CniRuntime, confFromBytes } = await import(path.join(root, 'packages/cni/dist/src/index.js'));
+const { CniRuntime, confFromBytes, execServerStats } = await import(path.join(root, 'packages/cni/dist/src/index.js'));
 const { freeSubnets, tag } = await import(path.join(root, 'packages/testkit/dist/src/index.js'));
 
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 200);
@@ -58,8 +62,11 @@ done
   { mode: 0o755 },
 );
 
-const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000 });
-// the same without the cache fsync: shows how much of the overhead is the durability of the cache entry
+// the library as cni-attach uses it: defaults, i.e. plugins started by the exec server (a pooled bash helper)
+const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000, spawner: 'exec-server' });
+// child_process.spawn per plugin run instead: shows what the exec server saves
+const cniSpawn = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000, spawner: 'spawn' });
+// the default without the cache fsync: shows how much of the overhead is the durability of the cache entry
 const cniNoSync = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000, durableCache: false });
 const rtFor = (i, mode) => ({
   containerId: `bench-${mode}-${i}`,
@@ -95,6 +102,7 @@ async function timed(fn) {
 const modes = {
   'direct (shell loop), sequential': (n) => shellLoop(0, n, 'dseq'),
   'library, sequential': (n) => libLoop(0, n, 'lseq'),
+  'library, sequential, spawner spawn': (n) => libLoop(0, n, 'lspn', cniSpawn),
   'library, sequential, cache not fsynced': (n) => libLoop(0, n, 'lnos', cniNoSync),
   [`direct (shell loops), ${PAR} in parallel`]: (n) => Promise.all(share(n, PAR).map((k, i) => shellLoop(i, k, 'dpar'))),
   [`library, ${PAR} in parallel`]: (n) => Promise.all(share(n, PAR).map((k, i) => libLoop(i, k, 'lpar'))),
@@ -105,6 +113,7 @@ try {
   // warm-up: page cache, bridge created once, first-run costs out of the measurement
   await shellLoop(0, 5, 'warm');
   await libLoop(0, 5, 'warm');
+  await libLoop(0, 5, 'warm', cniSpawn);
   // the modes take turns in blocks, so a change in host load hits every mode alike instead of one of them
   const total = Object.fromEntries(Object.keys(modes).map((k) => [k, 0]));
   const blocks = Math.ceil(CYCLES / BLOCK);
@@ -114,8 +123,10 @@ try {
   }
   const base = total['direct (shell loop), sequential'];
   const libSeq = total['library, sequential'];
+  const served = execServerStats();
   const lines = [
     `CNI attach+detach (bridge + host-local, cniVersion 1.0.0), ${CYCLES} cycles per mode, modes interleaved in blocks of ${BLOCK}, node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`,
+    `"library" rows: default spawner (exec server) unless the row says spawn; ${served.served} plugin runs went through the exec server, ${Object.values(served.missed).reduce((a, b) => a + b, 0)} were handed to spawn, ${served.started} helpers started`,
     '',
     '| mode | total ms | ms/cycle | vs direct sequential |',
     '|---|---:|---:|---:|',

@@ -5,7 +5,16 @@ import { getLink } from '@cni-demo/core';
 import { withCleanup } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type CniError, CniRuntime, confFromBytes, defaultPluginExec, type Result, type RuntimeConf } from '../src/index.js';
+import {
+  type CniError,
+  CniRuntime,
+  cacheDeletesSettled,
+  confFromBytes,
+  defaultPluginExec,
+  execServerStats,
+  type Result,
+  type RuntimeConf,
+} from '../src/index.js';
 import { exec, PLUGIN_DIR, type RealEnv, realEnv, requirePrereqs, rulesMentioning, subnetNeedle4, subnetNeedle6 } from './real-env.js';
 
 const CHAIN = ['bridge', 'host-local', 'portmap', 'tuning', 'firewall', 'bandwidth'];
@@ -41,7 +50,9 @@ const leases = (env: RealEnv) => {
   const dir = path.join(env.config.ipamDataDir, env.config.network);
   return existsSync(dir) ? readdirSync(dir).filter((f) => !f.startsWith('last_reserved_ip') && f !== 'lock') : [];
 };
-const cacheEntries = (cacheDir: string) => {
+/** every file in the results directory, dot-files too, once the background unlinks of DEL are done */
+const cacheEntries = async (cacheDir: string) => {
+  await cacheDeletesSettled();
   const d = path.join(cacheDir, 'results');
   return existsSync(d) ? readdirSync(d) : [];
 };
@@ -115,7 +126,7 @@ test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth: ADD, CHECK
       'firewall rule for the container',
     );
     assert.equal(leases(env).sort(), [v4, v6].sort(), 'one lease per family');
-    assert.equal(cacheEntries(env.config.cniCacheDir), [`${list.name}-${rt.containerId}-eth0`]);
+    assert.equal(await cacheEntries(env.config.cniCacheDir), [`${list.name}-${rt.containerId}-eth0`]);
 
     // Debian portmap 1.1.1 CHECK looks for its IPv4 rules in ip6tables (containernetworking/plugins#819):
     // that exact failure is accepted from portmap only; every other plugin must pass CHECK
@@ -156,7 +167,7 @@ test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth: ADD, CHECK
       [],
       'no iptables rule left',
     );
-    assert.equal(cacheEntries(env.config.cniCacheDir), [], 'cache entry removed');
+    assert.equal(await cacheEntries(env.config.cniCacheDir), [], 'cache entry removed');
     // DEL again, and with the netns gone, still succeeds
     await cni.delNetworkList(list, rt);
     await exec('ip', ['netns', 'del', path.basename(netns)]);
@@ -164,11 +175,13 @@ test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth: ADD, CHECK
   });
 });
 
-test("real: CHECK catches an address removed behind the runtime's back", async () => {
+test("real, spawner 'spawn': CHECK catches an address removed behind the runtime's back", async () => {
   requirePrereqs(['bridge', 'host-local']);
   await withCleanup(async (c) => {
     const env = await realEnv(c);
-    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: env.config.cniCacheDir });
+    // the other tests here use the default spawner (the exec server); this one the plain spawn path
+    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: env.config.cniCacheDir, spawner: 'spawn' });
+    const served = execServerStats().served;
     const conf = env.config;
     const list = confFromBytes(
       JSON.stringify({
@@ -201,6 +214,7 @@ test("real: CHECK catches an address removed behind the runtime's back", async (
     }
     await cni.delNetworkList(list, rt);
     assert.equal(leases(env), []);
+    assert.is(execServerStats().served, served, 'no plugin went through the exec server');
   });
 });
 
@@ -240,19 +254,21 @@ test('real: 50 concurrent ADDs get 50 distinct addresses; concurrent DELs leave 
     c.add('DEL all', async () => {
       await Promise.all(rts.map((rt) => cni.delNetworkList(list, rt).catch(() => undefined)));
     });
+    const served = execServerStats().served;
     const results = (await Promise.all(rts.map((rt) => cni.addNetworkList(list, rt)))) as Result[];
     const addrs = results.map((r) => r.ips?.[0]?.address ?? '');
     assert.is(new Set(addrs).size, 50, `distinct addresses: ${addrs.join(' ')}`);
     assert.ok(addrs.every((a) => a.startsWith(subnetNeedle4(conf))));
     assert.is(leases(env).length, 50);
-    assert.is(cacheEntries(conf.cniCacheDir).length, 50);
+    assert.is((await cacheEntries(conf.cniCacheDir)).length, 50);
     assert.is((await bridgePorts(conf.bridge)).length, 50);
     assert.is(cni.getCachedAttachments().filter((e) => e.networkName === conf.network).length, 50);
 
     await Promise.all(rts.map((rt) => cni.delNetworkList(list, rt)));
     assert.equal(leases(env), []);
-    assert.equal(cacheEntries(conf.cniCacheDir), []);
+    assert.equal(await cacheEntries(conf.cniCacheDir), []);
     assert.equal(await bridgePorts(conf.bridge), []);
+    assert.is(execServerStats().served, served + 100, 'every ADD and DEL ran through the exec server');
     const ids = env.ids.flatMap((id) => [`"${id}"`, `\\"${id}\\"`]);
     assert.equal(await rulesMentioning(ids), [], 'no masquerade chain left');
   });

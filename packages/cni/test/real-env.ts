@@ -2,7 +2,7 @@
 // test creates (prefix t3-). Everything is registered for cleanup before it is created.
 import { accessSync, constants, existsSync } from 'node:fs';
 import { type Config, createExec, type Exec, removeSharedChainsWith, sharedChainsWith } from '@cni-demo/core';
-import { type Cleanup, forceTeardown, removeRoot, splitRule, tag, testConfig } from '@cni-demo/testkit';
+import { type Cleanup, forceTeardown, removeRoot, splitRule, tag, testConfig, testPrefix } from '@cni-demo/testkit';
 
 export const exec: Exec = createExec();
 export const PLUGIN_DIR = '/usr/lib/cni';
@@ -85,7 +85,7 @@ export async function realEnv(c: Cleanup, overrides: Record<string, unknown> = {
   c.add('iptables rules of this test', () =>
     purgeRules([...ids.map((id) => `"${id}"`), ...ids.map((id) => `\\"${id}\\"`), subnetNeedle4(config), subnetNeedle6(config)]),
   );
-  const base = `t3-${tag(2)}`;
+  const base = `${testPrefix('t3')}-${tag(2)}`;
   let n = 0;
   const newNetns = async () => {
     const name = `${base}-${n++}`;

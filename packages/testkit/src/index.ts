@@ -25,6 +25,17 @@ export function tag(n = 3): string {
 }
 
 /**
+ * The prefix of the bridges and netns tests make: CNI_TEST_PREFIX (a letter, then up to 4 letters or digits)
+ * when set, so that developers sharing a host keep their test objects apart, as CNI_TEST_NET4 does for subnets.
+ */
+export function testPrefix(fallback: string): string {
+  const p = process.env.CNI_TEST_PREFIX;
+  if (p === undefined || p === '') return fallback;
+  if (!/^[a-z][a-z0-9]{0,4}$/.test(p)) throw new Error(`CNI_TEST_PREFIX must be a letter and up to 4 letters or digits, got "${p}"`);
+  return p;
+}
+
+/**
  * A subnet pair no route on this host overlaps: <base>.X.0/24 and fd00:c1d:<base-octet><X>::/64, X random.
  * <base> is 172.31 unless CNI_TEST_NET4 names another /16 (parallel developers each take their own).
  * Never 192.168.199.0/24, the demo's.
@@ -77,7 +88,7 @@ export async function testConfig(overrides: Record<string, unknown> = {}): Promi
     file: {
       id: `t-${t}`,
       network: `tnet-${t}`,
-      bridge: `ctb${t}`,
+      bridge: `${testPrefix('ctb')}${t}`,
       ...subnets,
       confDir: path.join(root, 'net.d'),
       stateDir: path.join(root, 'state'),
