@@ -25,9 +25,9 @@ export interface RuntimeOptions {
   /** per plugin run; the whole process group is killed after it */
   timeoutMs?: number;
   /**
-   * how plugins are started: 'exec-server' (default) hands them to a pooled bash helper that fork+execs them,
-   * ~2 ms cheaper per plugin run than 'spawn' (child_process.spawn each time); same environment, stdio,
-   * process group, timeout and errors either way (exec-server.ts lists the two documented differences)
+   * how plugins are started: 'spawn' (default), child_process.spawn per run; or 'exec-server', opt-in for
+   * callers that run many plugins, a pooled bash helper that fork+execs them (~2 ms cheaper per run, same
+   * environment, stdio, timeout and errors; exec-server.ts lists its documented differences)
    */
   spawner?: Spawner;
   /** replaces the process boundary entirely (tests); `spawner` is ignored then */
@@ -71,7 +71,7 @@ export class CniRuntime {
     this.pluginDirs = opts.pluginDirs;
     this.cacheDir = opts.cacheDir ?? '/var/lib/cni';
     this.timeoutMs = opts.timeoutMs ?? 60_000;
-    this.exec = opts.exec ?? pluginExecFor(opts.spawner ?? 'exec-server');
+    this.exec = opts.exec ?? pluginExecFor(opts.spawner ?? 'spawn');
     this.ignoreUnknownArgs = opts.ignoreUnknownArgs ?? false;
     this.durableCache = opts.durableCache ?? true;
   }

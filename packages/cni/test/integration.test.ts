@@ -61,11 +61,11 @@ async function bridgePorts(bridge: string): Promise<string[]> {
   return r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as { ifname: string }[]).map((l) => l.ifname) : [];
 }
 
-test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth: ADD, CHECK, DEL, nothing left', async () => {
+test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth (exec server): ADD, CHECK, DEL, nothing left', async () => {
   requirePrereqs(CHAIN);
   await withCleanup(async (c) => {
     const env = await realEnv(c);
-    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: env.config.cniCacheDir, timeoutMs: 30_000 });
+    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: env.config.cniCacheDir, timeoutMs: 30_000, spawner: 'exec-server' });
     const list = chainList(env);
     const netns = await env.newNetns();
     const hostPort = 20000 + Math.floor(Math.random() * 9000);
@@ -179,7 +179,7 @@ test("real, spawner 'spawn': CHECK catches an address removed behind the runtime
   requirePrereqs(['bridge', 'host-local']);
   await withCleanup(async (c) => {
     const env = await realEnv(c);
-    // the other tests here use the default spawner (the exec server); this one the plain spawn path
+    // the chain and the 50 concurrent ADDs here use the opt-in exec server; this one spawn, the default
     const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: env.config.cniCacheDir, spawner: 'spawn' });
     const served = execServerStats().served;
     const conf = env.config;
@@ -218,12 +218,12 @@ test("real, spawner 'spawn': CHECK catches an address removed behind the runtime
   });
 });
 
-test('real: 50 concurrent ADDs get 50 distinct addresses; concurrent DELs leave nothing', async () => {
+test('real, exec server: 50 concurrent ADDs get 50 distinct addresses; concurrent DELs leave nothing', async () => {
   requirePrereqs(['bridge', 'host-local']);
   await withCleanup(async (c) => {
     const env = await realEnv(c);
     const conf = env.config;
-    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: conf.cniCacheDir, timeoutMs: 60_000 });
+    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: conf.cniCacheDir, timeoutMs: 60_000, spawner: 'exec-server' });
     const list = confFromBytes(
       JSON.stringify({
         name: conf.network,
