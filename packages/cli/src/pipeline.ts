@@ -109,10 +109,7 @@ export async function pipelineDown(ctx: Ctx): Promise<void> {
   let first: unknown;
   let early2: Promise<void> | undefined;
   for (const group of DOWN_GROUPS) {
-    // the containers' processes are stopped while DEL runs: DEL needs their network namespaces, which the
-    // pins keep, not the processes (runc-bundle down then finds them gone and removes the rest)
-    const early = group.includes('cni-attach') ? runcBundle.deleteContainersEarly(ctx).catch(() => undefined) : undefined;
-    const results = await Promise.allSettled(
+    const running = Promise.allSettled(
       group.map(async (name) => {
         const step = PIPELINE.find((s) => s.name === name) as Step;
         const span = ctx.log.step(`${step.name} down`);
@@ -126,6 +123,14 @@ export async function pipelineDown(ctx: Ctx): Promise<void> {
         }
       }),
     );
+    // the containers' processes are stopped while DEL runs: DEL needs their network namespaces, which the
+    // pins keep, not the processes (runc-bundle down then finds them gone and removes the rest). Started
+    // after the DELs have been handed to their plugins (setImmediate: once the work queued now is done),
+    // as DEL is the longer wait and starting a process holds this thread for a few ms.
+    const early = group.includes('cni-attach')
+      ? new Promise<void>((r) => setImmediate(r)).then(() => runcBundle.deleteContainersEarly(ctx)).catch(() => undefined)
+      : undefined;
+    const results = await running;
     await early;
     for (const r of results) if (r.status === 'rejected') first ??= r.reason;
     // every DEL done: the bridge (now without ports) and the FORWARD fix go while runc-bundle down runs

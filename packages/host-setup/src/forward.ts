@@ -20,10 +20,15 @@ export async function forwardPolicy(exec: Exec, tool: IptablesTool): Promise<str
   return r.exitCode === 0 ? parsePolicy(r.stdout) : undefined;
 }
 
+/** The FORWARD policy of iptables and ip6tables, read at once (undefined where a tool cannot tell). */
+export function readForwardPolicies(ctx: Ctx): Promise<(string | undefined)[]> {
+  return Promise.all(TOOLS.map((tool) => forwardPolicy(ctx.exec, tool)));
+}
+
 /** Explains a DROP policy, or (opted in) lets the bridge's traffic through. Returns the tools that drop. */
-export async function handleForwardPolicy(ctx: Ctx): Promise<IptablesTool[]> {
+export async function handleForwardPolicy(ctx: Ctx, policiesRead = readForwardPolicies(ctx)): Promise<IptablesTool[]> {
   const { id, bridge } = ctx.config;
-  const policies = await Promise.all(TOOLS.map((tool) => forwardPolicy(ctx.exec, tool)));
+  const policies = await policiesRead;
   const dropping: IptablesTool[] = TOOLS.filter((_, i) => policies[i] === 'DROP');
   if (dropping.length === 0) return dropping;
   if (!ctx.config.fixForward) {

@@ -14,7 +14,7 @@ import {
 } from '@cni-demo/core';
 import { forwardDrops, hostPortProblems, sharedChains } from './ports.js';
 import { ensureBridge, planBridge } from './bridge.js';
-import { handleForwardPolicy } from './forward.js';
+import { handleForwardPolicy, readForwardPolicies } from './forward.js';
 import { buildNetConf } from './netconf.js';
 import { preflight } from './preflight.js';
 import { isOurBridge } from './recover.js';
@@ -25,6 +25,9 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   const c = ctx.config;
   const previous = ctx.state.read<HostSetupState>('host-setup');
   const found = await preflight(ctx);
+  // read now, used after the bridge is made: the policy does not depend on anything host-setup changes
+  const policies = readForwardPolicies(ctx);
+  policies.catch(() => undefined);
   const ours = previous?.createdBridge === true || isOurBridge(ctx);
   // independent looks at the host, made at once; nothing changes before all of them passed
   const [portProblems, planned] = await Promise.all([
@@ -86,7 +89,7 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
 
   await ensureBridge(ctx, plan, state.createdBridge ? bridgeMark(c.id) : undefined);
   faultPoint('host-setup:after-bridge');
-  await handleForwardPolicy(ctx);
+  await handleForwardPolicy(ctx, policies);
   mkdirSync(c.confDir, { recursive: true, mode: 0o755 });
   writeFileAtomic(confFile, confText, 0o644);
   ctx.log.info(`bridge ${c.bridge} ${plan.adopt ? '(adopted)' : ''} carries ${plan.addrs.join(' and ')}; network config ${confFile}`);

@@ -58,12 +58,16 @@ export async function down(ctx: Ctx): Promise<void> {
       }
     }
     faultPoint('runc-bundle:down-after-delete');
-    await unpin(ctx, path.join(ctx.config.netnsDir, id));
-    // the overlay as recorded, and where it would be for one container (in the run folder) or many
+    // the pin and the overlay (as recorded, and where it would be for one container or many) at once
     const names = containerNames(ctx.config, id);
     const recorded = s?.containers?.find((c) => c.containerId === id)?.overlay;
     const mounts = new Set([recorded?.mount, names.rootfsMount, path.join(perContainer, id, 'rootfs')]);
-    for (const m of mounts) while (m && isMountPoint(m)) await ctx.exec('umount', [m]);
+    await Promise.all([
+      unpin(ctx, path.join(ctx.config.netnsDir, id)),
+      (async () => {
+        for (const m of mounts) while (m && isMountPoint(m)) await ctx.exec('umount', [m]);
+      })(),
+    ]);
     for (const d of [recorded?.upper, recorded?.work, recorded?.mount, names.upperDir, names.workDir, names.rootfsMount]) {
       if (d?.startsWith(`${ctx.names.runDir}/`) && !isMountPoint(d)) rmSync(d, { recursive: true, force: true });
     }
