@@ -367,6 +367,24 @@ R('prune removes the entries no state refers to, keeps the rest', async () => {
   assert.equal(cacheEntries(a.ctx), []);
 });
 
+R('two instances fetching the same digest at once: one pull, one unpack, the same shared tree for both', async () => {
+  const a = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v2}` });
+  const b = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v2}`, imageCacheDir: a.ctx.config.imageCacheDir });
+  const [sa, sb] = await Promise.all([up(a.ctx), up(b.ctx)]);
+  assert.is(sa.rootfsDir, sb.rootfsDir);
+  assert.ok(sa.sharedRootfs && sb.sharedRootfs);
+  assert.is(umociCalls(a.exec).length + umociCalls(b.exec).length, 1, 'one unpack between them (the entry lock)');
+  assert.is(skopeoCalls(a.exec, 'copy').length + skopeoCalls(b.exec, 'copy').length, 1, 'one pull between them');
+  assert.equal(
+    readdirSync(sa.cacheEntry ?? '').filter((f) => f.startsWith('unpacked')),
+    ['unpacked'],
+    'no temporary unpack left beside the tree',
+  );
+  assert.ok(statSync(path.join(sa.rootfsDir, 'bin/busybox')).isFile());
+  await Promise.all([down(a.ctx), down(b.ctx)]);
+  assert.ok(existsSync(sa.rootfsDir), 'the shared tree stays with the cache');
+});
+
 R('a full disk during unpack: clear error, no partial rootfs', async () => {
   const { ctx } = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v1}` });
   // room for the pulled layout (~1.1 MB of blobs) but not for its unpacked tree (~2 MB) beside it
