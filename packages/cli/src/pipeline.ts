@@ -133,8 +133,8 @@ export async function pipelineDown(ctx: Ctx): Promise<void> {
     const results = await running;
     await early;
     for (const r of results) if (r.status === 'rejected') first ??= r.reason;
-    // every DEL done: the bridge (now without ports) and the FORWARD fix go while runc-bundle down runs
-    if (group.includes('cni-attach') && !first) early2 = hostSetup.downNetworkEarly(ctx).catch(() => undefined);
+    // every DEL done: the bridge (now without ports) goes while runc-bundle down runs
+    if (group.includes('cni-attach') && !first) early2 = hostSetup.deleteBridgeEarly(ctx).catch(() => undefined);
     if (group.includes('runc-bundle')) await early2;
   }
   if (first) throw first;

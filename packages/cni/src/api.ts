@@ -5,6 +5,7 @@ import { CniError, CniErrors, ErrorCode } from './errors.js';
 import {
   decodePluginError,
   decodeVersionInfo,
+  defaultPluginExec,
   findInPath,
   type PluginExec,
   type PluginRequest,
@@ -71,7 +72,7 @@ export class CniRuntime {
     this.pluginDirs = opts.pluginDirs;
     this.cacheDir = opts.cacheDir ?? '/var/lib/cni';
     this.timeoutMs = opts.timeoutMs ?? 60_000;
-    this.exec = opts.exec ?? pluginExecFor(opts.spawner ?? 'spawn');
+    this.exec = opts.exec ?? (opts.spawner ? pluginExecFor(opts.spawner) : defaultPluginExec);
     this.ignoreUnknownArgs = opts.ignoreUnknownArgs ?? false;
     this.durableCache = opts.durableCache ?? true;
   }

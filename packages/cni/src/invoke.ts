@@ -48,7 +48,7 @@ export function findInPath(type: string, dirs: readonly string[]): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** How plugins are started: through the exec server (default, see exec-server.ts) or child_process.spawn each time. */
+/** How plugins are started: child_process.spawn each time (default), or through the opt-in exec server (exec-server.ts). */
 export type Spawner = 'exec-server' | 'spawn';
 
 /** libcni retries "text file busy" (a binary being replaced) up to 5 more times, 1 s apart. */
@@ -80,11 +80,11 @@ export const spawnPluginExec: PluginExec = (req) => withBusyRetry(() => spawnOnc
  */
 export const execServerPluginExec: PluginExec = (req) => withBusyRetry(async () => (await execServerRun(req)) ?? spawnOnce(req));
 
-/** What CniRuntime uses unless told otherwise: the exec server. */
-export const defaultPluginExec: PluginExec = execServerPluginExec;
+/** What CniRuntime uses unless told otherwise: spawn. */
+export const defaultPluginExec: PluginExec = spawnPluginExec;
 
 export function pluginExecFor(spawner: Spawner): PluginExec {
-  return spawner === 'spawn' ? spawnPluginExec : execServerPluginExec;
+  return spawner === 'exec-server' ? execServerPluginExec : spawnPluginExec;
 }
 
 function spawnOnce(req: PluginRequest): Promise<PluginResponse> {

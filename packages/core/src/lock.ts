@@ -2,7 +2,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import path from 'node:path';
 import { UserError } from './errors.js';
 
-function alive(pid: number): boolean {
+/** Is there a process with this pid (one we may not signal counts)? */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -39,7 +40,7 @@ export async function acquireLock(file: string, opts: { waitMs?: number; what?: 
       /* vanished between open and read: try again */
       continue;
     }
-    if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
+    if (!Number.isInteger(owner) || owner <= 0 || !pidAlive(owner)) {
       rmSync(file, { force: true });
       continue;
     }

@@ -7,45 +7,33 @@ import { downWithoutState } from './recover.js';
 import { removeSharedChains } from './ports.js';
 
 /**
- * The network half of down: the FORWARD fix's rules and the bridge this instance made (only when no port
- * is left on it). The single-process down runs it as soon as every DEL is done, alongside runc-bundle down;
- * down then finds both gone. Errors are left for down, which tries again and reports.
+ * The slow half of down, the bridge this instance made (only when no port is left on it). The single-process
+ * down runs it as soon as every DEL is done, alongside runc-bundle down; down then finds it gone. An error is
+ * left for down, which tries again and reports.
  */
-export async function downNetworkEarly(ctx: Ctx): Promise<void> {
+export async function deleteBridgeEarly(ctx: Ctx): Promise<void> {
   requireRoot('host-setup down');
   const s = ctx.state.read<HostSetupState>('host-setup');
-  await Promise.all([
-    removeForwardRules(ctx.exec, ctx.config.id, s?.bridge ?? ctx.config.bridge).then(() => rulesRemoved.add(ctx)),
-    s?.createdBridge ? deleteBridge(ctx, s.bridge) : undefined,
-  ]);
+  if (s?.createdBridge) await deleteBridge(ctx, s.bridge);
 }
-
-/** Runs (contexts) whose FORWARD fix rules downNetworkEarly already removed: down does not list them again. */
-const rulesRemoved = new WeakSet<Ctx>();
 
 /** Undoes only what host-setup's state says it made; succeeds when there is nothing left to undo. */
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('host-setup down');
   const s = ctx.state.read<HostSetupState>('host-setup');
-  const rules = rulesRemoved.has(ctx) ? Promise.resolve(0) : removeForwardRules(ctx.exec, ctx.config.id, s?.bridge ?? ctx.config.bridge);
+  const rules = removeForwardRules(ctx.exec, ctx.config.id, s?.bridge ?? ctx.config.bridge);
   if (!s) {
     await rules;
     await downWithoutState(ctx);
     return;
   }
-  // the rules and the bridge are independent: removed at once (the first error wins)
-  rules.catch(() => undefined);
   if (s.wroteConf) rmSync(s.confFile, { force: true });
   faultPoint('host-setup:down-after-conf');
-  const bridge = s.createdBridge ? deleteBridge(ctx, s.bridge) : Promise.resolve(undefined);
-  bridge.catch(() => undefined);
-  await rules;
-  if (s.createdBridge) {
-    const r = await bridge;
-    if (r === 'in-use') {
-      ctx.log.warn(`bridge ${s.bridge} still has ports attached; left in place (run cni-attach down first)`);
-      return;
-    }
+  // the rules and the bridge are independent: removed at once (the first error wins)
+  const [, r] = await Promise.all([rules, s.createdBridge ? deleteBridge(ctx, s.bridge) : undefined]);
+  if (r === 'in-use') {
+    ctx.log.warn(`bridge ${s.bridge} still has ports attached; left in place (run cni-attach down first)`);
+    return;
   }
   // forwarding is host-wide: put it back only when no other instance of the demo still runs
   if (!otherInstances(ctx)) {

@@ -48,15 +48,10 @@ export async function handleForwardPolicy(ctx: Ctx, policiesRead = readForwardPo
   return dropping;
 }
 
-/** The fix's rules still present, by tool (for down and the leak audit); a rule inserted twice counts twice. */
-export async function findForwardRules(exec: Exec, id: string, bridge: string): Promise<{ tool: IptablesTool; rule: string[] }[]> {
-  return presentForwardRules(exec, id, bridge);
-}
-
 /** Removes the fix's rules (each may have been inserted more than once by hand reruns). Idempotent. */
 export async function removeForwardRules(exec: Exec, id: string, bridge: string): Promise<number> {
   let n = 0;
-  for (let left = await findForwardRules(exec, id, bridge); left.length > 0; left = await findForwardRules(exec, id, bridge)) {
+  for (let left = await presentForwardRules(exec, id, bridge); left.length > 0; left = await presentForwardRules(exec, id, bridge)) {
     for (const { tool, rule } of left) {
       await exec(tool, ['-w', '-D', 'FORWARD', ...rule], { allowFail: true });
       n++;

@@ -78,12 +78,3 @@ export async function hostPortProblems(ctx: Ctx, uid = process.getuid?.() ?? 0):
   }
   return problems;
 }
-
-/** True when the host's FORWARD policy drops (Docker does this): bridge traffic then needs the firewall plugin. */
-export async function forwardDrops(ctx: Ctx): Promise<boolean> {
-  for (const tool of ['iptables', 'ip6tables']) {
-    const r = await ctx.exec(tool, ['-S', 'FORWARD'], { allowFail: true });
-    if (/^-P FORWARD (DROP|REJECT)/m.test(r.stdout)) return true;
-  }
-  return false;
-}

@@ -12,7 +12,7 @@ import {
   UserErrors,
   writeFileAtomic,
 } from '@cni-demo/core';
-import { forwardDrops, hostPortProblems, sharedChains } from './ports.js';
+import { hostPortProblems, sharedChains } from './ports.js';
 import { ensureBridge, planBridge } from './bridge.js';
 import { handleForwardPolicy, readForwardPolicies } from './forward.js';
 import { buildNetConf } from './netconf.js';
@@ -25,13 +25,14 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   const c = ctx.config;
   const previous = ctx.state.read<HostSetupState>('host-setup');
   const found = await preflight(ctx);
-  // read now, used after the bridge is made: the policy does not depend on anything host-setup changes
+  // read once, now: the port-map checks and the FORWARD handling after the bridge is made both use it (the
+  // policy does not depend on anything host-setup changes)
   const policies = readForwardPolicies(ctx);
   policies.catch(() => undefined);
   const ours = previous?.createdBridge === true || isOurBridge(ctx);
   // independent looks at the host, made at once; nothing changes before all of them passed
   const [portProblems, planned] = await Promise.all([
-    portMapPreflight(ctx, found.pluginDirs),
+    portMapPreflight(ctx, found.pluginDirs, policies),
     planBridge(ctx, { ours }).then(
       (p) => ({ p }),
       (e: unknown) => ({ e }),
@@ -44,7 +45,7 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   const plan = planned.p;
   if (portProblems.length === 1 && portProblems[0]) throw portProblems[0];
   if (portProblems.length > 1) throw new UserErrors(portProblems, 'the port mappings cannot be made');
-  const firewall = await wantFirewall(ctx);
+  const firewall = await wantFirewall(ctx, policies);
   const netconf = buildNetConf(c, { firewall });
 
   const confText = `${JSON.stringify(netconf, null, 2)}\n`;
@@ -97,11 +98,11 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
 }
 
 /** With --port-map: the plugins it needs, a cniVersion the firewall plugin speaks, free host ports. */
-async function portMapPreflight(ctx: Ctx, pluginDirs: string[]): Promise<UserError[]> {
+async function portMapPreflight(ctx: Ctx, pluginDirs: string[], policies: Promise<(string | undefined)[]>): Promise<UserError[]> {
   const c = ctx.config;
   if (c.portMap.trim() === '') return [];
   const problems: UserError[] = [];
-  const need = ['portmap', ...((await wantFirewall(ctx)) ? ['firewall'] : [])];
+  const need = ['portmap', ...((await wantFirewall(ctx, policies)) ? ['firewall'] : [])];
   for (const p of need) {
     if (!pluginDirs.some((d) => existsSync(path.join(d, p)))) {
       problems.push(
@@ -121,9 +122,12 @@ async function portMapPreflight(ctx: Ctx, pluginDirs: string[]): Promise<UserErr
   return problems;
 }
 
-/** The firewall plugin joins the port-mapping chain when asked, or (auto) when FORWARD would drop its traffic. */
-async function wantFirewall(ctx: Ctx): Promise<boolean> {
+/**
+ * The firewall plugin joins the port-mapping chain when asked, or (auto) when FORWARD would drop its traffic
+ * (a DROP policy, as Docker sets it), from the policies read once at the start of up.
+ */
+async function wantFirewall(ctx: Ctx, policies: Promise<(string | undefined)[]>): Promise<boolean> {
   const c = ctx.config;
   if (c.portMap.trim() === '' || c.firewall === 'off') return false;
-  return c.firewall === 'on' || (await forwardDrops(ctx));
+  return c.firewall === 'on' || (await policies).some((p) => p === 'DROP' || p === 'REJECT');
 }

@@ -1,8 +1,8 @@
-import { createExec, type Exec, forwardRules } from '@cni-demo/core';
+import { createExec, type Exec, forwardRules, presentForwardRules } from '@cni-demo/core';
 import { removeRoot, tag, testConfig } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { findForwardRules, forwardPolicy, handleForwardPolicy, parsePolicy, removeForwardRules } from '../src/forward.js';
+import { forwardPolicy, handleForwardPolicy, parsePolicy, removeForwardRules } from '../src/forward.js';
 
 /**
  * The FORWARD policy is host-wide and other tests run in parallel, so the real-iptables cases run in a
@@ -44,7 +44,7 @@ test('ACCEPT policy: nothing to explain, nothing added', async () => {
     const { ctx } = await config();
     const c = { ...ctx, exec, config: { ...ctx.config, fixForward: true } };
     assert.equal(await handleForwardPolicy(c), []);
-    assert.equal(await findForwardRules(exec, c.config.id, c.config.bridge), []);
+    assert.equal(await presentForwardRules(exec, c.config.id, c.config.bridge), []);
   });
 });
 
@@ -57,7 +57,7 @@ test('DROP policy without --fix-forward: explained, rules untouched', async () =
     assert.equal(await handleForwardPolicy(c), ['iptables', 'ip6tables']);
     assert.is(warnings.length, 1);
     assert.ok(warnings[0]?.includes('--fix-forward'), warnings[0]);
-    assert.equal(await findForwardRules(exec, c.config.id, c.config.bridge), []);
+    assert.equal(await presentForwardRules(exec, c.config.id, c.config.bridge), []);
     assert.is(await forwardPolicy(exec, 'iptables'), 'DROP');
   });
 });
@@ -70,7 +70,7 @@ test('DROP policy with --fix-forward: ACCEPT rules in and out of the bridge, ide
     const before = (await exec('iptables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.startsWith('-'));
     await handleForwardPolicy(c);
     await handleForwardPolicy(c);
-    const found = await findForwardRules(exec, c.config.id, c.config.bridge);
+    const found = await presentForwardRules(exec, c.config.id, c.config.bridge);
     assert.is(found.length, 4, 'two rules in each of iptables and ip6tables, once each');
     const saved = (await exec('iptables', ['-w', '-S', 'FORWARD'])).stdout;
     for (const rule of forwardRules(c.config.id, c.config.bridge)) assert.ok(saved.includes(rule[1] ?? ''), saved);

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type ImageFetchState, requireRoot } from '@cni-demo/core';
+import { type Ctx, type ImageFetchState, pidAlive, requireRoot } from '@cni-demo/core';
 import { ImageCache, listEntries } from './cache.js';
 
 export interface PruneReport {
@@ -23,15 +23,6 @@ export function referencedEntries(stateDir: string): Set<string> {
     }
   }
   return out;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -167,33 +167,33 @@ async function probePlugins(ctx: Ctx, found: { type: string; bin: string | undef
             if (name && version) versions.set(name, version);
           }
         });
-  const probed = await Promise.all([
-    versionsRead,
-    ...found.map(async ({ type, bin }) => {
-      let supportedVersions: string[] = [];
-      if (bin) {
-        const r = await ctx.exec(bin, [], {
-          env: { CNI_COMMAND: 'VERSION' },
-          input: JSON.stringify({ cniVersion: asked }),
-          allowFail: true,
-          timeoutMs: 5000,
-        });
-        try {
-          supportedVersions = (JSON.parse(r.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];
-        } catch {
-          /* not a CNI plugin answer: leave it empty */
+  const [probed] = await Promise.all([
+    Promise.all(
+      found.map(async ({ type, bin }) => {
+        let supportedVersions: string[] = [];
+        if (bin) {
+          const r = await ctx.exec(bin, [], {
+            env: { CNI_COMMAND: 'VERSION' },
+            input: JSON.stringify({ cniVersion: asked }),
+            allowFail: true,
+            timeoutMs: 5000,
+          });
+          try {
+            supportedVersions = (JSON.parse(r.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];
+          } catch {
+            /* not a CNI plugin answer: leave it empty */
+          }
         }
-      }
-      return { type, bin, supportedVersions };
-    }),
+        return { type, bin, supportedVersions };
+      }),
+    ),
+    versionsRead,
   ]);
-  return (probed.slice(1) as { type: string; bin: string | undefined; supportedVersions: string[] }[]).map(
-    ({ type, bin, supportedVersions }) => {
-      const owner = bin ? owners.get(bin) : undefined;
-      const pkg = owner ? `${owner}${versions.has(owner) ? ` ${versions.get(owner)}` : ''}` : undefined;
-      return { type, path: bin, supportedVersions, package: pkg };
-    },
-  );
+  return probed.map(({ type, bin, supportedVersions }) => {
+    const owner = bin ? owners.get(bin) : undefined;
+    const pkg = owner ? `${owner}${versions.has(owner) ? ` ${versions.get(owner)}` : ''}` : undefined;
+    return { type, path: bin, supportedVersions, package: pkg };
+  });
 }
 
 /**

@@ -155,8 +155,11 @@ async function ipJson(exec: Exec, netnsPin: string | undefined, args: string[]):
 }
 
 async function routes(exec: Exec, pin: string | undefined, extra: string[]): Promise<Route[]> {
-  const [v4, v6] = await Promise.all(([4, 6] as const).map((family) => ipJson(exec, pin, [`-${family}`, '-j', 'route', 'show', ...extra])));
-  return [...parseRoutesJson(v4 ?? '[]', 4), ...parseRoutesJson(v6 ?? '[]', 6)];
+  const [v4, v6] = await Promise.all([
+    ipJson(exec, pin, ['-4', '-j', 'route', 'show', ...extra]),
+    ipJson(exec, pin, ['-6', '-j', 'route', 'show', ...extra]),
+  ]);
+  return [...parseRoutesJson(v4, 4), ...parseRoutesJson(v6, 6)];
 }
 
 /**
@@ -171,7 +174,7 @@ export async function readTopology(
 ): Promise<Topology> {
   const ids = containerIds(config);
   const pins = ids.map((id) => ({ id, pin: path.join(config.netnsDir, id) })).filter((c) => existsSync(c.pin));
-  const [hostText, hostRoutesRaw, inside, nat] = await Promise.all([
+  const [hostText, hostRoutesRaw, containers, nat] = await Promise.all([
     ipJson(exec, undefined, ['-j', '-d', 'addr', 'show']),
     // `ip route show dev X` fails when X is gone: then there are no routes to show
     routes(exec, undefined, ['dev', bridgeName]),
@@ -190,7 +193,6 @@ export async function readTopology(
   // `ip route show dev X` leaves dev out of each entry: it is the filter
   const hostRoutes = bridge ? hostRoutesRaw.map((r) => ({ ...r, dev: r.dev ?? bridgeName })) : [];
 
-  const containers: NetnsView[] = inside;
   const veths: VethPair[] = [];
   for (const c of containers) {
     for (const i of c.interfaces) {
