@@ -6,6 +6,8 @@ import {
   createExec,
   type Exec,
   isMountPoint,
+  mountPoints,
+  realMountPath,
   removeMasqChains as removeChains,
   splitRule,
 } from '@cni-demo/core';
@@ -30,18 +32,28 @@ export class Cleanup {
   }
 }
 
+/** Runs the test body, then its cleanup; a failed body is the error reported, a failed cleanup is added to it. */
 export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>): Promise<T> {
   const c = new Cleanup();
+  let result: T;
   try {
-    return await fn(c);
-  } finally {
-    await c.run();
+    result = await fn(c);
+  } catch (e) {
+    try {
+      await c.run();
+    } catch (cleanupError) {
+      if (e instanceof Error) e.message = `${e.message}\n(and then ${(cleanupError as Error).message})`;
+    }
+    throw e;
   }
+  await c.run();
+  return result;
 }
 
 /**
  * Removes everything a test instance may have made, by derived names and regardless of state files:
- * runc containers, netns pins, the bridge, veths left on it, masquerade chains naming the container.
+ * runc containers, netns pins, mounts under its state folder (overlays), the bridge, veths left on it,
+ * masquerade chains naming the container.
  */
 export async function forceTeardown(config: Config, exec: Exec = createExec(), containerIds?: string[]): Promise<void> {
   const ids = containerIds ?? configuredIds(config);
@@ -50,6 +62,13 @@ export async function forceTeardown(config: Config, exec: Exec = createExec(), c
     const pin = path.join(config.netnsDir, id);
     while (isMountPoint(pin)) await exec('umount', [pin], { allowFail: true });
     rmSync(pin, { force: true });
+  }
+  // the containers' overlays (one container's in its run folder, many under containers/), deepest first
+  const stateDir = realMountPath(config.stateDir);
+  for (const m of mountPoints()
+    .filter((p) => p.startsWith(`${stateDir}/`))
+    .sort((a, b) => b.length - a.length)) {
+    await exec('umount', [m], { allowFail: true });
   }
   const ports = await exec('ip', ['-j', 'link', 'show', 'master', config.bridge], { allowFail: true });
   if (ports.exitCode === 0) {
