@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlink, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { AnyResult } from './result.js';
 
@@ -64,33 +64,11 @@ export function readCacheEntry(cacheDir: string, network: string, containerId: s
 }
 
 /**
- * Removes an entry: it is gone from its name when this returns (renamed to a dot-file, which nothing reads),
- * and the dot-file is unlinked in the background. On ext4 unlinking a file that was just fsynced costs
- * 0.5-2 ms; a rename costs ~0.04 ms, and a later ADD of the same attachment cannot race the unlink.
+ * Removes an entry, synchronously: a DEL that returned leaves no file behind, even when the process is killed
+ * right after it (a background unlink would leave a renamed copy to a kill, which the leak audit then finds).
  */
 export function deleteCacheEntry(cacheDir: string, network: string, containerId: string, ifName: string): void {
-  const file = cacheFile(cacheDir, network, containerId, ifName);
-  const gone = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.del`);
-  try {
-    renameSync(file, gone);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing cached: DEL is idempotent
-    throw e;
-  }
-  const done = new Promise<void>((resolve) =>
-    unlink(gone, () => {
-      pendingDeletes.delete(done);
-      resolve(); // a failure (or a crash before this) leaves a dot-file, which listings skip
-    }),
-  );
-  pendingDeletes.add(done);
-}
-
-const pendingDeletes = new Set<Promise<void>>();
-
-/** Resolves when the background unlinks of deleted entries are done (the directory holds no dot-files of ours). */
-export async function cacheDeletesSettled(): Promise<void> {
-  await Promise.all([...pendingDeletes]);
+  rmSync(cacheFile(cacheDir, network, containerId, ifName), { force: true });
 }
 
 /** Lists cniCacheV1 entries, optionally for one container; reads the fields, never parses file names. */

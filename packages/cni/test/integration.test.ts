@@ -8,7 +8,6 @@ import * as assert from 'uvu/assert';
 import {
   type CniError,
   CniRuntime,
-  cacheDeletesSettled,
   confFromBytes,
   defaultPluginExec,
   execServerStats,
@@ -50,9 +49,8 @@ const leases = (env: RealEnv) => {
   const dir = path.join(env.config.ipamDataDir, env.config.network);
   return existsSync(dir) ? readdirSync(dir).filter((f) => !f.startsWith('last_reserved_ip') && f !== 'lock') : [];
 };
-/** every file in the results directory, dot-files too, once the background unlinks of DEL are done */
+/** every file in the results directory, dot-files too */
 const cacheEntries = async (cacheDir: string) => {
-  await cacheDeletesSettled();
   const d = path.join(cacheDir, 'results');
   return existsSync(d) ? readdirSync(d) : [];
 };
