@@ -4,9 +4,7 @@
 // bridge and a /24 of CNI_TEST_NET4 (default 172.31); everything is removed at the end, even on failure.
 // Usage (root): pnpm bench:cni   env: BENCH_CYCLES (200), BENCH_PARALLEL (8), BENCH_BLOCK (20)
 // The "library" rows use the runtime's defaults, as cni-attach does (child_process.spawn per plugin run);
-// the rows "exec server" start plugins through the opt-in exec server (packages/cni/src/exec-server.ts, a
-// pooled bash helper); "cache not fsynced" is the default without the cache fsync. The output says how many
-// plugin runs the exec server really served and how many it handed to spawn.
+// "cache not fsynced" is the default without the cache fsync.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { CniRuntime, confFromBytes, execServerStats } = await import(path.join(root, 'packages/cni/dist/src/index.js'));
+const { CniRuntime, confFromBytes } = await import(path.join(root, 'packages/cni/dist/src/index.js'));
 const { freeSubnets, tag } = await import(path.join(root, 'packages/testkit/dist/src/index.js'));
 
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 200);
@@ -64,8 +62,6 @@ done
 
 // the library as cni-attach uses it: defaults, i.e. child_process.spawn per plugin run
 const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000 });
-// the opt-in exec server (a pooled bash helper that fork+execs plugins): shows what it saves over spawn
-const cniExec = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000, spawner: 'exec-server' });
 // the default without the cache fsync: shows how much of the overhead is the durability of the cache entry
 const cniNoSync = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: path.join(tmp, 'cache'), timeoutMs: 60_000, durableCache: false });
 const rtFor = (i, mode) => ({
@@ -102,11 +98,9 @@ async function timed(fn) {
 const modes = {
   'direct (shell loop), sequential': (n) => shellLoop(0, n, 'dseq'),
   'library, sequential': (n) => libLoop(0, n, 'lseq'),
-  'library, sequential, exec server': (n) => libLoop(0, n, 'lexs', cniExec),
   'library, sequential, cache not fsynced': (n) => libLoop(0, n, 'lnos', cniNoSync),
   [`direct (shell loops), ${PAR} in parallel`]: (n) => Promise.all(share(n, PAR).map((k, i) => shellLoop(i, k, 'dpar'))),
   [`library, ${PAR} in parallel`]: (n) => Promise.all(share(n, PAR).map((k, i) => libLoop(i, k, 'lpar'))),
-  [`library, ${PAR} in parallel, exec server`]: (n) => Promise.all(share(n, PAR).map((k, i) => libLoop(i, k, 'lpex', cniExec))),
 };
 
 try {
@@ -114,7 +108,6 @@ try {
   // warm-up: page cache, bridge created once, first-run costs out of the measurement
   await shellLoop(0, 5, 'warm');
   await libLoop(0, 5, 'warm');
-  await libLoop(0, 5, 'warm', cniExec);
   // the modes take turns in blocks, so a change in host load hits every mode alike instead of one of them
   const total = Object.fromEntries(Object.keys(modes).map((k) => [k, 0]));
   const blocks = Math.ceil(CYCLES / BLOCK);
@@ -124,10 +117,8 @@ try {
   }
   const base = total['direct (shell loop), sequential'];
   const libSeq = total['library, sequential'];
-  const served = execServerStats();
   const lines = [
     `CNI attach+detach (bridge + host-local, cniVersion 1.0.0), ${CYCLES} cycles per mode, modes interleaved in blocks of ${BLOCK}, node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`,
-    `"library" rows: default spawner (child_process.spawn) unless the row says exec server; ${served.served} plugin runs went through the exec server, ${Object.values(served.missed).reduce((a, b) => a + b, 0)} were handed to spawn, ${served.started} helpers started`,
     '',
     '| mode | total ms | ms/cycle | vs direct sequential |',
     '|---|---:|---:|---:|',
@@ -135,7 +126,7 @@ try {
       (k) => `| ${k} | ${total[k].toFixed(0)} | ${(total[k] / CYCLES).toFixed(2)} | ${(total[k] / base).toFixed(3)} |`,
     ),
     '',
-    `library overhead, sequential: ${((libSeq / base - 1) * 100).toFixed(1)}% (target <= 5%); with the exec server: ${((total['library, sequential, exec server'] / base - 1) * 100).toFixed(1)}%`,
+    `library overhead, sequential: ${((libSeq / base - 1) * 100).toFixed(1)}%`,
     `library parallel speed-up over library sequential: ${(libSeq / total[`library, ${PAR} in parallel`]).toFixed(2)}x (target > 1)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

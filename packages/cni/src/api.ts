@@ -9,8 +9,6 @@ import {
   findInPath,
   type PluginExec,
   type PluginRequest,
-  pluginExecFor,
-  type Spawner,
   spawnFailure,
 } from './invoke.js';
 import { KeyedMutex, RwLock } from './lock.js';
@@ -25,13 +23,7 @@ export interface RuntimeOptions {
   cacheDir?: string;
   /** per plugin run; the whole process group is killed after it */
   timeoutMs?: number;
-  /**
-   * how plugins are started: 'spawn' (default), child_process.spawn per run; or 'exec-server', opt-in for
-   * callers that run many plugins, a pooled bash helper that fork+execs them (~2 ms cheaper per run, same
-   * environment, stdio, timeout and errors; exec-server.ts lists its documented differences)
-   */
-  spawner?: Spawner;
-  /** replaces the process boundary entirely (tests); `spawner` is ignored then */
+  /** replaces the process boundary (tests, or a caller with its own way of starting processes); default spawn */
   exec?: PluginExec;
   /** add IgnoreUnknown=1 to non-empty CNI_ARGS (libcni does not; off by default for the same bytes) */
   ignoreUnknownArgs?: boolean;
@@ -72,7 +64,7 @@ export class CniRuntime {
     this.pluginDirs = opts.pluginDirs;
     this.cacheDir = opts.cacheDir ?? '/var/lib/cni';
     this.timeoutMs = opts.timeoutMs ?? 60_000;
-    this.exec = opts.exec ?? (opts.spawner ? pluginExecFor(opts.spawner) : defaultPluginExec);
+    this.exec = opts.exec ?? defaultPluginExec;
     this.ignoreUnknownArgs = opts.ignoreUnknownArgs ?? false;
     this.durableCache = opts.durableCache ?? true;
   }

@@ -3,7 +3,6 @@ export * from './args.js';
 export * from './cache.js';
 export * from './conf.js';
 export * from './errors.js';
-export * from './exec-server.js';
 export * from './invoke.js';
 export * from './result.js';
 export * from './types.js';

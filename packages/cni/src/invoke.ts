@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { CniError, ErrorCode } from './errors.js';
-import { execServerRun } from './exec-server.js';
 import type { Verb, VersionInfo } from './types.js';
 
 /** What one plugin run needs: the binary, the environment to add and the stdin bytes. */
@@ -48,9 +47,6 @@ export function findInPath(type: string, dirs: readonly string[]): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** How plugins are started: child_process.spawn each time (default), or through the opt-in exec server (exec-server.ts). */
-export type Spawner = 'exec-server' | 'spawn';
-
 /** libcni retries "text file busy" (a binary being replaced) up to 5 more times, 1 s apart. */
 async function withBusyRetry(once: () => Promise<PluginResponse>): Promise<PluginResponse> {
   for (let attempt = 0; ; attempt++) {
@@ -73,19 +69,8 @@ async function withBusyRetry(once: () => Promise<PluginResponse>): Promise<Plugi
  */
 export const spawnPluginExec: PluginExec = (req) => withBusyRetry(() => spawnOnce(req));
 
-/**
- * Runs a plugin through the exec server (a pooled bash that fork+execs it, ~2 ms cheaper per run than
- * spawn): same environment, stdin, stdout/stderr, process group and timeout as spawnPluginExec. Whatever the
- * exec server cannot take (see exec-server.ts) is spawned, so failures to exec give the same typed errors.
- */
-export const execServerPluginExec: PluginExec = (req) => withBusyRetry(async () => (await execServerRun(req)) ?? spawnOnce(req));
-
-/** What CniRuntime uses unless told otherwise: spawn. */
+/** What CniRuntime uses unless given `exec`: spawn. */
 export const defaultPluginExec: PluginExec = spawnPluginExec;
-
-export function pluginExecFor(spawner: Spawner): PluginExec {
-  return spawner === 'exec-server' ? execServerPluginExec : spawnPluginExec;
-}
 
 function spawnOnce(req: PluginRequest): Promise<PluginResponse> {
   return new Promise((resolve, reject) => {

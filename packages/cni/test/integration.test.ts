@@ -5,15 +5,7 @@ import { getLink } from '@cni-demo/core';
 import { withCleanup } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  type CniError,
-  CniRuntime,
-  confFromBytes,
-  defaultPluginExec,
-  execServerStats,
-  type Result,
-  type RuntimeConf,
-} from '../src/index.js';
+import { type CniError, CniRuntime, confFromBytes, defaultPluginExec, type Result, type RuntimeConf } from '../src/index.js';
 import { exec, PLUGIN_DIR, type RealEnv, realEnv, requirePrereqs, rulesMentioning, subnetNeedle4, subnetNeedle6 } from './real-env.js';
 
 const CHAIN = ['bridge', 'host-local', 'portmap', 'tuning', 'firewall', 'bandwidth'];
@@ -59,11 +51,11 @@ async function bridgePorts(bridge: string): Promise<string[]> {
   return r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as { ifname: string }[]).map((l) => l.ifname) : [];
 }
 
-test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth (exec server): ADD, CHECK, DEL, nothing left', async () => {
+test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth: ADD, CHECK, DEL, nothing left', async () => {
   requirePrereqs(CHAIN);
   await withCleanup(async (c) => {
     const env = await realEnv(c);
-    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: env.config.cniCacheDir, timeoutMs: 30_000, spawner: 'exec-server' });
+    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: env.config.cniCacheDir, timeoutMs: 30_000 });
     const list = chainList(env);
     const netns = await env.newNetns();
     const hostPort = 20000 + Math.floor(Math.random() * 9000);
@@ -173,13 +165,11 @@ test('real chain bridge+host-local+portmap+tuning+firewall+bandwidth (exec serve
   });
 });
 
-test("real, spawner 'spawn': CHECK catches an address removed behind the runtime's back", async () => {
+test("real: CHECK catches an address removed behind the runtime's back", async () => {
   requirePrereqs(['bridge', 'host-local']);
   await withCleanup(async (c) => {
     const env = await realEnv(c);
-    // the chain and the 50 concurrent ADDs here use the opt-in exec server; this one spawn, the default
-    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: env.config.cniCacheDir, spawner: 'spawn' });
-    const served = execServerStats().served;
+    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: env.config.cniCacheDir });
     const conf = env.config;
     const list = confFromBytes(
       JSON.stringify({
@@ -212,16 +202,15 @@ test("real, spawner 'spawn': CHECK catches an address removed behind the runtime
     }
     await cni.delNetworkList(list, rt);
     assert.equal(leases(env), []);
-    assert.is(execServerStats().served, served, 'no plugin went through the exec server');
   });
 });
 
-test('real, exec server: 50 concurrent ADDs get 50 distinct addresses; concurrent DELs leave nothing', async () => {
+test('real: 50 concurrent ADDs get 50 distinct addresses; concurrent DELs leave nothing', async () => {
   requirePrereqs(['bridge', 'host-local']);
   await withCleanup(async (c) => {
     const env = await realEnv(c);
     const conf = env.config;
-    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: conf.cniCacheDir, timeoutMs: 60_000, spawner: 'exec-server' });
+    const cni = new CniRuntime({ pluginDirs: [PLUGIN_DIR], cacheDir: conf.cniCacheDir, timeoutMs: 60_000 });
     const list = confFromBytes(
       JSON.stringify({
         name: conf.network,
@@ -252,7 +241,6 @@ test('real, exec server: 50 concurrent ADDs get 50 distinct addresses; concurren
     c.add('DEL all', async () => {
       await Promise.all(rts.map((rt) => cni.delNetworkList(list, rt).catch(() => undefined)));
     });
-    const served = execServerStats().served;
     const results = (await Promise.all(rts.map((rt) => cni.addNetworkList(list, rt)))) as Result[];
     const addrs = results.map((r) => r.ips?.[0]?.address ?? '');
     assert.is(new Set(addrs).size, 50, `distinct addresses: ${addrs.join(' ')}`);
@@ -266,7 +254,6 @@ test('real, exec server: 50 concurrent ADDs get 50 distinct addresses; concurren
     assert.equal(leases(env), []);
     assert.equal(await cacheEntries(conf.cniCacheDir), []);
     assert.equal(await bridgePorts(conf.bridge), []);
-    assert.is(execServerStats().served, served + 100, 'every ADD and DEL ran through the exec server');
     const ids = env.ids.flatMap((id) => [`"${id}"`, `\\"${id}\\"`]);
     assert.equal(await rulesMentioning(ids), [], 'no masquerade chain left');
   });
