@@ -36,8 +36,16 @@ for (const name of readdirSync(pkgsDir).sort()) {
   if (!pkg.scripts?.test) continue;
   if (filter && !name.includes(filter)) continue;
   const testDir = path.join(dir, 'dist', 'test');
-  const hasSources = existsSync(path.join(dir, 'test')) && readdirSync(path.join(dir, 'test')).some((f) => f.endsWith('.test.ts'));
-  if (!hasSources) continue;
+  // only the suites whose source exists: a suite moved or removed leaves its compiled copy in dist (tsc never
+  // deletes, and a turbo cache hit restores files on top), and that copy must not run
+  const sources = existsSync(path.join(dir, 'test'))
+    ? readdirSync(path.join(dir, 'test'), { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('.test.ts'))
+    : [];
+  if (sources.length === 0) continue;
+  const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = `^(?:${sources.map((f) => reEscape(f.replace(/\.ts$/, '.js'))).join('|')})$`;
   if (!existsSync(testDir)) {
     broken.push(`${name}: tests not built (run pnpm build)`);
     failed += 1;
@@ -46,7 +54,7 @@ for (const name of readdirSync(pkgsDir).sort()) {
   process.stdout.write(`\n=== ${pkg.name} ===\n`);
   const uvu = path.join(dir, 'node_modules', 'uvu', 'bin.js');
   const out = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [uvu, 'dist/test', '\\.test\\.js$'], {
+    const child = spawn(process.execPath, [uvu, 'dist/test', pattern], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: colorEnv(),

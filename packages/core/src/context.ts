@@ -1,4 +1,5 @@
-import { type Config, helpText, type ParsedArgs, resolveConfig } from './config.js';
+import { resolveConfig } from './config/resolve.js';
+import { type Config, helpText } from './config/schema.js';
 import { CommandError, UserError } from './errors.js';
 import { createExec, type Exec } from './exec.js';
 import { withInstanceLock } from './instance-lock.js';
@@ -14,11 +15,9 @@ export interface Ctx {
   state: StateStore;
   exec: Exec;
   log: Logger;
-  /** positionals and step-specific switches left after the config flags */
-  args: ParsedArgs;
 }
 
-export function createContext(config: Config, opts: { exec?: Exec; log?: Logger; args?: ParsedArgs } = {}): Ctx {
+export function createContext(config: Config, opts: { exec?: Exec; log?: Logger } = {}): Ctx {
   const log = opts.log ?? createLogger({ verbose: config.verbose });
   const n = names(config);
   return {
@@ -27,7 +26,6 @@ export function createContext(config: Config, opts: { exec?: Exec; log?: Logger;
     state: new StateStore(n.runDir),
     exec: opts.exec ?? createExec({ onCommand: (q) => log.command(q) }),
     log,
-    args: opts.args ?? { fields: new Map(), configFile: undefined, help: false, positionals: [] },
   };
 }
 
@@ -53,8 +51,6 @@ export interface StepEntry {
   run: (ctx: Ctx) => Promise<unknown>;
   /** defaults to process.argv after the script path */
   argv?: readonly string[];
-  /** step-specific switches that are not config fields */
-  extraBoolFlags?: readonly string[];
   /** the status line's name (default "<step> <action>") */
   label?: string;
   /** append this run's duration to the instance's timings file (default true; false for status and the all-in-one cli) */
@@ -89,15 +85,12 @@ export async function runStep(entry: StepEntry): Promise<number> {
   const log0 = createLogger();
   let ctx: Ctx;
   try {
-    const { config, args } = resolveConfig({
-      argv: entry.argv ?? scriptArgv(),
-      extraBoolFlags: entry.extraBoolFlags ?? [],
-    });
+    const { config, args } = resolveConfig({ argv: entry.argv ?? scriptArgv() });
     if (args.help) {
       process.stdout.write(`usage: ${entry.label ?? `${entry.step} ${entry.action}`} [options]\n${helpText()}\n`);
       return 0;
     }
-    ctx = createContext(config, { args });
+    ctx = createContext(config);
   } catch (e) {
     log0.error(describeError(e));
     process.exitCode = 1;

@@ -1,4 +1,6 @@
-export * from './config.js';
+export * from './config/args.js';
+export * from './config/resolve.js';
+export * from './config/schema.js';
 export * from './context.js';
 export * from './errors.js';
 export * from './exec.js';

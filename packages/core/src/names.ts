@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Config } from './config.js';
+import type { Config } from './config/schema.js';
 
 /**
  * Every object the demo makes is named from the config, so a rerun and a teardown find the same

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from './config.js';
+import type { Config } from './config/schema.js';
 import { UserError } from './errors.js';
 import type { RootlessUser } from './states.js';
 

@@ -13,7 +13,6 @@ import {
   type RootlessUser,
   type RuncBundleState,
   requireRoot,
-  UserError,
 } from '@cni-demo/core';
 import { writeBundleSpec } from './bundle-spec.js';
 import { bundleDirFor, runcArgv, runcUser } from './rootless.js';
@@ -32,12 +31,6 @@ export async function up(ctx: Ctx): Promise<RuncBundleState> {
   const image = ctx.state.require<ImageFetchState>('image-fetch', 'runc-bundle');
   const ids = containerIds(ctx.config);
   const user = runcUser(ctx);
-  if (user && ids.length > 1) {
-    throw new UserError(`rootless mode runs one container, not ${ids.length}`, {
-      field: 'containers',
-      hint: 'use --containers 1 with --rootless, or drop --rootless for a lab of many containers',
-    });
-  }
   const previous = ctx.state.read<RuncBundleState>('runc-bundle');
   let template: RuntimeSpec | undefined;
   const specTemplate = async (): Promise<RuntimeSpec> => {

@@ -157,7 +157,7 @@ export async function statusMain(argv: readonly string[] = scriptArgv()): Promis
       return 0;
     }
     requireRoot('status');
-    const ctx = createContext(config, { args });
+    const ctx = createContext(config);
     const s = await readStatus(ctx);
     process.stdout.write(config.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
     return 0;

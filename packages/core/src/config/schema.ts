@@ -1,13 +1,11 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { UserError, UserErrors } from './errors.js';
-import { parseCidr, prefixContains } from './net.js';
-import { parsePortMap, subnetCapacity } from './port-map.js';
+import { parseCidr, prefixContains } from '../net.js';
+import { parsePortMap, subnetCapacity } from '../port-map.js';
 
 /**
- * One config, resolved once: defaults (the walkthrough's values) <- config file <- CNI_DEMO_* env <- flags.
- * Every field is declared once below; its flag (--kebab-case) and env name (CNI_DEMO_SNAKE) are derived,
- * so a field cannot be settable in one place and unknown in another.
+ * The config's schema: every field, its type, default, help and check, declared once. Its flag
+ * (--kebab-case) and env name (CNI_DEMO_SNAKE) are derived, so a field cannot be settable in one place and
+ * unknown in another; args.ts parses flags from it, resolve.ts layers the sources over the defaults.
  */
 export interface Config {
   id: string;
@@ -49,9 +47,9 @@ export interface Config {
   json: boolean;
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'path';
+export type Kind = 'string' | 'int' | 'bool' | 'list' | 'path';
 
-interface FieldSpec<K extends keyof Config = keyof Config> {
+export interface FieldSpec<K extends keyof Config = keyof Config> {
   kind: Kind;
   default: Config[K];
   help: string;
@@ -283,52 +281,8 @@ export function defaults(): Config {
   return out as unknown as Config;
 }
 
-/** Converts text from env or a flag into the field's type. */
-function fromText(field: keyof Config, text: string, where: string): unknown {
-  const { kind } = schema[field];
-  switch (kind) {
-    case 'bool':
-      if (/^(1|true|yes|on)$/i.test(text)) return true;
-      if (/^(0|false|no|off)$/i.test(text)) return false;
-      throw new UserError(`${where}: "${text}" is not true or false`, { field, hint: `set ${where} to true or false` });
-    case 'int':
-      if (!/^-?\d+$/.test(text.trim())) {
-        throw new UserError(`${where}: "${text}" is not a whole number`, { field, hint: `set ${where} to a number` });
-      }
-      return Number(text);
-    case 'list':
-      return text.split(':').filter((s) => s !== '');
-    default:
-      return text;
-  }
-}
-
-function fromJson(field: keyof Config, value: unknown, where: string): unknown {
-  const { kind } = schema[field];
-  const bad = (want: string) =>
-    new UserError(`${where}: expected ${want}, got ${JSON.stringify(value)}`, { field, hint: `give "${field}" ${want}` });
-  switch (kind) {
-    case 'bool':
-      if (typeof value !== 'boolean') throw bad('true or false');
-      return value;
-    case 'int':
-      if (typeof value !== 'number' || !Number.isInteger(value)) throw bad('a whole number');
-      return value;
-    case 'list':
-      if (typeof value === 'string') return value.split(':').filter((s) => s !== '');
-      if (!Array.isArray(value) || value.some((x) => typeof x !== 'string')) throw bad('a list of strings');
-      return value;
-    default:
-      if (typeof value !== 'string') throw bad('a string');
-      return value;
-  }
-}
-
-const FIELD_BY_FLAG = new Map(FIELDS.map((f) => [flagName(f), f]));
-const FIELD_BY_ENV = new Map(FIELDS.map((f) => [envName(f), f]));
-
 /** Suggests the closest known name, for "did you mean". */
-function closest(name: string, names: Iterable<string>): string | undefined {
+export function closest(name: string, names: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestD = Number.POSITIVE_INFINITY;
   for (const n of names) {
@@ -355,91 +309,6 @@ function editDistance(a: string, b: string): number {
   return dp[b.length] ?? 0;
 }
 
-export interface ParsedArgs {
-  /** field -> raw text given on the command line */
-  fields: Map<keyof Config, string>;
-  configFile: string | undefined;
-  help: boolean;
-  positionals: string[];
-}
-
-/**
- * Parses `--field value`, `--field=value`, `--flag`, `--no-flag`. Every step accepts every config flag,
- * because `pnpm turbo run demo -- --subnet4 ...` hands the same arguments to all of them.
- */
-export function parseArgs(argv: readonly string[], extraBoolFlags: readonly string[] = []): ParsedArgs {
-  const fields = new Map<keyof Config, string>();
-  const positionals: string[] = [];
-  let configFile: string | undefined;
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--') continue;
-    if (!arg.startsWith('--')) {
-      if (arg.startsWith('-') && arg !== '-') {
-        if (arg === '-h') {
-          help = true;
-          continue;
-        }
-        if (arg === '-v') {
-          fields.set('verbose', 'true');
-          continue;
-        }
-        throw new UserError(`unknown option ${arg}`, { hint: 'run with --help to list the options' });
-      }
-      positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    let name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    if (name === 'help') {
-      help = true;
-      continue;
-    }
-    if (extraBoolFlags.includes(name)) {
-      positionals.push(`--${name}`);
-      continue;
-    }
-    if (name === 'config') {
-      value ??= argv[++i];
-      if (value === undefined || value === '') {
-        throw new UserError('--config needs a file path', { hint: 'pass --config ./cni-demo.json' });
-      }
-      configFile = value;
-      continue;
-    }
-    let negated = false;
-    if (!FIELD_BY_FLAG.has(name) && name.startsWith('no-') && FIELD_BY_FLAG.has(name.slice(3))) {
-      name = name.slice(3);
-      negated = true;
-    }
-    const field = FIELD_BY_FLAG.get(name);
-    if (!field) {
-      const guess = closest(name, FIELD_BY_FLAG.keys());
-      throw new UserError(`unknown option --${name}`, {
-        hint: guess ? `did you mean --${guess}? (--help lists them all)` : 'run with --help to list the options',
-      });
-    }
-    if (schema[field].kind === 'bool') {
-      if (negated) {
-        if (value !== undefined) throw new UserError(`--no-${name} takes no value`, { field });
-        value = 'false';
-      } else if (value === undefined) {
-        const next = argv[i + 1];
-        value = next !== undefined && /^(true|false)$/i.test(next) ? (i++, next) : 'true';
-      }
-    } else if (value === undefined) {
-      value = argv[++i];
-      if (value === undefined || value.startsWith('--')) {
-        throw new UserError(`--${name} needs a value`, { field, hint: `pass --${name} <${schema[field].kind}>` });
-      }
-    }
-    fields.set(field, value);
-  }
-  return { fields, configFile, help, positionals };
-}
-
 export function helpText(): string {
   const rows = FIELDS.map((f) => {
     const d = schema[f].default;
@@ -451,131 +320,4 @@ export function helpText(): string {
     ...rows,
     '  --config <file>      JSON file with any of the fields above',
   ].join('\n');
-}
-
-export interface ResolveInput {
-  argv?: readonly string[];
-  env?: NodeJS.ProcessEnv;
-  /** an object standing for a config file (tests) */
-  file?: Record<string, unknown>;
-  extraBoolFlags?: readonly string[];
-  /** accept plain arguments (subcommands); refused otherwise, so `--flag value` typos do not pass silently */
-  allowPositionals?: boolean;
-}
-
-export interface Resolved {
-  config: Config;
-  args: ParsedArgs;
-}
-
-/** Resolves the config from all sources and validates it, reporting every problem at once. */
-export function resolveConfig(input: ResolveInput = {}): Resolved {
-  const env = input.env ?? process.env;
-  const args = parseArgs(input.argv ?? [], input.extraBoolFlags);
-  const cfg = defaults() as unknown as Record<string, unknown>;
-  const problems: UserError[] = [];
-  if (!input.allowPositionals) {
-    for (const p of args.positionals.filter((x) => !x.startsWith('--'))) {
-      problems.push(new UserError(`unexpected argument "${p}"`, { hint: 'options take the form --name value; --help lists them' }));
-    }
-  }
-  const attempt = (fn: () => void) => {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof UserError) problems.push(e);
-      else throw e;
-    }
-  };
-
-  const configFile = args.configFile ?? env.CNI_DEMO_CONFIG;
-  let file = input.file;
-  if (!file && configFile) file = readConfigFile(configFile);
-  const fileName = configFile ?? 'config';
-  if (file) {
-    for (const [key, value] of Object.entries(file)) {
-      if (key === '$schema' || key === '//') continue;
-      if (!(key in schema)) {
-        const guess = closest(key, FIELDS);
-        problems.push(
-          new UserError(`${fileName}: unknown key "${key}"`, {
-            field: key,
-            hint: guess ? `did you mean "${guess}"?` : `remove it; known keys: ${FIELDS.join(', ')}`,
-          }),
-        );
-        continue;
-      }
-      attempt(() => {
-        cfg[key] = fromJson(key as keyof Config, value, `${fileName}: "${key}"`);
-      });
-    }
-  }
-
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('CNI_DEMO_') || name === 'CNI_DEMO_CONFIG' || value === undefined) continue;
-    const field = FIELD_BY_ENV.get(name);
-    if (!field) {
-      const guess = closest(name, FIELD_BY_ENV.keys());
-      problems.push(
-        new UserError(`unknown environment variable ${name}`, {
-          hint: guess ? `did you mean ${guess}?` : `unset it; known: ${[...FIELD_BY_ENV.keys()].join(', ')}`,
-        }),
-      );
-      continue;
-    }
-    attempt(() => {
-      cfg[field] = fromText(field, value, name);
-    });
-  }
-
-  for (const [field, value] of args.fields) {
-    attempt(() => {
-      cfg[field] = fromText(field, value, `--${flagName(field)}`);
-    });
-  }
-
-  const config = cfg as unknown as Config;
-  if (problems.length === 0) {
-    for (const f of FIELDS) {
-      const spec = schema[f] as FieldSpec;
-      const problem = spec.check?.(config[f], config);
-      if (problem) {
-        problems.push(
-          new UserError(`${f}: ${problem}`, {
-            field: f,
-            hint: `set it with --${flagName(f)}, ${envName(f)} or "${f}" in the config file`,
-          }),
-        );
-      }
-    }
-  }
-  if (problems.length === 1 && problems[0]) throw problems[0];
-  if (problems.length > 1) throw new UserErrors(problems, `${problems.length} problems in the configuration`);
-  return { config, args };
-}
-
-function readConfigFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`config file ${file} cannot be read (${code ?? String(e)})`, {
-      field: 'config',
-      hint: 'check the path given to --config or CNI_DEMO_CONFIG',
-    });
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`config file ${file} is not valid JSON: ${(e as Error).message}`, {
-      field: 'config',
-      hint: 'fix the JSON syntax (a trailing comma is the usual cause)',
-    });
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new UserError(`config file ${file} must hold a JSON object`, { field: 'config', hint: 'wrap the settings in { }' });
-  }
-  return parsed as Record<string, unknown>;
 }

@@ -1,0 +1,64 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig, UserErrors } from '../../src/index.js';
+import { problem } from '../problem.js';
+
+test('precedence: defaults < file < env < flags', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+  const file = path.join(dir, 'c.json');
+  writeFileSync(file, JSON.stringify({ bridge: 'fromfile', network: 'filenet', id: 'fileid' }));
+  const { config } = resolveConfig({
+    argv: ['--config', file, '--bridge', 'fromflag'],
+    env: { CNI_DEMO_BRIDGE: 'fromenv', CNI_DEMO_NETWORK: 'envnet' },
+  });
+  assert.is(config.bridge, 'fromflag');
+  assert.is(config.network, 'envnet');
+  assert.is(config.id, 'fileid');
+});
+
+test('unknown config key names the key and suggests the right one', () => {
+  const e = problem(() => resolveConfig({ env: {}, file: { bridg: 'x' } }));
+  assert.match(e.message, /unknown key "bridg"/);
+  assert.match(e.hint ?? '', /bridge/);
+});
+
+test('unknown flag and unknown env variable are refused', () => {
+  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--subnet'] })).message, /unknown option --subnet/);
+  const e = problem(() => resolveConfig({ env: { CNI_DEMO_BRIGDE: 'x' } }));
+  assert.match(e.message, /CNI_DEMO_BRIGDE/);
+  assert.match(e.hint ?? '', /CNI_DEMO_BRIDGE/);
+});
+
+test('plain arguments are refused unless the command takes them; a stray "false" after a switch says how to write it', () => {
+  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--ip-masq', 'maybe'] })).message, /unexpected argument "maybe"/);
+  const e = problem(() => resolveConfig({ env: {}, argv: ['--ip-masq', 'false'] }));
+  assert.match(e.message, /unexpected argument "false"/);
+  assert.match(e.hint ?? '', /--<switch>=false or --no-<switch>/);
+  const ok = resolveConfig({ env: {}, argv: ['--id', 'x', '--', 'ip', '-j', 'addr'], allowPositionals: true });
+  assert.equal(ok.args.positionals, ['ip', '-j', 'addr']);
+  assert.is(ok.config.id, 'x');
+});
+
+test('several problems are reported at once, each naming its field', () => {
+  const e = problem(() => resolveConfig({ env: {}, file: { bridge: 'x'.repeat(20), subnet4: 'nope' } }));
+  assert.instance(e, UserErrors);
+  assert.is((e as UserErrors).problems.length, 2);
+  assert.match(e.message, /bridge/);
+  assert.match(e.message, /subnet4/);
+});
+
+test('config file problems: unreadable, bad JSON, wrong types', () => {
+  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--config', '/nonexistent/x.json'] })).message, /cannot be read/);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+  const bad = path.join(dir, 'bad.json');
+  writeFileSync(bad, '{"bridge": "x",}');
+  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--config', bad] })).message, /not valid JSON/);
+  assert.match(problem(() => resolveConfig({ env: {}, file: { ipMasq: 'yes' } })).message, /"ipMasq": expected true or false/);
+  assert.match(problem(() => resolveConfig({ env: {}, file: { containers: 1.5 } })).message, /whole number/);
+  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--config'] })).message, /--config needs a file path/);
+});
+
+test.run();

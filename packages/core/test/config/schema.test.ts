@@ -1,0 +1,70 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { defaults, envName, FIELDS, flagName, helpText, resolveConfig, schema, UserError } from '../../src/index.js';
+import { problem } from '../problem.js';
+
+test('defaults are the walkthrough values', () => {
+  const c = defaults();
+  assert.is(c.network, 'connet');
+  assert.is(c.bridge, 'cbr0');
+  assert.is(c.gateway4, '192.168.199.1');
+  assert.is(c.subnet4, '192.168.199.0/24');
+  assert.is(c.gateway6, 'fde4:8dba:82e1::1');
+  assert.is(c.subnet6, 'fde4:8dba:82e1::/64');
+  assert.is(c.cniVersion, '0.4.0');
+  assert.is(c.id, 'demo');
+  assert.is(c.ifname, 'eth0');
+  assert.ok(c.ipMasq && c.isGateway);
+});
+
+test('names are derived from field names; the help lists every field with its flag and env name', () => {
+  assert.is(flagName('pluginDirs'), 'plugin-dirs');
+  assert.is(envName('pluginDirs'), 'CNI_DEMO_PLUGIN_DIRS');
+  const help = helpText();
+  for (const f of FIELDS) {
+    assert.ok(help.includes(`--${flagName(f)} `), `--${flagName(f)} in the help`);
+    assert.ok(help.includes(envName(f)), `${envName(f)} in the help`);
+    assert.ok(schema[f].help.length > 0, `${f} has a help text`);
+  }
+});
+
+test('field checks: invalid CIDR, gateway outside subnet, long bridge name, bad container id, version, count', () => {
+  const msg = (argv: string[]) => problem(() => resolveConfig({ env: {}, argv })).message;
+  assert.match(msg(['--subnet4', '10.0.0.0/33']), /subnet4: "10.0.0.0\/33" is not an IPv4 CIDR/);
+  assert.match(msg(['--subnet6', '10.0.0.0/24']), /subnet6/);
+  assert.match(msg(['--gateway4', '10.9.9.9']), /gateway4: "10.9.9.9" is not an IPv4 address inside subnet4/);
+  assert.match(msg(['--bridge', 'averyveryverylongname']), /bridge: .*at most 15/);
+  assert.match(msg(['--id', '-bad id']), /id: "-bad id" is not a valid container id/);
+  assert.match(msg(['--cni-version', '9.9.9']), /cniVersion/);
+  assert.match(msg(['--containers', 'many']), /--containers: "many" is not a whole number/);
+});
+
+test('rootless mode with many containers is refused by its one rule, before anything runs', () => {
+  const e = problem(() => resolveConfig({ env: {}, argv: ['--rootless', '--containers', '3'] }));
+  assert.is(e.field, 'rootless');
+  assert.match(e.message, /rootless: runs one container, not 3/);
+  assert.ok(resolveConfig({ env: {}, argv: ['--rootless', '--containers', '1'] }).config.rootless);
+});
+
+test('image fields: flags, env and their checks', () => {
+  const d = `sha256:${'b'.repeat(64)}`;
+  const { config } = resolveConfig({
+    env: { CNI_DEMO_ROOTLESS: 'true' },
+    argv: ['--image-digest', d, '--no-registry-tls-verify', '--cmd', 'sleep 1', '--rootless-user', 'nobody', '--pull-timeout-ms', '5000'],
+  });
+  assert.is(config.imageDigest, d);
+  assert.is(config.registryTlsVerify, false);
+  assert.is(config.cmd, 'sleep 1');
+  assert.is(config.rootless, true);
+  assert.is(config.rootlessUser, 'nobody');
+  assert.is(config.pullTimeoutMs, 5000);
+  const defaults = resolveConfig({ env: {} }).config;
+  assert.is(defaults.registryTlsVerify, true, 'TLS verification is on by default');
+  assert.is(defaults.rootless, false);
+  assert.throws(
+    () => resolveConfig({ env: {}, argv: ['--image-digest', 'sha256:abc'] }),
+    (e: unknown) => e instanceof UserError && e.field === 'imageDigest',
+  );
+});
+
+test.run();
