@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { type AnyResult, CniRuntime, confFromBytes, type NetworkConfigList, type Result, type RuntimeConf } from '@cni-demo/cni';
 import { type Ctx, httpdContainerId, type PortMapping, parsePortMap, UserError } from '@cni-demo/core';
 
@@ -53,29 +53,4 @@ export function addressesOf(result: AnyResult): { ipv4: string | undefined; ipv6
       .filter((a) => a.includes(':'))
       .map(strip)[0],
   };
-}
-
-/**
- * Does the interface exist inside the netns at `netnsPath`? With the pid of a process in that netns (the
- * container's, checked by the namespace's inode, so a reused pid cannot fool it), the answer comes from
- * /proc/<pid>/net/dev without starting a process; otherwise, or when that process is gone, from nsenter.
- */
-export async function linkInNetns(ctx: Ctx, netnsPath: string, ifname: string, pid?: number): Promise<boolean> {
-  const viaProc = pid ? linkViaProc(pid, netnsPath, ifname) : undefined;
-  if (viaProc !== undefined) return viaProc;
-  const r = await ctx.exec('nsenter', [`--net=${netnsPath}`, 'ip', 'link', 'show', 'dev', ifname], { allowFail: true });
-  return r.exitCode === 0;
-}
-
-function linkViaProc(pid: number, netnsPath: string, ifname: string): boolean | undefined {
-  try {
-    const ns = statSync(`/proc/${pid}/ns/net`);
-    const pin = statSync(netnsPath);
-    if (ns.ino !== pin.ino || ns.dev !== pin.dev) return undefined;
-    // "  eth0: <counters>": an interface name holds no ':' and no blank
-    const dev = readFileSync(`/proc/${pid}/net/dev`, 'utf8');
-    return dev.split('\n').some((l) => l.trimStart().startsWith(`${ifname}:`));
-  } catch {
-    return undefined;
-  }
 }

@@ -1,6 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { readCacheEntry } from '@cni-demo/cni';
+import { listCachedAttachments, readCacheEntry } from '@cni-demo/cni';
 import {
   attachmentsOf,
   bridgePorts,
@@ -10,10 +10,11 @@ import {
   createProgress,
   faultPoint,
   isNumberedContainerOf,
+  linkInNetns,
   mapLimit,
   requireRoot,
 } from '@cni-demo/core';
-import { capabilityArgsFor, linkInNetns, runtimeConf, runtimeFor } from './attach.js';
+import { capabilityArgsFor, runtimeConf, runtimeFor } from './attach.js';
 import { removeLeakedMasq } from './masq.js';
 import { loadListForDown, releaseLeases, removeConfCopy } from './recover.js';
 
@@ -37,18 +38,8 @@ export async function down(ctx: Ctx): Promise<void> {
     // attachments the cache knows for this instance that the state does not list (a crash after ADD, or
     // an up with a smaller --containers than the one before): only <id>-<n>, the names this instance owns
     // (its netns pins carry the same names, so no other instance can hold them at the same time)
-    const results = path.join(cni.cacheDir, 'results');
-    if (existsSync(results)) {
-      for (const f of readdirSync(results)) {
-        if (!f.startsWith(`${list.name}-${ctx.config.id}`)) continue;
-        // names may contain "-": the ids come from inside the entries, not from the file names
-        try {
-          const e = JSON.parse(readFileSync(path.join(results, f), 'utf8')) as { containerId?: string; networkName?: string };
-          if (e.networkName === list.name && e.containerId && isNumberedContainerOf(ctx.config, e.containerId)) ids.add(e.containerId);
-        } catch {
-          /* unreadable entry: DEL by derived ids still runs */
-        }
-      }
+    for (const e of listCachedAttachments(cni.cacheDir)) {
+      if (e.networkName === list.name && isNumberedContainerOf(ctx.config, e.containerId)) ids.add(e.containerId);
     }
     const todo = [...ids];
     const pinned: { id: string; netns: string }[] = [];
@@ -73,7 +64,7 @@ export async function down(ctx: Ctx): Promise<void> {
       const ports = bridgePorts(ctx.config.bridge);
       if (ports === undefined || ports.length > 0) {
         for (const { netns } of pinned) {
-          if (await linkInNetns(ctx, netns, ctx.config.ifname))
+          if (await linkInNetns(ctx.exec, netns, ctx.config.ifname))
             throw new Error(`${ctx.config.ifname} is still present in ${netns} after CNI DEL`);
         }
       }

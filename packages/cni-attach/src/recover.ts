@@ -1,7 +1,7 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { confFromBytes, type NetworkConfigList, readCacheEntry } from '@cni-demo/cni';
-import { type CniAttachState, containerIds, type Ctx, writeFileAtomic } from '@cni-demo/core';
+import { type CniAttachState, containerIds, type Ctx, leaseDir, readLeases, writeFileAtomic } from '@cni-demo/core';
 
 /** cni-attach's own copy of the conflist bytes, written before ADD, so DEL can run after the file is gone. */
 export function confCopyFile(ctx: Ctx): string {
@@ -60,31 +60,10 @@ export function loadListForDown(
   return undefined;
 }
 
-/**
- * Last resort when no config is left to run DEL with: host-local's leases are plain files holding
- * "<container id>\r\n<ifname>" (cni-runtime-facts §11), so the ones naming our containers are removed.
- */
+/** Last resort when no config is left to run DEL with: the host-local leases naming our containers are removed. */
 export function releaseLeases(ctx: Ctx): string[] {
-  const dir = path.join(ctx.config.ipamDataDir, ctx.config.network);
   const ids = new Set(containerIds(ctx.config));
-  const removed: string[] = [];
-  let files: string[];
-  try {
-    files = readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  for (const f of files) {
-    if (f === 'lock' || f.startsWith('last_reserved_ip')) continue;
-    try {
-      const owner = readFileSync(path.join(dir, f), 'utf8').split(/\r?\n/)[0]?.trim() ?? '';
-      if (ids.has(owner)) {
-        rmSync(path.join(dir, f), { force: true });
-        removed.push(f);
-      }
-    } catch {
-      /* vanished meanwhile */
-    }
-  }
-  return removed;
+  const mine = readLeases(ctx.config.ipamDataDir, ctx.config.network).filter((l) => ids.has(l.containerId));
+  for (const l of mine) rmSync(path.join(leaseDir(ctx.config.ipamDataDir, ctx.config.network), l.address), { force: true });
+  return mine.map((l) => l.address);
 }

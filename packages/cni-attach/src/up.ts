@@ -9,12 +9,13 @@ import {
   faultPoint,
   fillEtcFiles,
   type HostSetupState,
+  linkInNetns,
   mapLimit,
   type RuncBundleState,
   requireRoot,
 } from '@cni-demo/core';
 import type { CniRuntime, NetworkConfigList } from '@cni-demo/cni';
-import { addressesOf, capabilityArgsFor, linkInNetns, loadList, runtimeConf, runtimeFor } from './attach.js';
+import { addressesOf, capabilityArgsFor, loadList, runtimeConf, runtimeFor } from './attach.js';
 import { keepConfCopy } from './recover.js';
 
 /**
@@ -75,12 +76,12 @@ async function attachOne(ctx: Ctx, cni: CniRuntime, list: NetworkConfigList, c: 
   const caps = capabilityArgsFor(ctx, c.containerId);
   const rt = runtimeConf(ctx, c.netnsPath, c.containerId, caps);
   let result = cni.getCachedResult(list, rt);
-  if (result && !(await linkInNetns(ctx, c.netnsPath, rt.ifName, c.pid))) {
+  if (result && !(await linkInNetns(ctx.exec, c.netnsPath, rt.ifName, c.pid))) {
     // cached but not wired (a crash, or the netns was replaced): release it and attach again
     await cni.delNetworkList(list, rt);
     result = undefined;
   }
-  if (!result && (await linkInNetns(ctx, c.netnsPath, rt.ifName, c.pid))) {
+  if (!result && (await linkInNetns(ctx.exec, c.netnsPath, rt.ifName, c.pid))) {
     // wired but never cached: an earlier ADD was killed midway; release what it made before adding again
     await cni.delNetworkList(list, rt);
   }

@@ -17,8 +17,11 @@ export interface CacheEntry {
   result?: AnyResult;
 }
 
+/** libcni's results folder under the cache root (the one place its name is written). */
+export const cacheResultsDir = (cacheDir: string) => path.join(cacheDir, 'results');
+
 export function cacheFile(cacheDir: string, network: string, containerId: string, ifName: string): string {
-  return path.join(cacheDir, 'results', `${network}-${containerId}-${ifName}`);
+  return path.join(cacheResultsDir(cacheDir), `${network}-${containerId}-${ifName}`);
 }
 
 /** Written once after a whole ADD chain succeeded: temp file, fsync, rename (libcni's plain write can tear). */
@@ -71,26 +74,41 @@ export function deleteCacheEntry(cacheDir: string, network: string, containerId:
   rmSync(cacheFile(cacheDir, network, containerId, ifName), { force: true });
 }
 
-/** Lists cniCacheV1 entries, optionally for one container; reads the fields, never parses file names. */
-export function listCachedAttachments(cacheDir: string, containerId?: string): CacheEntry[] {
-  const dir = path.join(cacheDir, 'results');
+/** One file of the results folder: a whole entry, or a corrupt or half-written one (which an audit still names). */
+export interface CacheFile {
+  file: string;
+  /** the entry's file name; for a half-written temp file, the name of the entry it was being written as */
+  name: string;
+  temp: boolean;
+  entry: CacheEntry | undefined;
+}
+
+/** Every file of the results folder, with its entry where it holds a cniCacheV1 one. */
+export function listCacheFiles(cacheDir: string): CacheFile[] {
+  const dir = cacheResultsDir(cacheDir);
   let files: string[];
   try {
     files = readdirSync(dir);
   } catch {
     return [];
   }
-  const out: CacheEntry[] = [];
-  for (const f of files) {
-    if (f.startsWith('.')) continue;
+  return files.map((f) => {
+    const temp = /^\.(.+)\.[0-9a-f]+\.tmp$/.exec(f);
+    let entry: CacheEntry | undefined;
     try {
       const v = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as CacheEntry;
-      if (v.kind !== 'cniCacheV1') continue;
-      if (containerId !== undefined && v.containerId !== containerId) continue;
-      out.push(v);
+      if (v?.kind === 'cniCacheV1') entry = v;
     } catch {
-      /* unreadable entries are skipped, as libcni does for listing */
+      /* not an entry (yet) */
     }
-  }
-  return out;
+    return { file: path.join(dir, f), name: temp?.[1] ?? f, temp: Boolean(temp), entry };
+  });
+}
+
+/** Lists cniCacheV1 entries, optionally for one container; reads the fields, never parses file names. */
+export function listCachedAttachments(cacheDir: string, containerId?: string): CacheEntry[] {
+  // unreadable entries are skipped, as libcni does for listing
+  return listCacheFiles(cacheDir)
+    .filter((f) => !f.temp && !path.basename(f.file).startsWith('.'))
+    .flatMap((f) => (f.entry && (containerId === undefined || f.entry.containerId === containerId) ? [f.entry] : []));
 }

@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
 import {
   bridgePorts,
   type Ctx,
   getLink,
   type LinkInfo,
+  linkExists,
   listRoutes,
   parseCidr,
   prefixesOverlap,
@@ -120,7 +120,7 @@ export async function ensureBridge(ctx: Ctx, plan: BridgePlan, alias?: string): 
 
 export async function deleteBridge(ctx: Ctx, name: string): Promise<'deleted' | 'absent' | 'in-use'> {
   // sysfs says whether it exists, is a bridge and has ports: no process until the delete itself
-  if (!existsSync(`/sys/class/net/${name}`)) return 'absent';
+  if (!linkExists(name)) return 'absent';
   const ports = bridgePorts(name);
   if (ports === undefined || ports.length > 0) return 'in-use';
   await ctx.exec('ip', ['link', 'del', name]);

@@ -1,6 +1,6 @@
-import { readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, faultPoint, type HostSetupState, readSysctl, requireRoot, writeSysctl } from '@cni-demo/core';
+import { type Ctx, faultPoint, type HostSetupState, isLeaseBookkeeping, leaseDir, readSysctl, requireRoot } from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
 import { removeForwardRules } from './forward.js';
 import { downWithoutState } from './recover.js';
@@ -38,14 +38,14 @@ export async function down(ctx: Ctx): Promise<void> {
   // forwarding is host-wide: put it back only when no other instance of the demo still runs
   if (!otherInstances(ctx)) {
     for (const [key, value] of Object.entries(s.sysctls)) {
-      if (value !== '' && readSysctl(key) !== value) writeSysctl(key, value);
+      if (value !== '' && readSysctl(key) !== value) writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
     }
   }
   if (s.sharedChainsBefore) {
     const removed = await removeSharedChains(ctx, s.sharedChainsBefore);
     if (removed.length > 0) ctx.log.info(`removed the portmap/firewall shared chains: ${removed.join(', ')}`);
   }
-  removeCreatedDirs(s.createdDirs ?? [], path.join(ctx.config.ipamDataDir, ctx.config.network));
+  removeCreatedDirs(s.createdDirs ?? [], leaseDir(ctx.config.ipamDataDir, ctx.config.network));
   ctx.state.remove('host-setup');
   ctx.state.removeDirIfEmpty();
 }
@@ -65,14 +65,14 @@ function otherInstances(ctx: Ctx): boolean {
 
 /**
  * Removes the folders the demo added, deepest first, each only when empty. host-local's own bookkeeping
- * (lock, last_reserved_ip.N) does not count as content once no lease is left.
+ * does not count as content once no lease is left.
  */
 export function removeCreatedDirs(dirs: string[], ipamNetDir: string): void {
   for (const d of [...dirs].sort((a, b) => b.length - a.length)) {
     try {
       if (d === ipamNetDir) {
         const files = readdirSync(d);
-        if (files.every((f) => f === 'lock' || f.startsWith('last_reserved_ip.'))) {
+        if (files.every(isLeaseBookkeeping)) {
           for (const f of files) rmSync(path.join(d, f), { force: true });
         }
       }

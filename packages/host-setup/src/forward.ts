@@ -1,35 +1,16 @@
-import { type Ctx, type Exec, forwardRules, presentForwardRules } from '@cni-demo/core';
+import { type Ctx, type Exec, forwardPolicies, forwardRules, IPTABLES_TOOLS, type IptablesTool, presentForwardRules } from '@cni-demo/core';
 
 /**
  * The FORWARD chain's policy decides whether container traffic may leave through the host. Docker sets it
  * to DROP; the demo's own checks (host <-> container, container <-> gateway) are not forwarded and pass
  * anyway, but a user's `ping 1.1.1.1` from the container would silently die. So: explain it, and with
  * --fix-forward add two ACCEPT rules for the bridge, tagged with a derived comment so down (and the leak
- * audit) find them without any state.
+ * audit) find them without any state. Returns the tools whose policy drops.
  */
-const TOOLS = ['iptables', 'ip6tables'] as const;
-export type IptablesTool = (typeof TOOLS)[number];
-
-/** Pure: the policy from `iptables -S FORWARD` output. */
-export function parsePolicy(text: string): string | undefined {
-  return /^-P FORWARD (\S+)/m.exec(text)?.[1];
-}
-
-export async function forwardPolicy(exec: Exec, tool: IptablesTool): Promise<string | undefined> {
-  const r = await exec(tool, ['-w', '-S', 'FORWARD'], { allowFail: true });
-  return r.exitCode === 0 ? parsePolicy(r.stdout) : undefined;
-}
-
-/** The FORWARD policy of iptables and ip6tables, read at once (undefined where a tool cannot tell). */
-export function readForwardPolicies(ctx: Ctx): Promise<(string | undefined)[]> {
-  return Promise.all(TOOLS.map((tool) => forwardPolicy(ctx.exec, tool)));
-}
-
-/** Explains a DROP policy, or (opted in) lets the bridge's traffic through. Returns the tools that drop. */
-export async function handleForwardPolicy(ctx: Ctx, policiesRead = readForwardPolicies(ctx)): Promise<IptablesTool[]> {
+export async function handleForwardPolicy(ctx: Ctx, policiesRead = forwardPolicies(ctx.exec)): Promise<IptablesTool[]> {
   const { id, bridge } = ctx.config;
   const policies = await policiesRead;
-  const dropping: IptablesTool[] = TOOLS.filter((_, i) => policies[i] === 'DROP');
+  const dropping: IptablesTool[] = IPTABLES_TOOLS.filter((_, i) => policies[i] === 'DROP');
   if (dropping.length === 0) return dropping;
   if (!ctx.config.fixForward) {
     ctx.log.warn(

@@ -1,8 +1,17 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { type Ctx, type PortMapping, parsePortMap, removeSharedChainsWith, sharedChainsWith, UserError } from '@cni-demo/core';
-
-export { SHARED_CHAINS } from '@cni-demo/core';
+import {
+  type Ctx,
+  type PortMapping,
+  parseAttachmentComment,
+  parsePortMap,
+  readTable,
+  type Rule,
+  removeSharedChainsWith,
+  ruleArg,
+  sharedChainsWith,
+  UserError,
+} from '@cni-demo/core';
 
 /** Which shared chains exist now, as "<tool> <table> <chain>". */
 export const sharedChains = (ctx: Ctx) => sharedChainsWith(ctx.exec);
@@ -43,23 +52,20 @@ export async function hostPortProblems(ctx: Ctx, uid = process.getuid?.() ?? 0):
   const start = Number(
     (await ctx.exec('sysctl', ['-n', 'net.ipv4.ip_unprivileged_port_start'], { allowFail: true })).stdout.trim() || 1024,
   );
-  const save = await ctx.exec('iptables-save', ['-t', 'nat'], { allowFail: true });
-  const ours = `name: \\"${ctx.config.network}\\" id: \\"${ctx.config.id}`;
+  const dnat = (await readTable(ctx.exec, 'iptables', 'nat'))?.rules.filter((r) => r.chain === 'CNI-HOSTPORT-DNAT') ?? [];
+  // our own instance's mappings (a rerun): the portmap comment names our network and one of our containers
+  const ours = (r: Rule) => {
+    const a = parseAttachmentComment(ruleArg(r, '--comment'));
+    return a?.network === ctx.config.network && a.id.startsWith(ctx.config.id);
+  };
   for (const m of mappings) {
     const priv = privilegedPortProblem(m, uid, start);
     if (priv) {
       problems.push(new UserError(`portMap: ${priv}`, { field: 'portMap', hint: `run as root, or map a host port of ${start} or above` }));
       continue;
     }
-    const taken = save.stdout
-      .split('\n')
-      .find(
-        (l) =>
-          l.startsWith('-A CNI-HOSTPORT-DNAT') &&
-          l.includes(`-p ${m.protocol}`) &&
-          new RegExp(`--dports? (\\S+,)?${m.hostPort}(,|\\s|$)`).test(l) &&
-          !l.includes(ours),
-      );
+    const ports = (r: Rule) => (ruleArg(r, '--dports') ?? ruleArg(r, '--dport') ?? '').split(',');
+    const taken = dnat.find((r) => ruleArg(r, '-p') === m.protocol && ports(r).includes(String(m.hostPort)) && !ours(r))?.line;
     if (taken) {
       problems.push(
         new UserError(`portMap: host port ${m.hostPort}/${m.protocol} is already mapped by another portmap user (${taken.slice(0, 120)})`, {

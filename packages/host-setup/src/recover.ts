@@ -1,19 +1,9 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { bridgeMark, type Ctx } from '@cni-demo/core';
+import { type Ctx, isMarkedBridge } from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
 import { buildNetConf } from './netconf.js';
 
-export function bridgeAlias(name: string): string | undefined {
-  try {
-    return readFileSync(`/sys/class/net/${name}/ifalias`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-export function isOurBridge(ctx: Ctx): boolean {
-  return bridgeAlias(ctx.config.bridge) === bridgeMark(ctx.config.id);
-}
+export const isOurBridge = (ctx: Ctx) => isMarkedBridge(ctx.config.bridge, ctx.config.id);
 
 /**
  * host-setup down without a state file (removed, or corrupt and set aside): only what carries our mark

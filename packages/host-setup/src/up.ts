@@ -1,10 +1,13 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { cacheResultsDir } from '@cni-demo/cni';
 import {
   bridgeMark,
   type Ctx,
   faultPoint,
+  forwardPolicies,
   type HostSetupState,
+  leaseDir,
   missingDirs,
   readSysctl,
   requireRoot,
@@ -14,7 +17,7 @@ import {
 } from '@cni-demo/core';
 import { hostPortProblems, sharedChains } from './ports.js';
 import { ensureBridge, planBridge } from './bridge.js';
-import { handleForwardPolicy, readForwardPolicies } from './forward.js';
+import { handleForwardPolicy } from './forward.js';
 import { buildNetConf } from './netconf.js';
 import { preflight } from './preflight.js';
 import { isOurBridge } from './recover.js';
@@ -27,7 +30,7 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   const found = await preflight(ctx);
   // read once, now: the port-map checks and the FORWARD handling after the bridge is made both use it (the
   // policy does not depend on anything host-setup changes)
-  const policies = readForwardPolicies(ctx);
+  const policies = forwardPolicies(ctx.exec);
   policies.catch(() => undefined);
   const ours = previous?.createdBridge === true || isOurBridge(ctx);
   // independent looks at the host, made at once; nothing changes before all of them passed
@@ -58,9 +61,9 @@ export async function up(ctx: Ctx): Promise<HostSetupState> {
   }
 
   // what the demo will add to the filesystem, known before anything is added, so down can take it away
-  const ipamNetDir = path.join(c.ipamDataDir, c.network);
+  const ipamNetDir = leaseDir(c.ipamDataDir, c.network);
   const createdDirs = new Set(previous?.createdDirs ?? []);
-  for (const d of [c.confDir, path.join(c.cniCacheDir, 'results'), ipamNetDir, c.netnsDir]) {
+  for (const d of [c.confDir, cacheResultsDir(c.cniCacheDir), ipamNetDir, c.netnsDir]) {
     for (const m of missingDirs(d)) createdDirs.add(m);
   }
 

@@ -1,8 +1,8 @@
-import { createExec, type Exec, forwardRules, presentForwardRules } from '@cni-demo/core';
+import { createExec, type Exec, forwardPolicies, forwardRules, presentForwardRules } from '@cni-demo/core';
 import { removeRoot, tag, testConfig } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { forwardPolicy, handleForwardPolicy, parsePolicy, removeForwardRules } from '../src/forward.js';
+import { handleForwardPolicy, removeForwardRules } from '../src/forward.js';
 
 /**
  * The FORWARD policy is host-wide and other tests run in parallel, so the real-iptables cases run in a
@@ -33,12 +33,6 @@ async function withScratchNs(fn: (exec: Exec) => Promise<void>): Promise<void> {
   }
 }
 
-test('parsePolicy reads the policy line', () => {
-  assert.is(parsePolicy('-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n'), 'DROP');
-  assert.is(parsePolicy('-P FORWARD ACCEPT\n'), 'ACCEPT');
-  assert.is(parsePolicy(''), undefined);
-});
-
 test('ACCEPT policy: nothing to explain, nothing added', async () => {
   await withScratchNs(async (exec) => {
     const { ctx } = await config();
@@ -58,7 +52,7 @@ test('DROP policy without --fix-forward: explained, rules untouched', async () =
     assert.is(warnings.length, 1);
     assert.ok(warnings[0]?.includes('--fix-forward'), warnings[0]);
     assert.equal(await presentForwardRules(exec, c.config.id, c.config.bridge), []);
-    assert.is(await forwardPolicy(exec, 'iptables'), 'DROP');
+    assert.equal(await forwardPolicies(exec), ['DROP', 'DROP']);
   });
 });
 

@@ -2,17 +2,18 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
   bundleContainers,
-  type Ctx,
   containerIds,
   containerNames,
   createProgress,
+  type Ctx,
   faultPoint,
+  isMountPoint,
   mapLimit,
-  type RuncBundleState,
   requireRoot,
   rootlessDir,
+  type RuncBundleState,
 } from '@cni-demo/core';
-import { isMountPoint, runcArgs, runcKnows, runcState } from './runc.js';
+import { runcArgs, runcKnows, runcState } from './runc.js';
 import { unpin } from './up.js';
 
 /** Every container id down looks after: from the state, the config and the per-container folders on disk. */

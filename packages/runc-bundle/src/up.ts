@@ -2,21 +2,23 @@ import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import path from 'node:path';
 import {
   type ContainerBundle,
-  type Ctx,
   containerIds,
   containerNames,
   createProgress,
+  type Ctx,
   faultPoint,
   httpdContainerId,
   type ImageFetchState,
+  isMountPoint,
   mapLimit,
+  pinMatches,
+  requireRoot,
   type RootlessUser,
   type RuncBundleState,
-  requireRoot,
 } from '@cni-demo/core';
 import { writeBundleSpec } from './bundle-spec.js';
 import { bundleDirFor, runcArgv, runcUser } from './rootless.js';
-import { isMountPoint, pinMatches, runcArgs, runcKnows, runcState } from './runc.js';
+import { runcArgs, runcKnows, runcState } from './runc.js';
 import type { RuntimeSpec } from './spec.js';
 
 /** busybox httpd in the foreground, serving the builtin image's /var/www (index.html). */

@@ -1,12 +1,16 @@
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
+  bridgePorts,
   type Config,
   containerIds as configuredIds,
   createExec,
   type Exec,
+  IPTABLES_TOOLS,
   isMountPoint,
+  masqNetworksOf,
   mountPoints,
+  readTable,
   realMountPath,
   removeMasqChains as removeChains,
   splitRule,
@@ -70,12 +74,7 @@ export async function forceTeardown(config: Config, exec: Exec = createExec(), c
     .sort((a, b) => b.length - a.length)) {
     await exec('umount', [m], { allowFail: true });
   }
-  const ports = await exec('ip', ['-j', 'link', 'show', 'master', config.bridge], { allowFail: true });
-  if (ports.exitCode === 0) {
-    for (const p of JSON.parse(ports.stdout || '[]') as { ifname: string }[]) {
-      await exec('ip', ['link', 'del', p.ifname], { allowFail: true });
-    }
-  }
+  for (const p of bridgePorts(config.bridge) ?? []) await exec('ip', ['link', 'del', p], { allowFail: true });
   await exec('ip', ['link', 'del', config.bridge], { allowFail: true });
   await removeMasqChains(exec, ids, config.network);
   await removeFirewallRules(exec, config);
@@ -88,15 +87,11 @@ export async function forceTeardown(config: Config, exec: Exec = createExec(), c
 export async function removeFirewallRules(exec: Exec, config: Config): Promise<void> {
   const v4 = `${config.subnet4.split('/')[0]?.split('.').slice(0, 3).join('.')}.`;
   const v6 = `${config.subnet6.split('::')[0]}:`;
-  for (const [tool, needle] of [
-    ['iptables', v4],
-    ['ip6tables', v6],
-  ] as const) {
-    const save = await exec(`${tool}-save`, ['-t', 'filter'], { allowFail: true });
-    if (save.exitCode !== 0) continue;
-    for (const line of save.stdout.split('\n')) {
-      if (!line.startsWith('-A CNI-FORWARD ') || !line.includes(needle)) continue;
-      await exec(tool, ['-t', 'filter', ...splitRule(line.replace(/^-A /, '-D '))], { allowFail: true });
+  for (const tool of IPTABLES_TOOLS) {
+    const needle = tool === 'iptables' ? v4 : v6;
+    for (const r of (await readTable(exec, tool, 'filter'))?.rules ?? []) {
+      if (r.chain === 'CNI-FORWARD' && r.line.includes(needle))
+        await exec(tool, ['-t', 'filter', '-D', r.chain, ...r.args], { allowFail: true });
     }
   }
 }
@@ -107,16 +102,7 @@ export async function removeFirewallRules(exec: Exec, config: Config): Promise<v
  * every network that names one of the ids is cleaned.
  */
 export async function removeMasqChains(exec: Exec, ids: string[], network?: string): Promise<void> {
-  const networks = new Set<string>(network ? [network] : []);
-  if (!network) {
-    for (const tool of ['iptables-save', 'ip6tables-save']) {
-      const save = await exec(tool, ['-t', 'nat'], { allowFail: true });
-      for (const m of save.stdout.matchAll(/name: \\"([^"\\]+)\\" id: \\"([^"\\]+)\\"/g)) {
-        if (m[1] && ids.includes(m[2] ?? '')) networks.add(m[1]);
-      }
-    }
-  }
-  for (const net of networks) await removeChains(exec, net, ids);
+  for (const net of network ? [network] : await masqNetworksOf(exec, ids)) await removeChains(exec, net, ids);
 }
 
 export { splitRule };

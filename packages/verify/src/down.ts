@@ -2,8 +2,6 @@ import { type Ctx, requireRoot, UserError } from '@cni-demo/core';
 import { removeReport } from './report.js';
 import { auditLeaks, formatLeaks } from './leaks.js';
 
-export { leasesOf } from './leases.js';
-
 /** Runs last in down: drops verify's own state, then the leak audit proves nothing the demo made is left. */
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('verify down');

@@ -1,18 +1,25 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { cacheFile, listCacheFiles } from '@cni-demo/cni';
 import {
-  bridgeMark,
   bridgePorts,
   containerIds,
   type Ctx,
   type Exec,
   findMasqChains,
-  presentForwardRules,
   type HostSetupState,
+  isMarkedBridge,
   isNumberedContainerOf,
+  leaseDir,
+  linkExists,
   mapLimit,
   mountPoints,
+  presentForwardRules,
+  readLeases,
+  readLinks,
   realMountPath,
+  runcDir,
+  runcState,
 } from '@cni-demo/core';
 
 /** One object the demo made that still exists. */
@@ -32,22 +39,11 @@ export interface Leak {
   what: string;
 }
 
-function readdir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
 /** The host side of the veth whose other end is `ifname` inside the netns at `pin`. */
 async function hostVethOf(exec: Exec, pin: string, ifname: string): Promise<string | undefined> {
-  const r = await exec('nsenter', [`--net=${pin}`, 'ip', '-j', 'link', 'show', 'dev', ifname], { allowFail: true });
-  if (r.exitCode !== 0) return undefined;
-  const peer = (JSON.parse(r.stdout || '[]') as { link_index?: number }[])[0]?.link_index;
+  const peer = (await readLinks(exec, { pin, args: ['link', 'show', 'dev', ifname], allowFail: true }))[0]?.peerIfindex;
   if (!peer) return undefined;
-  const all = await exec('ip', ['-j', 'link', 'show'], { allowFail: true });
-  return (JSON.parse(all.stdout || '[]') as { ifindex: number; ifname: string }[]).find((l) => l.ifindex === peer)?.ifname;
+  return (await readLinks(exec, { args: ['link', 'show'], allowFail: true })).find((l) => l.ifindex === peer)?.ifname;
 }
 
 /**
@@ -66,20 +62,13 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   const forwardRead = presentForwardRules(exec, c.id, c.bridge);
   // runc keeps one folder per container under its root: only an id with a folder is asked about
   const runcRead = mapLimit(
-    ids.filter((id) => existsSync(path.join(c.runcRoot, id))),
+    ids.filter((id) => existsSync(runcDir(c.runcRoot, id))),
     8,
-    async (id) => ({ id, known: (await exec('runc', ['--root', c.runcRoot, 'state', id], { allowFail: true })).exitCode === 0 }),
+    async (id) => ({ id, known: (await runcState(exec, c.runcRoot, id)) !== undefined }),
   );
   for (const p of [masqRead, forwardRead, runcRead]) p.catch(() => undefined);
 
-  const bridge = existsSync(`/sys/class/net/${c.bridge}`);
-  let alias = '';
-  try {
-    alias = readFileSync(`/sys/class/net/${c.bridge}/ifalias`, 'utf8').trim();
-  } catch {
-    /* no such link */
-  }
-  if (bridge && alias === bridgeMark(c.id)) {
+  if (linkExists(c.bridge) && isMarkedBridge(c.bridge, c.id)) {
     leaks.push({ kind: 'bridge', what: `bridge ${c.bridge} (made by this instance)` });
     for (const p of bridgePorts(c.bridge) ?? []) leaks.push({ kind: 'veth', what: `${p} on bridge ${c.bridge}` });
   }
@@ -99,40 +88,25 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   for (const { id, known } of await runcRead) {
     leaks.push({
       kind: 'runc-container',
-      what: known ? `runc container ${id} (root ${c.runcRoot})` : `runc state folder ${path.join(c.runcRoot, id)} (runc cannot read it)`,
+      what: known ? `runc container ${id} (root ${c.runcRoot})` : `runc state folder ${runcDir(c.runcRoot, id)} (runc cannot read it)`,
     });
   }
 
   const runDir = realMountPath(ctx.names.runDir);
   for (const m of mounts) if (m.startsWith(`${runDir}/`)) leaks.push({ kind: 'mount', what: m });
 
-  const leaseDir = path.join(c.ipamDataDir, c.network);
-  for (const f of readdir(leaseDir)) {
-    if (f === 'lock' || f.startsWith('last_reserved_ip')) continue;
-    try {
-      const owner = readFileSync(path.join(leaseDir, f), 'utf8').split(/\r?\n/)[0]?.trim() ?? '';
-      if (ids.includes(owner)) leaks.push({ kind: 'lease', what: `host-local lease ${f} for ${owner} in ${leaseDir}` });
-    } catch {
-      /* vanished */
+  for (const l of readLeases(c.ipamDataDir, c.network)) {
+    if (ids.includes(l.containerId)) {
+      leaks.push({ kind: 'lease', what: `host-local lease ${l.address} for ${l.containerId} in ${leaseDir(c.ipamDataDir, c.network)}` });
     }
   }
 
-  const results = path.join(c.cniCacheDir, 'results');
-  for (const f of readdir(results)) {
-    const file = path.join(results, f);
-    // by derived name first (finds corrupt and half-written entries too), then by content
-    let ours = ids.some(
-      (id) => f === `${c.network}-${id}-${c.ifname}` || (f.startsWith(`.${c.network}-${id}-${c.ifname}.`) && f.endsWith('.tmp')),
-    );
-    if (!ours) {
-      try {
-        const e = JSON.parse(readFileSync(file, 'utf8')) as { containerId?: string; networkName?: string };
-        ours = e.networkName === c.network && ids.includes(e.containerId ?? '');
-      } catch {
-        /* not JSON: not identifiable as ours */
-      }
+  // by derived name first (finds corrupt and half-written entries too), then by content
+  const entryNames = new Set(ids.map((id) => path.basename(cacheFile(c.cniCacheDir, c.network, id, c.ifname))));
+  for (const f of listCacheFiles(c.cniCacheDir)) {
+    if (entryNames.has(f.name) || (f.entry?.networkName === c.network && ids.includes(f.entry.containerId))) {
+      leaks.push({ kind: 'cni-cache', what: f.file });
     }
-    if (ours) leaks.push({ kind: 'cni-cache', what: file });
   }
 
   for (const ch of await masqRead) {
@@ -142,7 +116,7 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
     leaks.push({ kind: 'forward-rule', what: `${tool} FORWARD ${rule.slice(0, 2).join(' ')} ACCEPT` });
   }
 
-  for (const f of readdir(ctx.names.runDir)) leaks.push({ kind: 'state', what: path.join(ctx.names.runDir, f) });
+  for (const f of list(ctx.names.runDir)) leaks.push({ kind: 'state', what: path.join(ctx.names.runDir, f) });
   let host: HostSetupState | undefined;
   try {
     host = ctx.state.read<HostSetupState>('host-setup');
@@ -165,28 +139,14 @@ export function formatLeaks(leaks: Leak[]): string {
  */
 export function instanceIds(ctx: Ctx): string[] {
   const c = ctx.config;
-  const list = (dir: string) => {
-    try {
-      return readdirSync(dir);
-    } catch {
-      return [];
-    }
-  };
-  const leaseDir = path.join(c.ipamDataDir, c.network);
-  const owners = list(leaseDir)
-    .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'))
-    .map((f) => {
-      try {
-        return readFileSync(path.join(leaseDir, f), 'utf8').split(/\r?\n/)[0]?.trim() ?? '';
-      } catch {
-        return '';
-      }
-    });
-  return [
-    ...new Set([
-      ...containerIds(c),
-      ...list(c.netnsDir).filter((f) => isNumberedContainerOf(c, f)),
-      ...owners.filter((o) => isNumberedContainerOf(c, o)),
-    ]),
-  ];
+  const owners = readLeases(c.ipamDataDir, c.network).map((l) => l.containerId);
+  return [...new Set([...containerIds(c), ...[...list(c.netnsDir), ...owners].filter((f) => isNumberedContainerOf(c, f))])];
+}
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

@@ -1,4 +1,4 @@
-import { type CheckResult, type CniAttachment, type Ctx, createProgress, type HostSetupState, mapLimit } from '@cni-demo/core';
+import { type CheckResult, type CniAttachment, type Ctx, createProgress, type HostSetupState, mapLimit, readLinks } from '@cni-demo/core';
 import { parseDefaultRoute, pingFrom, runCheck } from './checks.js';
 
 /**
@@ -46,10 +46,8 @@ export async function manyChecks(ctx: Ctx, host: HostSetupState, atts: CniAttach
   checks.push(
     await runCheck(`every container has its IPv4 and IPv6 on ${ifname}`, () =>
       everyContainer(ctx, 'addresses', atts, async (a) => {
-        const r = await ctx.exec('nsenter', [`--net=${a.netns}`, 'ip', '-j', 'addr', 'show', 'dev', ifname]);
-        const locals = (JSON.parse(r.stdout || '[]') as { addr_info?: { local: string }[] }[])
-          .flatMap((l) => l.addr_info ?? [])
-          .map((x) => x.local);
+        const links = await readLinks(ctx.exec, { pin: a.netns, args: ['addr', 'show', 'dev', ifname] });
+        const locals = links.flatMap((l) => l.addrs.map((x) => x.local));
         for (const want of [a.ipv4, a.ipv6])
           if (!want || !locals.includes(want)) throw new Error(`${ifname} carries [${locals.join(', ')}], not ${want}`);
       }),

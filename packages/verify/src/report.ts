@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CniRuntime, findInPath, type PluginExec } from '@cni-demo/cni';
 import {
   type CheckResult,
   type CniAttachment,
@@ -73,27 +74,28 @@ export function pluginTypes(conflist: { plugins?: { type?: string; ipam?: { type
 }
 
 /**
- * Each plugin of the network: its binary, its Debian package and the spec versions it answers VERSION with.
- * Answers are kept in `<imageCacheDir>/plugin-versions.json` keyed by the binary's identity (path, inode,
- * size, mtime) and the version asked with, so a run with unchanged plugins starts no process for them.
+ * Each plugin of the network: its binary, its Debian package and the spec versions it answers the runtime's
+ * version call with. Answers are kept in `<imageCacheDir>/plugin-versions.json` keyed by the binary's identity
+ * (path, inode, size, mtime), so a run with unchanged plugins starts no process for them. `exec` replaces how
+ * the runtime starts plugins (tests).
  */
-export async function pluginVersions(ctx: Ctx, host: HostSetupState): Promise<PluginVersion[]> {
-  let conf: { cniVersion?: string; plugins?: { type?: string; ipam?: { type?: string } }[] } = {};
+export async function pluginVersions(ctx: Ctx, host: HostSetupState, exec?: PluginExec): Promise<PluginVersion[]> {
+  let conf: { plugins?: { type?: string; ipam?: { type?: string } }[] } = {};
   try {
     conf = JSON.parse(readFileSync(host.confFile, 'utf8'));
   } catch {
     /* the config is gone: no plugin to ask */
   }
-  const asked = conf.cniVersion ?? '0.4.0';
-  const found = pluginTypes(conf).map((type) => ({ type, bin: host.pluginDirs.map((d) => path.join(d, type)).find((f) => existsSync(f)) }));
+  const found = pluginTypes(conf).map((type) => ({ type, bin: pluginPath(type, host.pluginDirs) }));
   const cacheFile = path.join(ctx.config.imageCacheDir, PLUGIN_CACHE_FILE);
   const cache = readPluginCache(cacheFile);
-  const keyOf = (bin: string | undefined) => (bin ? binaryKey(bin, asked) : undefined);
+  const keyOf = (bin: string | undefined) => (bin ? binaryKey(bin) : undefined);
   const misses = found.filter((f) => {
     const k = keyOf(f.bin);
     return !k || !cache[k];
   });
-  const probed = misses.length > 0 ? await probePlugins(ctx, misses, asked) : [];
+  const runtime = new CniRuntime({ pluginDirs: host.pluginDirs, timeoutMs: 5000, ...(exec ? { exec } : {}) });
+  const probed = misses.length > 0 ? await probePlugins(ctx, misses, runtime) : [];
   let changed = false;
   for (const p of probed) {
     const k = keyOf(p.path);
@@ -133,17 +135,25 @@ function readPluginCache(file: string): PluginCache {
 }
 
 /** A binary's identity: a reinstalled or replaced plugin gets a new key (new inode, size or mtime). */
-export function binaryKey(bin: string, askedVersion: string): string | undefined {
+export function binaryKey(bin: string): string | undefined {
   try {
     const st = statSync(bin);
-    return `${bin} ino=${st.ino} size=${st.size} mtime=${st.mtimeMs} asked=${askedVersion}`;
+    return `${bin} ino=${st.ino} size=${st.size} mtime=${st.mtimeMs}`;
   } catch {
     return undefined;
   }
 }
 
-/** Asks dpkg and each plugin itself (VERSION), for the plugins not in the cache. */
-async function probePlugins(ctx: Ctx, found: { type: string; bin: string | undefined }[], asked: string): Promise<PluginVersion[]> {
+function pluginPath(type: string, dirs: string[]): string | undefined {
+  try {
+    return findInPath(type, dirs);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Asks dpkg and, through the CNI runtime, each plugin itself, for the plugins not in the cache. */
+async function probePlugins(ctx: Ctx, found: { type: string; bin: string | undefined }[], cni: CniRuntime): Promise<PluginVersion[]> {
   const bins = found.flatMap((f) => (f.bin ? [f.bin] : []));
   // dpkg-query is slow to start (~0.1 s): the owners are read from dpkg's own file lists, CNI-looking
   // packages first; dpkg-query -S only for a binary none of those lists names
@@ -170,20 +180,13 @@ async function probePlugins(ctx: Ctx, found: { type: string; bin: string | undef
   const [probed] = await Promise.all([
     Promise.all(
       found.map(async ({ type, bin }) => {
-        let supportedVersions: string[] = [];
-        if (bin) {
-          const r = await ctx.exec(bin, [], {
-            env: { CNI_COMMAND: 'VERSION' },
-            input: JSON.stringify({ cniVersion: asked }),
-            allowFail: true,
-            timeoutMs: 5000,
-          });
-          try {
-            supportedVersions = (JSON.parse(r.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];
-          } catch {
-            /* not a CNI plugin answer: leave it empty */
-          }
-        }
+        // a binary that is no CNI plugin (or fails) answers nothing
+        const supportedVersions = bin
+          ? await cni.getVersionInfo(type).then(
+              (v) => v.supportedVersions,
+              () => [],
+            )
+          : [];
         return { type, bin, supportedVersions };
       }),
     ),

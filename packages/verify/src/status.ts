@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   type Config,
@@ -8,8 +8,11 @@ import {
   createLogger,
   describeError,
   helpText,
+  type Lease,
+  readLeases,
   requireRoot,
   resolveConfig,
+  runcState,
   STEPS,
   scriptArgv,
 } from '@cni-demo/core';
@@ -19,12 +22,6 @@ import { type PortMapping, readTopology } from './topology.js';
  * What exists now for an instance, read from the host (runc, the pins, ip inside each netns, the lease
  * store, iptables), not from the state files: those only say which steps ran, and are listed as such.
  */
-export interface Lease {
-  address: string;
-  containerId: string;
-  ifname: string | undefined;
-}
-
 export interface ContainerStatus {
   id: string;
   /** runc's status (running, created, stopped) or undefined when runc does not know the id */
@@ -47,36 +44,14 @@ export interface Status {
   mappings: PortMapping[];
 }
 
-/** host-local's store: one file per address holding "<container id>\n<ifname>". */
-export function readLeases(ipamDataDir: string, network: string): Lease[] {
-  const dir = path.join(ipamDataDir, network);
-  if (!existsSync(dir)) return [];
-  const out: Lease[] = [];
-  for (const f of readdirSync(dir).sort()) {
-    if (f === 'lock' || f.startsWith('last_reserved_ip')) continue;
-    try {
-      const [id, ifname] = readFileSync(path.join(dir, f), 'utf8').split(/\r?\n/);
-      out.push({ address: f, containerId: (id ?? '').trim(), ifname: ifname?.trim() || undefined });
-    } catch {
-      /* vanished while we read: it is not there now */
-    }
-  }
-  return out;
-}
-
 export async function readStatus(ctx: Ctx): Promise<Status> {
   const c: Config = ctx.config;
   const topo = await readTopology(ctx.exec, c);
   const containers: ContainerStatus[] = [];
   for (const id of containerIds(c)) {
-    const st = await ctx.exec('runc', ['--root', c.runcRoot, 'state', id], { allowFail: true });
-    let runc: string | undefined;
-    let pid: number | undefined;
-    if (st.exitCode === 0) {
-      const j = JSON.parse(st.stdout) as { status?: string; pid?: number };
-      runc = j.status;
-      pid = j.pid || undefined;
-    }
+    const st = await runcState(ctx.exec, c.runcRoot, id);
+    const runc = st?.status;
+    const pid = st?.pid || undefined;
     const ns = topo.containers.find((n) => n.containerId === id);
     const pin = path.join(c.netnsDir, id);
     containers.push({

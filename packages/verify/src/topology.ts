@@ -1,6 +1,19 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type Config, containerIds, type Exec, mapLimit } from '@cni-demo/core';
+import {
+  type Config,
+  containerIds,
+  type DnatMapping,
+  dnatMappings,
+  type Exec,
+  IPTABLES_TOOLS,
+  type LinkInfo,
+  mapLimit,
+  type RouteInfo,
+  readLinks,
+  readRoutes,
+  readTable,
+} from '@cni-demo/core';
 
 /**
  * What was wired, read back from the kernel (ip -j on the host and inside each pinned netns, iptables-save
@@ -39,17 +52,7 @@ export interface NetnsView {
   routes: Route[];
 }
 
-export interface PortMapping {
-  protocol: string;
-  /** the host address the mapping is bound to; undefined means every address */
-  hostIp: string | undefined;
-  hostPort: number;
-  containerIp: string;
-  containerPort: number;
-  /** the per-container DNAT chain (CNI-DN-…) */
-  chain: string;
-  containerId: string | undefined;
-}
+export type PortMapping = DnatMapping;
 
 export interface VethPair {
   containerId: string;
@@ -69,98 +72,24 @@ export interface Topology {
   mappings: PortMapping[];
 }
 
-interface IpAddrJson {
-  ifname: string;
-  ifindex: number;
-  link_index?: number;
-  link_netnsid?: number;
-  address?: string;
-  mtu?: number;
-  master?: string;
-  flags?: string[];
-  operstate?: string;
-  linkinfo?: { info_kind?: string };
-  addr_info?: { family: string; local: string; prefixlen: number }[];
+/** The report's view of a link (addresses as "addr/len"), from host/links.ts's reading. */
+export function toIface(l: LinkInfo): Iface {
+  const { ifname, ifindex, kind, mac, up, mtu, master, addrs, peerIfindex, peerNetnsId } = l;
+  return {
+    name: ifname,
+    ifindex,
+    kind,
+    mac,
+    up,
+    mtu,
+    master,
+    addrs: addrs.map((a) => `${a.local}/${a.prefixlen}`),
+    peerIfindex,
+    peerNetnsId,
+  };
 }
 
-/** Parses `ip -j -d addr show` output. */
-export function parseIpAddrJson(text: string): Iface[] {
-  return (JSON.parse(text || '[]') as IpAddrJson[]).map((j) => ({
-    name: j.ifname,
-    ifindex: j.ifindex,
-    kind: j.linkinfo?.info_kind,
-    mac: j.address,
-    up: (j.flags ?? []).includes('UP'),
-    mtu: j.mtu,
-    master: j.master,
-    addrs: (j.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`),
-    peerIfindex: j.link_index,
-    peerNetnsId: j.link_netnsid,
-  }));
-}
-
-/** Parses `ip -j -4|-6 route show` output. */
-export function parseRoutesJson(text: string, family: 4 | 6): Route[] {
-  return (JSON.parse(text || '[]') as Record<string, string>[]).map((r) => ({
-    family,
-    dst: r.dst ?? '',
-    gateway: r.gateway,
-    dev: r.dev,
-    scope: r.scope,
-    protocol: r.protocol,
-  }));
-}
-
-/**
- * The portmap plugin's DNAT rules from `iptables-save -t nat`: CNI-HOSTPORT-DNAT jumps to one CNI-DN-<hash>
- * chain per container (its comment names the container id), and that chain holds one DNAT rule per mapping.
- */
-export function parsePortMappings(save: string): PortMapping[] {
-  const ownerOf = new Map<string, string>();
-  const out: PortMapping[] = [];
-  for (const line of save.split('\n')) {
-    const jump = /^-A CNI-HOSTPORT-DNAT .*-j (CNI-DN-[0-9a-f]+)/.exec(line);
-    if (jump?.[1]) {
-      const id = /id: \\?"([^"\\]+)\\?"/.exec(line)?.[1];
-      if (id) ownerOf.set(jump[1], id);
-      continue;
-    }
-    const m = /^-A (CNI-DN-[0-9a-f]+) (.*)-j DNAT --to-destination (\S+)/.exec(line);
-    if (!m?.[1] || !m[2] || !m[3]) continue;
-    const rule = m[2];
-    const dest = /^\[([^\]]+)\]:(\d+)$/.exec(m[3]) ?? /^([^:]+):(\d+)$/.exec(m[3]);
-    const dport = /--dport (\d+)/.exec(rule)?.[1];
-    if (!dest?.[1] || !dest[2] || !dport) continue;
-    const hostIp = /(?:^| )-d (\S+?)(?:\/(?:32|128))?(?: |$)/.exec(rule)?.[1];
-    out.push({
-      protocol: /(?:^| )-p (\S+)/.exec(rule)?.[1] ?? 'tcp',
-      hostIp,
-      hostPort: Number(dport),
-      containerIp: dest[1],
-      containerPort: Number(dest[2]),
-      chain: m[1],
-      containerId: undefined,
-    });
-  }
-  for (const p of out) p.containerId = ownerOf.get(p.chain);
-  return out;
-}
-
-async function ipJson(exec: Exec, netnsPin: string | undefined, args: string[]): Promise<string> {
-  // nsenter rather than `ip -n`: the pin lives wherever --netns-dir says, not only under /var/run/netns
-  const r = netnsPin
-    ? await exec('nsenter', [`--net=${netnsPin}`, 'ip', ...args], { allowFail: true })
-    : await exec('ip', args, { allowFail: true });
-  return r.exitCode === 0 ? r.stdout : '[]';
-}
-
-async function routes(exec: Exec, pin: string | undefined, extra: string[]): Promise<Route[]> {
-  const [v4, v6] = await Promise.all([
-    ipJson(exec, pin, ['-4', '-j', 'route', 'show', ...extra]),
-    ipJson(exec, pin, ['-6', '-j', 'route', 'show', ...extra]),
-  ]);
-  return [...parseRoutesJson(v4, 4), ...parseRoutesJson(v6, 6)];
-}
+const toRoute = ({ family, dst, gateway, dev, scope, protocol }: RouteInfo): Route => ({ family, dst, gateway, dev, scope, protocol });
 
 /**
  * Reads the instance's network as it exists now. Missing pieces (no bridge, no pin) are simply absent.
@@ -174,24 +103,25 @@ export async function readTopology(
 ): Promise<Topology> {
   const ids = containerIds(config);
   const pins = ids.map((id) => ({ id, pin: path.join(config.netnsDir, id) })).filter((c) => existsSync(c.pin));
-  const [hostText, hostRoutesRaw, containers, nat] = await Promise.all([
-    ipJson(exec, undefined, ['-j', '-d', 'addr', 'show']),
+  const [hostLinks, hostRoutesRaw, containers, nat] = await Promise.all([
+    readLinks(exec, { allowFail: true }),
     // `ip route show dev X` fails when X is gone: then there are no routes to show
-    routes(exec, undefined, ['dev', bridgeName]),
+    readRoutes(exec, { filter: ['dev', bridgeName], allowFail: true }),
     mapLimit(pins, 8, async ({ id, pin }) => {
-      const [addrs, r] = await Promise.all([ipJson(exec, pin, ['-j', '-d', 'addr', 'show']), routes(exec, pin, [])]);
-      return { containerId: id, pin, interfaces: parseIpAddrJson(addrs), routes: r } satisfies NetnsView;
+      const [links, r] = await Promise.all([
+        readLinks(exec, { pin, allowFail: true }),
+        readRoutes(exec, { pin, filter: [], allowFail: true }),
+      ]);
+      return { containerId: id, pin, interfaces: links.map(toIface), routes: r.map(toRoute) } satisfies NetnsView;
     }),
     // portmap's DNAT rules; skipped when the caller knows no portmap plugin is in the network
-    opts.portMappings === false
-      ? Promise.resolve([])
-      : Promise.all(['iptables-save', 'ip6tables-save'].map((tool) => exec(tool, ['-t', 'nat'], { allowFail: true }))),
+    opts.portMappings === false ? Promise.resolve([]) : Promise.all(IPTABLES_TOOLS.map((tool) => readTable(exec, tool, 'nat'))),
   ]);
-  const hostLinks = parseIpAddrJson(hostText);
-  const bridge = hostLinks.find((l) => l.name === bridgeName);
-  const ports = bridge ? hostLinks.filter((l) => l.master === bridgeName) : [];
+  const host = hostLinks.map(toIface);
+  const bridge = host.find((l) => l.name === bridgeName);
+  const ports = bridge ? host.filter((l) => l.master === bridgeName) : [];
   // `ip route show dev X` leaves dev out of each entry: it is the filter
-  const hostRoutes = bridge ? hostRoutesRaw.map((r) => ({ ...r, dev: r.dev ?? bridgeName })) : [];
+  const hostRoutes = bridge ? hostRoutesRaw.map((r) => ({ ...toRoute(r), dev: r.dev ?? bridgeName })) : [];
 
   const veths: VethPair[] = [];
   for (const c of containers) {
@@ -205,9 +135,8 @@ export async function readTopology(
   const mappings: PortMapping[] = [];
   const ours = new Set(containers.flatMap((c) => c.interfaces.flatMap((i) => i.addrs.map((a) => a.split('/')[0]))));
   const idSet = new Set(ids);
-  for (const r of nat) {
-    if (r.exitCode !== 0) continue;
-    for (const m of parsePortMappings(r.stdout)) {
+  for (const rs of nat) {
+    for (const m of rs ? dnatMappings(rs) : []) {
       if ((m.containerId && idSet.has(m.containerId)) || ours.has(m.containerIp)) mappings.push(m);
     }
   }

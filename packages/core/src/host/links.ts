@@ -1,0 +1,155 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Exec } from '../exec.js';
+import { linkViaProc } from './mounts.js';
+
+/**
+ * Links, addresses and routes as the kernel has them: `ip -j` on the host or inside a pinned netns, and
+ * sysfs for what needs no process (a link's presence, its alias, a bridge's ports), plus sysctls.
+ */
+export interface LinkInfo {
+  ifname: string;
+  ifindex: number;
+  kind: string | undefined;
+  master: string | undefined;
+  up: boolean;
+  mac: string | undefined;
+  mtu: number | undefined;
+  addrs: { family: 4 | 6; local: string; prefixlen: number; scope: string }[];
+  /** for a veth: the peer's ifindex (in the netns named by peerNetnsId when that is set) */
+  peerIfindex: number | undefined;
+  peerNetnsId: number | undefined;
+}
+
+interface IpLinkJson {
+  ifname: string;
+  ifindex: number;
+  link_index?: number;
+  link_netnsid?: number;
+  address?: string;
+  mtu?: number;
+  master?: string;
+  flags?: string[];
+  linkinfo?: { info_kind?: string };
+  addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
+}
+
+/** Parses `ip -j [-d] addr|link show` output. */
+export function parseLinks(text: string): LinkInfo[] {
+  return (JSON.parse(text || '[]') as IpLinkJson[]).map((j) => ({
+    ifname: j.ifname,
+    ifindex: j.ifindex,
+    kind: j.linkinfo?.info_kind,
+    master: j.master,
+    up: (j.flags ?? []).includes('UP'),
+    mac: j.address,
+    mtu: j.mtu,
+    addrs: (j.addr_info ?? []).map((a) => ({
+      family: a.family === 'inet6' ? 6 : 4,
+      local: a.local,
+      prefixlen: a.prefixlen,
+      scope: a.scope,
+    })),
+    peerIfindex: j.link_index,
+    peerNetnsId: j.link_netnsid,
+  }));
+}
+
+export interface RouteInfo {
+  family: 4 | 6;
+  dst: string;
+  dev: string | undefined;
+  gateway: string | undefined;
+  table: string | undefined;
+  type: string | undefined;
+  scope: string | undefined;
+  protocol: string | undefined;
+}
+
+/** Parses `ip -j -4|-6 route show` output. */
+export function parseRoutes(text: string, family: 4 | 6): RouteInfo[] {
+  return (JSON.parse(text || '[]') as Record<string, string>[]).map((r) => ({
+    family,
+    dst: r.dst ?? '',
+    dev: r.dev,
+    gateway: r.gateway,
+    table: r.table,
+    type: r.type,
+    scope: r.scope,
+    protocol: r.protocol,
+  }));
+}
+
+interface IpOptions {
+  /** read inside the netns pinned here (nsenter: pins live wherever --netns-dir says, not only under /var/run/netns) */
+  pin?: string | undefined;
+  /** a failed read is an empty list instead of an error (a device or netns that is gone holds nothing) */
+  allowFail?: boolean;
+}
+
+async function ipJson(exec: Exec, args: string[], o: IpOptions): Promise<string> {
+  const [cmd, argv] = o.pin ? ['nsenter', [`--net=${o.pin}`, 'ip', '-j', ...args]] : ['ip', ['-j', ...args]];
+  const r = await exec(cmd as string, argv as string[], { allowFail: o.allowFail ?? false });
+  return r.exitCode === 0 ? r.stdout : '[]';
+}
+
+/** `ip -j <args>` (default: every link with its details and addresses), parsed. */
+export async function readLinks(exec: Exec, o: IpOptions & { args?: string[] } = {}): Promise<LinkInfo[]> {
+  return parseLinks(await ipJson(exec, o.args ?? ['-d', 'addr', 'show'], o));
+}
+
+/** One link with its kind and addresses, or undefined when no link has that name (host netns). */
+export async function getLink(exec: Exec, name: string): Promise<LinkInfo | undefined> {
+  return (await readLinks(exec, { args: ['-d', 'addr', 'show', 'dev', name], allowFail: true }))[0];
+}
+
+/** Both families' routes at once, `ip route show <filter>` (default: every table). */
+export async function readRoutes(exec: Exec, o: IpOptions & { filter?: string[] } = {}): Promise<RouteInfo[]> {
+  const read = await Promise.all(
+    ([4, 6] as const).map((f) => ipJson(exec, [`-${f}`, 'route', 'show', ...(o.filter ?? ['table', 'all'])], o)),
+  );
+  return [...parseRoutes(read[0] ?? '', 4), ...parseRoutes(read[1] ?? '', 6)];
+}
+
+/** Every route of the host, every table; a failed read is an error (a check that sees no routes would pass wrongly). */
+export const listRoutes = (exec: Exec) => readRoutes(exec);
+
+const SYS_NET = '/sys/class/net';
+
+export const linkExists = (name: string, sysNet = SYS_NET) => existsSync(path.join(sysNet, name));
+
+/** The link's alias (where the demo's ownership mark goes), or undefined when there is no such link. */
+export function linkAlias(name: string, sysNet = SYS_NET): string | undefined {
+  try {
+    return readFileSync(path.join(sysNet, name, 'ifalias'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ports of bridge `name`, sorted; undefined when there is no link of that name or it is not a bridge. */
+export function bridgePorts(name: string, sysNet = SYS_NET): string[] | undefined {
+  const dir = path.join(sysNet, name);
+  if (!existsSync(path.join(dir, 'bridge'))) return undefined;
+  try {
+    return readdirSync(path.join(dir, 'brif')).sort();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Is interface `ifname` inside the netns pinned at `pin`? With the pid of a process in that netns the answer
+ * comes from /proc without a process; otherwise, or when that process is gone, from nsenter.
+ */
+export async function linkInNetns(exec: Exec, pin: string, ifname: string, pid?: number): Promise<boolean> {
+  const viaProc = pid ? linkViaProc(pid, pin, ifname) : undefined;
+  if (viaProc !== undefined) return viaProc;
+  return (await exec('nsenter', [`--net=${pin}`, 'ip', 'link', 'show', 'dev', ifname], { allowFail: true })).exitCode === 0;
+}
+
+/** sysctl by /proc path, so no sysctl binary is needed. */
+export function readSysctl(key: string): string | undefined {
+  const file = `/proc/sys/${key.replaceAll('.', '/')}`;
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+}

@@ -1,0 +1,27 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { recordingExec, runcDir, runcKnows, runcState } from '../../src/index.js';
+
+test('runc state: asked only when runc keeps state.json for the id; its answer parsed', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'runc-root-'));
+  try {
+    const exec = recordingExec(() => ({ stdout: JSON.stringify({ id: 'c1', pid: 42, status: 'running', bundle: '/b' }) }));
+    mkdirSync(runcDir(root, 'c1'));
+    assert.not.ok(runcKnows(root, 'c1'), 'a folder without state.json (a killed create) is not known');
+    assert.is(await runcState(exec, root, 'c1'), undefined);
+    assert.equal(exec.calls, [], 'no process for an unknown id');
+    writeFileSync(path.join(runcDir(root, 'c1'), 'state.json'), '{}');
+    assert.ok(runcKnows(root, 'c1'));
+    assert.equal(await runcState(exec, root, 'c1'), { id: 'c1', pid: 42, status: 'running', bundle: '/b' });
+    assert.equal(exec.calls[0]?.argv, ['runc', '--root', root, 'state', 'c1']);
+    const gone = recordingExec(() => ({ exitCode: 1 }));
+    assert.is(await runcState(gone, root, 'c1'), undefined, 'runc does not know it after all');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test.run();
