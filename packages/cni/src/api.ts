@@ -1,4 +1,6 @@
 import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import { type HeldLock, LockBusyError, LockFileError, type LockMode, lockFile, removeLockDirIfEmpty } from '@cni-demo/flock';
 import { buildEnv, encodeCniArgs, validateContainerId, validateIfName, withIgnoreUnknown } from './args.js';
 import { type CacheEntry, deleteCacheEntry, listCachedAttachments, readCacheEntry, writeCacheEntry } from './cache.js';
 import { CniError, CniErrors, ErrorCode } from './errors.js';
@@ -21,7 +23,10 @@ export interface RuntimeOptions {
   pluginDirs: string[];
   /** libcni's cacheDir (results live in <cacheDir>/results); default /var/lib/cni */
   cacheDir?: string;
-  /** per plugin run; the whole process group is killed after it */
+  /**
+   * per plugin run; the whole process group is killed after it. Also bounds the wait for another process's
+   * operation on the same attachment, or a GC of the network, to finish. 1 … 2147483647 (Node's timer limit).
+   */
   timeoutMs?: number;
   /** replaces the process boundary (tests, or a caller with its own way of starting processes); default spawn */
   exec?: PluginExec;
@@ -57,13 +62,17 @@ export class CniRuntime {
   private readonly exec: PluginExec;
   private readonly ignoreUnknownArgs: boolean;
   private readonly durableCache: boolean;
+  /** cross-process locks (flock): <network>.lock is the GC gate, <network>+<containerId>+<ifName>.lock an attachment */
+  readonly locksDir: string;
+  // in-process queues in front of the file locks: waiters in this process line up instead of polling
   private readonly perAttachment = new KeyedMutex();
   private readonly gcGate = new RwLock();
 
   constructor(opts: RuntimeOptions) {
     this.pluginDirs = opts.pluginDirs;
     this.cacheDir = opts.cacheDir ?? '/var/lib/cni';
-    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.timeoutMs = checkTimeoutMs(opts.timeoutMs ?? 60_000, 'timeoutMs');
+    this.locksDir = path.join(this.cacheDir, 'locks');
     this.exec = opts.exec ?? defaultPluginExec;
     this.ignoreUnknownArgs = opts.ignoreUnknownArgs ?? false;
     this.durableCache = opts.durableCache ?? true;
@@ -161,8 +170,59 @@ export class CniRuntime {
     return `${list.name}\0${rt.containerId}\0${rt.ifName}`;
   }
 
+  /**
+   * One attachment's operations are serialised across processes, not only in this one: the network's gate
+   * file shared (a GC holds it exclusively), then the attachment's file exclusively, both flock(2) locks
+   * that die with their holder. '+' is in neither a network name nor a container id, so names never collide.
+   */
   private attachmentOp<T>(list: NetworkConfigList, rt: RuntimeConf, fn: () => Promise<T>): Promise<T> {
-    return this.gcGate.shared(() => this.perAttachment.run(this.key(list, rt), fn));
+    return this.gcGate.shared(() =>
+      this.perAttachment.run(this.key(list, rt), async () => {
+        const deadline = Date.now() + this.timeoutMs;
+        const gate = await this.lock(this.gateFile(list), 'shared', deadline, `network "${list.name}" (a GC of it is running)`);
+        try {
+          const att = await this.lock(this.attachmentFile(list, rt), 'exclusive', deadline, this.attachmentName(list, rt));
+          try {
+            return await fn();
+          } finally {
+            att.releaseSync();
+          }
+        } finally {
+          if (await gate.release()) removeLockDirIfEmpty(this.locksDir);
+        }
+      }),
+    );
+  }
+
+  private gateFile(list: NetworkConfigList): string {
+    return path.join(this.locksDir, `${list.name}.lock`);
+  }
+
+  private attachmentFile(list: NetworkConfigList, rt: Pick<RuntimeConf, 'containerId' | 'ifName'>): string {
+    return path.join(this.locksDir, `${list.name}+${rt.containerId}+${rt.ifName}.lock`);
+  }
+
+  private attachmentName(list: NetworkConfigList, rt: Pick<RuntimeConf, 'containerId' | 'ifName'>): string {
+    return `attachment ${list.name}/${rt.containerId}/${rt.ifName}`;
+  }
+
+  /** A file lock waited for until `deadline`; failures become CniErrors that name the holder's pid. */
+  private async lock(file: string, mode: LockMode, deadline: number, what: string): Promise<HeldLock> {
+    try {
+      return await lockFile(file, { mode, waitMs: Math.max(0, deadline - Date.now()) });
+    } catch (e) {
+      if (e instanceof LockBusyError) {
+        const who = e.holders.length > 0 ? `process ${e.holders.join(', ')}` : 'another process';
+        throw new CniError({
+          code: ErrorCode.TryAgainLater,
+          msg: `${what} is busy: ${who} holds its lock ${file}; gave up after ${this.timeoutMs} ms (the runtime's timeout)`,
+        });
+      }
+      if (e instanceof LockFileError) {
+        throw new CniError({ code: ErrorCode.IOFailure, msg: `${e.message} (the runtime's locks live in ${this.locksDir})` });
+      }
+      throw new CniError({ code: ErrorCode.Internal, msg: (e as Error).message });
+    }
   }
 
   /**
@@ -274,50 +334,79 @@ export class CniRuntime {
   async gcNetworkList(list: NetworkConfigList, opts: { validAttachments?: GcAttachment[] } = {}): Promise<void> {
     if (list.disableGC) return;
     const valid = opts.validAttachments ?? [];
+    // it comes from JSON more often than not (CNI_GC_VALID): a wrong shape is a clear error, not a TypeError
+    if (
+      !Array.isArray(valid) ||
+      valid.some((a) => a === null || typeof a !== 'object' || typeof a.containerID !== 'string' || typeof a.ifname !== 'string')
+    ) {
+      throw new CniError({
+        code: ErrorCode.InvalidEnvironmentVariables,
+        msg: 'validAttachments must be an array of {"containerID": string, "ifname": string}',
+        verb: 'GC',
+      });
+    }
     this.findAll(list);
     await this.gcGate.exclusive(async () => {
-      const errors: CniError[] = [];
-      const keep = new Set(valid.map((a) => `${a.containerID}\0${a.ifname}`));
-      for (const e of listCachedAttachments(this.cacheDir)) {
-        if (e.networkName !== list.name || keep.has(`${e.containerId}\0${e.ifName}`)) continue;
-        const rt: RuntimeConf = {
-          containerId: e.containerId,
-          ifName: e.ifName,
-          netns: e.netns ?? '',
-          args: e.cniArgs ?? [],
-          capabilityArgs: e.capabilityArgs ?? {},
-        };
+      // exclusive across processes too: operations already running finish first, new ones wait for the GC
+      const deadline = Date.now() + this.timeoutMs;
+      const gate = await this.lock(this.gateFile(list), 'exclusive', deadline, `network "${list.name}" (operations on it are running)`);
+      try {
+        await this.gcLocked(list, valid);
+      } finally {
+        gate.releaseSync();
+        removeLockDirIfEmpty(this.locksDir);
+      }
+    });
+  }
+
+  private async gcLocked(list: NetworkConfigList, valid: GcAttachment[]): Promise<void> {
+    const errors: CniError[] = [];
+    const keep = new Set(valid.map((a) => `${a.containerID}\0${a.ifname}`));
+    for (const e of listCachedAttachments(this.cacheDir)) {
+      if (e.networkName !== list.name || keep.has(`${e.containerId}\0${e.ifName}`)) continue;
+      const rt: RuntimeConf = {
+        containerId: e.containerId,
+        ifName: e.ifName,
+        netns: e.netns ?? '',
+        args: e.cniArgs ?? [],
+        capabilityArgs: e.capabilityArgs ?? {},
+      };
+      try {
+        validateContainerId(rt.containerId);
+        validateIfName(rt.ifName);
+        // nobody else can hold it while the gate is ours, but its file is taken and removed the same way
+        const att = await this.lock(this.attachmentFile(list, rt), 'exclusive', Date.now() + this.timeoutMs, this.attachmentName(list, rt));
         try {
-          validateContainerId(rt.containerId);
-          validateIfName(rt.ifName);
           await this.delLocked(list, rt);
+        } finally {
+          att.releaseSync();
+        }
+      } catch (err) {
+        errors.push(toCniError(err));
+      }
+    }
+    if (versionAtLeast(list.cniVersion, '1.1.0')) {
+      for (const plugin of list.plugins) {
+        const { capabilities: _c, ...rest } = plugin;
+        // the spec-v1.1.0 text says cni.dev/attachments, HEAD and libcni say valid-attachments: send both
+        const req = {
+          ...rest,
+          name: list.name,
+          cniVersion: list.cniVersion,
+          'cni.dev/valid-attachments': valid,
+          'cni.dev/attachments': valid,
+        };
+        delete (req as Record<string, unknown>).prevResult;
+        delete (req as Record<string, unknown>).runtimeConfig;
+        try {
+          await this.runRaw('GC', plugin, buildEnv('GC', undefined, this.pluginDirs), req);
         } catch (err) {
           errors.push(toCniError(err));
         }
       }
-      if (versionAtLeast(list.cniVersion, '1.1.0')) {
-        for (const plugin of list.plugins) {
-          const { capabilities: _c, ...rest } = plugin;
-          // the spec-v1.1.0 text says cni.dev/attachments, HEAD and libcni say valid-attachments: send both
-          const req = {
-            ...rest,
-            name: list.name,
-            cniVersion: list.cniVersion,
-            'cni.dev/valid-attachments': valid,
-            'cni.dev/attachments': valid,
-          };
-          delete (req as Record<string, unknown>).prevResult;
-          delete (req as Record<string, unknown>).runtimeConfig;
-          try {
-            await this.runRaw('GC', plugin, buildEnv('GC', undefined, this.pluginDirs), req);
-          } catch (err) {
-            errors.push(toCniError(err));
-          }
-        }
-      }
-      if (errors.length === 1 && errors[0]) throw errors[0];
-      if (errors.length > 1) throw new CniErrors(errors, `GC of network "${list.name}" had ${errors.length} failures`);
-    });
+    }
+    if (errors.length === 1 && errors[0]) throw errors[0];
+    if (errors.length > 1) throw new CniErrors(errors, `GC of network "${list.name}" had ${errors.length} failures`);
   }
 
   /**
@@ -385,6 +474,18 @@ export class CniRuntime {
     if (problems.length > 1) throw new CniErrors(problems, `network "${list.name}" failed validation`);
     return reports;
   }
+}
+
+/** Node's timers fire at once for a delay above 2^31-1 ms, and a timeout <= 0 would mean none: both are refused. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+export function checkTimeoutMs(v: number, field: string): number {
+  if (!Number.isInteger(v) || v <= 0 || v > MAX_TIMEOUT_MS) {
+    throw new CniError({
+      code: ErrorCode.InvalidNetworkConfig,
+      msg: `${field} must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (Node's timer limit, ~24.8 days), got ${v}`,
+    });
+  }
+  return v;
 }
 
 function toCniError(e: unknown): CniError {

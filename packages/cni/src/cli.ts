@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { CniRuntime, type GcAttachment } from './api.js';
+import { CniRuntime, type GcAttachment, MAX_TIMEOUT_MS } from './api.js';
 import { CniError, CniErrors, ErrorCode } from './errors.js';
 import { loadConfList } from './conf.js';
 import type { RuntimeConf } from './types.js';
@@ -11,8 +11,8 @@ const USAGE = `usage: cni-tool add|check|del <network> <netns-path>
        cni-tool validate <network>
 environment (as cnitool): NETCONFPATH (default /etc/cni/net.d), CNI_PATH (plugin dirs, ':'-separated),
   CNI_IFNAME (default eth0), CNI_ARGS (K=V;K2=V2), CAP_ARGS (JSON object of capability args)
-extensions: CNI_CACHE_DIR (default /var/lib/cni), CNI_TIMEOUT_MS (per plugin, default 60000),
-  CNI_GC_VALID (JSON [{"containerID","ifname"}] kept by gc; default none, like cnitool)`;
+extensions: CNI_CACHE_DIR (default /var/lib/cni), CNI_TIMEOUT_MS (per plugin run and per wait for a lock,
+  1 to ${MAX_TIMEOUT_MS}, default 60000), CNI_GC_VALID (JSON [{"containerID","ifname"}] kept by gc; default none, like cnitool)`;
 
 export interface CliIo {
   out: (s: string) => void;
@@ -39,13 +39,45 @@ export function parseCniArgsEnv(s: string | undefined): [string, string][] {
     });
 }
 
+/** A bad environment value: refused before anything runs, exit 2 like a usage error. */
+class EnvError extends Error {}
+
 function parseJsonEnv(name: string, s: string | undefined): unknown {
   if (!s) return undefined;
   try {
     return JSON.parse(s);
   } catch (e) {
-    throw new CniError({ code: ErrorCode.InvalidEnvironmentVariables, msg: `${name} is not valid JSON: ${(e as Error).message}` });
+    throw new EnvError(`${name} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** CNI_TIMEOUT_MS: digits only, 1 … 2^31-1 (a larger value would make Node's timer fire at once). */
+export function parseTimeoutEnv(s: string | undefined): number | undefined {
+  if (s === undefined || s === '') return undefined;
+  const n = /^\d+$/.test(s.trim()) ? Number(s.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_TIMEOUT_MS) {
+    throw new EnvError(
+      `CNI_TIMEOUT_MS must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (Node's timer limit, ~24.8 days), got ${JSON.stringify(s)}; unset it for the default 60000`,
+    );
+  }
+  return n;
+}
+
+/** CNI_GC_VALID: a JSON array of {"containerID": string, "ifname": string}. */
+export function parseGcValidEnv(s: string | undefined): GcAttachment[] | undefined {
+  const v = parseJsonEnv('CNI_GC_VALID', s);
+  if (v === undefined) return undefined;
+  const shape = 'a JSON array of attachments to keep, like [{"containerID":"c1","ifname":"eth0"}] ([] keeps none)';
+  if (!Array.isArray(v)) throw new EnvError(`CNI_GC_VALID must be ${shape}, got ${JSON.stringify(v).slice(0, 80)}`);
+  v.forEach((a, i) => {
+    const o = a as Record<string, unknown> | null;
+    if (o === null || typeof o !== 'object' || Array.isArray(o) || typeof o.containerID !== 'string' || typeof o.ifname !== 'string') {
+      throw new EnvError(
+        `CNI_GC_VALID[${i}] must be {"containerID": string, "ifname": string}, got ${JSON.stringify(a).slice(0, 80)}; CNI_GC_VALID is ${shape}`,
+      );
+    }
+  });
+  return v as GcAttachment[];
 }
 
 /** The CLI without process globals: returns the exit code. */
@@ -53,8 +85,6 @@ export async function runCniTool(argv: string[], env: NodeJS.ProcessEnv, io: Cli
   const [cmd, target, netnsArg] = argv;
   const confDir = env.NETCONFPATH || '/etc/cni/net.d';
   const pluginDirs = (env.CNI_PATH ?? '').split(':').filter(Boolean);
-  const timeoutMs = env.CNI_TIMEOUT_MS ? Number(env.CNI_TIMEOUT_MS) : undefined;
-  const rtm = new CniRuntime({ pluginDirs, cacheDir: env.CNI_CACHE_DIR || '/var/lib/cni', ...(timeoutMs ? { timeoutMs } : {}) });
   const needs = (n: number) => {
     if (argv.length < n) {
       io.err(`${USAGE}\n`);
@@ -62,18 +92,22 @@ export async function runCniTool(argv: string[], env: NodeJS.ProcessEnv, io: Cli
     }
     return true;
   };
+  // a sibling file skipped in NETCONFPATH is worth a line, not a failure
+  const load = (name: string) => loadConfList(confDir, name, { warn: (m) => io.err(`cni-tool: warning: ${m}\n`) });
   try {
+    const timeoutMs = parseTimeoutEnv(env.CNI_TIMEOUT_MS);
+    const rtm = new CniRuntime({ pluginDirs, cacheDir: env.CNI_CACHE_DIR || '/var/lib/cni', ...(timeoutMs ? { timeoutMs } : {}) });
     switch (cmd) {
       case 'add':
       case 'check':
       case 'del': {
-        if (!needs(3) || !target || !netnsArg) return 1;
-        const list = loadConfList(confDir, target);
-        const netns = path.resolve(netnsArg);
+        if (!needs(3) || !target || !netnsArg) return 2;
         const capArgs = parseJsonEnv('CAP_ARGS', env.CAP_ARGS);
         if (capArgs !== undefined && (capArgs === null || typeof capArgs !== 'object' || Array.isArray(capArgs))) {
-          throw new CniError({ code: ErrorCode.InvalidEnvironmentVariables, msg: 'CAP_ARGS must be a JSON object' });
+          throw new EnvError('CAP_ARGS must be a JSON object of capability args, like {"portMappings":[…]}');
         }
+        const list = load(target);
+        const netns = path.resolve(netnsArg);
         const rt: RuntimeConf = {
           containerId: cnitoolContainerId(netns),
           netns,
@@ -87,34 +121,38 @@ export async function runCniTool(argv: string[], env: NodeJS.ProcessEnv, io: Cli
         return 0;
       }
       case 'gc': {
-        if (!needs(2) || !target) return 1;
-        const list = loadConfList(confDir, target);
-        const valid = parseJsonEnv('CNI_GC_VALID', env.CNI_GC_VALID) as GcAttachment[] | undefined;
+        if (!needs(2) || !target) return 2;
+        const valid = parseGcValidEnv(env.CNI_GC_VALID);
+        const list = load(target);
         await rtm.gcNetworkList(list, valid ? { validAttachments: valid } : {});
         return 0;
       }
       case 'status': {
-        if (!needs(2) || !target) return 1;
-        await rtm.getStatusNetworkList(loadConfList(confDir, target));
+        if (!needs(2) || !target) return 2;
+        await rtm.getStatusNetworkList(load(target));
         return 0;
       }
       case 'version': {
-        if (!needs(2) || !target) return 1;
+        if (!needs(2) || !target) return 2;
         io.out(`${JSON.stringify(await rtm.getVersionInfo(target), null, 2)}\n`);
         return 0;
       }
       case 'validate': {
-        if (!needs(2) || !target) return 1;
-        const list = loadConfList(confDir, target);
+        if (!needs(2) || !target) return 2;
+        const list = load(target);
         const reports = await rtm.validateNetworkList(list);
         io.out(`${JSON.stringify({ name: list.name, cniVersion: list.cniVersion, plugins: reports }, null, 2)}\n`);
         return 0;
       }
       default:
         io.err(`${USAGE}\n`);
-        return 1;
+        return 2;
     }
   } catch (e) {
+    if (e instanceof EnvError) {
+      io.err(`cni-tool: ${e.message}\n`);
+      return 2;
+    }
     if (e instanceof CniError) {
       io.err(`cni-tool: ${e.message}\n`);
       if (e.stderr.trim()) io.err(`plugin stderr:\n${e.stderr.trimEnd()}\n`);

@@ -75,7 +75,7 @@ function checkPlugin(p: unknown, source: string, where: string): PluginConf {
   if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new ConfigError(source, where, 'must be a JSON object');
   const type = (p as Record<string, unknown>).type;
   if (typeof type !== 'string' || type === '') throw new ConfigError(source, `${where}.type`, "missing 'type'");
-  if (type.includes('/') || type.includes('\\'))
+  if (type.includes('/') || type.includes('\\') || type.includes('..'))
     throw new ConfigError(source, `${where}.type`, `"${type}" must be a plugin name, not a path`);
   return p as PluginConf;
 }
@@ -130,25 +130,70 @@ function filesWith(dir: string, exts: string[]): string[] {
   return entries
     .filter((f) => exts.includes(path.extname(f)))
     .map((f) => path.join(dir, f))
-    .filter((f) => statSync(f).isFile())
+    .filter((f) => {
+      try {
+        return statSync(f).isFile();
+      } catch {
+        return false; // a dangling link is no config file, and no reason to fail the others
+      }
+    })
     .sort();
+}
+
+export interface LoadOptions {
+  /** told about each sibling skipped because it is not JSON; default: a line on stderr */
+  warn?: (message: string) => void;
+}
+
+/** The raw name of a file that parses as a JSON object, else undefined; siblings are not validated further. */
+function peekName(bytes: Buffer): { json: boolean; name?: unknown } {
+  let v: unknown;
+  try {
+    v = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return { json: false };
+  }
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? { json: true, name: (v as Record<string, unknown>).name }
+    : { json: true };
 }
 
 /**
  * libcni's LoadNetworkConf: *.conflist in lexical order, first with a matching name; else *.conf / *.json
- * single-plugin files, wrapped into a list.
+ * single-plugin files, wrapped into a list. Only the file chosen is validated (a bad sibling does not stop
+ * another network, as in libcni, which checks names and plugin types only when a network runs); asked for
+ * by name, a bad file is refused with its own error. A sibling that is not JSON at all is skipped with a
+ * warning naming it, where libcni fails every load that reaches it: one half-written file must not take
+ * every network on the host down with it.
  */
-export function loadConfList(dir: string, name: string): NetworkConfigList {
+export function loadConfList(dir: string, name: string, opts: LoadOptions = {}): NetworkConfigList {
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(`cni: warning: ${m}\n`));
+  const skipped: string[] = [];
+  const find = (files: string[], parse: (b: Buffer, f: string) => NetworkConfigList) => {
+    for (const f of files) {
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(f);
+      } catch (e) {
+        skipped.push(f);
+        warn(`skipped ${f}: cannot be read (${(e as NodeJS.ErrnoException).code}); networks in other files are not affected`);
+        continue;
+      }
+      const peek = peekName(bytes);
+      if (!peek.json) {
+        skipped.push(f);
+        warn(`skipped ${f}: not valid JSON (fix or remove it; networks in other files are not affected)`);
+        continue;
+      }
+      if (peek.name === name) return parse(bytes, f);
+    }
+    return undefined;
+  };
   const lists = filesWith(dir, ['.conflist']);
-  for (const f of lists) {
-    const l = confListFromBytes(readFileSync(f), f);
-    if (l.name === name) return l;
-  }
   const singles = filesWith(dir, ['.conf', '.json']);
-  for (const f of singles) {
-    const l = confListFromConfBytes(readFileSync(f), f);
-    if (l.name === name) return l;
-  }
+  const found = find(lists, (b, f) => confListFromBytes(b, f)) ?? find(singles, (b, f) => confListFromConfBytes(b, f));
+  if (found) return found;
+  const because = skipped.length > 0 ? ` (skipped, unreadable or not JSON: ${skipped.join(', ')})` : '';
   if (lists.length + singles.length === 0) throw new ConfigError(dir, undefined, `no net configurations found in ${dir}`);
-  throw new ConfigError(dir, 'name', `no net configuration with name "${name}" in ${dir}`);
+  throw new ConfigError(dir, 'name', `no net configuration with name "${name}" in ${dir}${because}`);
 }

@@ -26,7 +26,7 @@ export type PluginExec = (req: PluginRequest) => Promise<PluginResponse>;
 /** libcni's FindInPath: first regular file named `type` in the directories, in order. */
 export function findInPath(type: string, dirs: readonly string[]): string {
   if (!type) throw new CniError({ code: ErrorCode.InvalidNetworkConfig, msg: 'no plugin name provided' });
-  if (type.includes('/') || type.includes('\\')) {
+  if (type.includes('/') || type.includes('\\') || type.includes('..')) {
     throw new CniError({ code: ErrorCode.InvalidNetworkConfig, msg: `invalid plugin name: ${type}` });
   }
   if (dirs.length === 0) throw new CniError({ code: ErrorCode.InvalidNetworkConfig, msg: 'no paths provided' });

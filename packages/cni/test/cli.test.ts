@@ -100,7 +100,7 @@ test('cli: gc, status, version, validate', () => {
   );
 });
 
-test('cli: errors exit 1 with the CNI error as JSON on stderr; usage errors too', () => {
+test('cli: errors exit 1 with the CNI error as JSON on stderr; usage errors exit 2', () => {
   const { f, run } = setup();
   const bad = run(['add', 'clinet', '/var/run/netns/t3-b'], { CNI_IFNAME: 'this-name-is-too-long' });
   assert.is(bad.code, 1);
@@ -111,9 +111,79 @@ test('cli: errors exit 1 with the CNI error as JSON on stderr; usage errors too'
   const missing = run(['add', 'nosuchnet', '/var/run/netns/t3-b']);
   assert.is(missing.code, 1);
   assert.match(missing.stderr, /no net configuration with name "nosuchnet"/);
-  assert.is(run(['frobnicate']).code, 1);
-  assert.is(run(['add', 'clinet']).code, 1);
+  assert.is(run(['frobnicate']).code, 2);
+  assert.is(run(['add', 'clinet']).code, 2);
   assert.is(run(['version', 'nope']).code, 1);
+});
+
+test('cli: a NETCONFPATH with broken siblings: add/check/del/gc/status of the good network work, the bad ones are refused by name', () => {
+  const { f, run } = setup();
+  const confDir = path.join(f.root, 'net.d');
+  const put = (file: string, v: unknown) => writeFileSync(path.join(confDir, file), typeof v === 'string' ? v : JSON.stringify(v));
+  put('00-half.conflist', '{"name": "half", "plugins": [{"type": "fake-a"}');
+  put('01-bad-name.conflist', { name: 'bad name', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
+  put('02-path-type.conflist', { name: 'pathy', cniVersion: '1.1.0', plugins: [{ type: `../bin/fake-a` }] });
+  put('03-dotdot.conflist', { name: 'dotty', cniVersion: '1.1.0', plugins: [{ type: '..' }] });
+  put('04-not-json.conf', 'nonsense');
+  const ns = '/var/run/netns/t3-siblings';
+  for (const verb of ['add', 'check', 'del', 'gc', 'status']) {
+    const r = run(verb === 'gc' || verb === 'status' ? [verb, 'clinet'] : [verb, 'clinet', ns]);
+    assert.is(r.code, 0, `${verb}: ${r.stderr}`);
+    assert.match(r.stderr, `cni-tool: warning: skipped ${path.join(confDir, '00-half.conflist')}: not valid JSON`);
+  }
+  assert.equal(
+    f.calls().map((c) => c.verb),
+    ['ADD', 'ADD', 'CHECK', 'CHECK', 'DEL', 'DEL', 'GC', 'GC', 'STATUS', 'STATUS'],
+  );
+  const calls = f.calls().length;
+  for (const [net, file, msg] of [
+    ['bad name', '01-bad-name.conflist', /invalid characters/],
+    ['pathy', '02-path-type.conflist', /must be a plugin name, not a path/],
+    ['dotty', '03-dotdot.conflist', /must be a plugin name, not a path/],
+  ] as const) {
+    const r = run(['add', net, ns]);
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, path.join(confDir, file));
+    assert.match(r.stderr, msg);
+  }
+  const half = run(['add', 'half', ns]);
+  assert.is(half.code, 1);
+  assert.match(half.stderr, /no net configuration with name "half".*00-half\.conflist/);
+  assert.is(f.calls().length, calls, 'no plugin ran for a refused network');
+});
+
+test('cli: CNI_TIMEOUT_MS above 2^31-1 ms, zero, negative or not a whole number is refused (exit 2) before anything runs', () => {
+  const { f, run } = setup();
+  for (const bad of ['3000000000', '2147483648', '0', '-5', '1.5', 'soon', '1e3']) {
+    const r = run(['add', 'clinet', '/var/run/netns/t3-to'], { CNI_TIMEOUT_MS: bad });
+    assert.is(r.code, 2, `${bad}: ${r.stderr}`);
+    assert.match(r.stderr, /CNI_TIMEOUT_MS must be a whole number of milliseconds from 1 to 2147483647/);
+    assert.match(r.stderr, JSON.stringify(bad));
+  }
+  assert.is(f.calls().length, 0);
+  const ok = run(['add', 'clinet', '/var/run/netns/t3-to'], { CNI_TIMEOUT_MS: '2147483647' });
+  assert.is(ok.code, 0, ok.stderr);
+});
+
+test('cli: gc with a CNI_GC_VALID that is JSON but not an array of attachments is refused (exit 2), nothing deleted', () => {
+  const { f, run } = setup();
+  const ns = '/var/run/netns/t3-gcv';
+  assert.is(run(['add', 'clinet', ns]).code, 0);
+  const calls = f.calls().length;
+  for (const bad of ['{}', '"eth0"', '42', 'null', '[1]', '[null]', '[{"containerID":"a"}]', '[{"containerID":1,"ifname":"eth0"}]']) {
+    const r = run(['gc', 'clinet'], { CNI_GC_VALID: bad });
+    assert.is(r.code, 2, `${bad}: ${r.stderr}`);
+    assert.match(r.stderr, /CNI_GC_VALID(\[\d+\])? must be/);
+    assert.not.match(r.stderr, /TypeError/);
+  }
+  const notJson = run(['gc', 'clinet'], { CNI_GC_VALID: '[{' });
+  assert.is(notJson.code, 2);
+  assert.match(notJson.stderr, /CNI_GC_VALID is not valid JSON/);
+  assert.is(f.calls().length, calls, 'no plugin ran');
+  assert.ok(existsSync(cacheFile(f.cacheDir, 'clinet', cnitoolContainerId(ns), 'eth0')), 'the attachment is still cached');
+  const keep = run(['gc', 'clinet'], { CNI_GC_VALID: JSON.stringify([{ containerID: cnitoolContainerId(ns), ifname: 'eth0' }]) });
+  assert.is(keep.code, 0, keep.stderr);
+  assert.ok(existsSync(cacheFile(f.cacheDir, 'clinet', cnitoolContainerId(ns), 'eth0')), 'a valid attachment is kept');
 });
 
 test.run();

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -92,10 +92,64 @@ test('directory lookup: conflists first in lexical order, then .conf/.json; erro
     (e: unknown) => e instanceof CniError && /no net configuration with name "nope"/.test(e.message),
   );
   assert.throws(() => loadConfList(path.join(dir, 'missing'), 'x'), /no net configurations found/);
-  writeFileSync(path.join(dir, '00-broken.conflist'), '{');
+});
+
+/** a folder with one valid network beside each kind of broken sibling, in front of it in lexical order */
+function brokenFolder(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cni-conf-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const put = (f: string, v: unknown) => writeFileSync(path.join(dir, f), typeof v === 'string' ? v : JSON.stringify(v));
+  put('00-not-json.conflist', '{"name": "half-written", "plugins": [');
+  put('01-bad-name.conflist', { name: 'bad name!', cniVersion: '1.0.0', plugins: [{ type: 'bridge' }] });
+  put('02-slash-type.conflist', { name: 'slashy', cniVersion: '1.0.0', plugins: [{ type: '../../bin/sh' }] });
+  put('03-dotdot-type.conflist', { name: 'dotty', cniVersion: '1.0.0', plugins: [{ type: '..' }] });
+  put('04-array.conflist', [1, 2]);
+  put('05-no-plugins.conflist', { name: 'empty', cniVersion: '1.0.0', plugins: [] });
+  put('06-not-json.conf', 'type: bridge');
+  put('07-bad-version.conf', { name: 'oldie', cniVersion: '9.x', type: 'bridge' });
+  put('50-good.conflist', { name: 'good', cniVersion: '1.0.0', plugins: [{ type: 'bridge' }] });
+  symlinkSync(path.join(dir, 'nowhere'), path.join(dir, '08-dangling.conflist'));
+  return dir;
+}
+
+test('config folder: only the chosen file is validated; a sibling that is not JSON is skipped with a warning naming it', () => {
+  const dir = brokenFolder();
+  const warnings: string[] = [];
+  const good = loadConfList(dir, 'good', { warn: (m) => warnings.push(m) });
+  assert.is(good.source, path.join(dir, '50-good.conflist'));
+  assert.equal(good.plugins[0]?.type, 'bridge');
+  // the folder is read as libcni reads it, stopping at the first match: the .conf files were not needed
+  assert.is(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0] ?? '', path.join(dir, '00-not-json.conflist'));
+  assert.match(warnings[0] ?? '', /not valid JSON/);
+  warnings.length = 0;
+  assert.throws(() => loadConfList(dir, 'nothing-of-that-name', { warn: (m) => warnings.push(m) }), /no net configuration/);
+  assert.equal(
+    warnings.map((w) => w.split(' ')[1]?.replace(/:$/, '')),
+    [path.join(dir, '00-not-json.conflist'), path.join(dir, '06-not-json.conf')],
+  );
+});
+
+test('config folder: asked for by name, a broken sibling is refused with its own error, and never run', () => {
+  const dir = brokenFolder();
+  const quiet = { warn: () => undefined };
+  const refused = (name: string, file: string, field: string, msg: RegExp) =>
+    assert.throws(
+      () => loadConfList(dir, name, quiet),
+      (e: unknown) => e instanceof ConfigError && e.source === path.join(dir, file) && e.field === field && msg.test(e.message),
+    );
+  refused('bad name!', '01-bad-name.conflist', 'name', /invalid characters/);
+  refused('slashy', '02-slash-type.conflist', 'plugins[0].type', /must be a plugin name, not a path/);
+  refused('dotty', '03-dotdot-type.conflist', 'plugins[0].type', /must be a plugin name, not a path/);
+  refused('empty', '05-no-plugins.conflist', 'plugins', /is empty/);
+  refused('oldie', '07-bad-version.conf', 'cniVersion', /not a version/);
+  // the network in the file that is not JSON cannot be found, and the error says which files were skipped
   assert.throws(
-    () => loadConfList(dir, 'same'),
-    (e: unknown) => e instanceof ConfigError && e.source.endsWith('00-broken.conflist'),
+    () => loadConfList(dir, 'half-written', quiet),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /no net configuration with name "half-written"/.test(e.message) &&
+      e.message.includes('00-not-json.conflist'),
   );
 });
 
