@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cacheFile, CniErrors, CniRuntime, type Result } from '../src/index.js';
+import { CniError, cacheFile, CniErrors, CniRuntime, type Result } from '../src/index.js';
 import { fakeEnv, rtOf, rejects } from './fake-env.js';
 
 const chain = (cniVersion: string, extra: Record<string, unknown> = {}) => ({
@@ -403,6 +403,32 @@ test('CNI_ARGS: IgnoreUnknown=1 prepended when asked, kept when given, cached as
     f.calls().map((c) => c.env.CNI_ARGS),
     ['IgnoreUnknown=1;K8S_POD_NAME=web', 'IgnoreUnknown=true;X=y', ''],
   );
+});
+
+test("timeoutMs above Node's timer limit, zero, negative or fractional is refused when the runtime is made", () => {
+  for (const bad of [3_000_000_000, 2_147_483_648, 0, -1, 1.5, Number.NaN]) {
+    assert.throws(
+      () => new CniRuntime({ pluginDirs: ['/usr/lib/cni'], timeoutMs: bad }),
+      (e: unknown) => e instanceof CniError && /timeoutMs must be a whole number of milliseconds from 1 to 2147483647/.test(e.message),
+      String(bad),
+    );
+  }
+  assert.is(new CniRuntime({ pluginDirs: ['/usr/lib/cni'], timeoutMs: 2_147_483_647 }).timeoutMs, 2_147_483_647);
+});
+
+test('GC with validAttachments that are not an array of {containerID, ifname}: a CniError, nothing run', async () => {
+  const f = fakeEnv([{ type: 'fake-a' }], { name: 'gcv', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
+  await f.cni.addNetworkList(f.list, rtOf('keep'));
+  for (const bad of [{}, 'eth0', [1], [null], [{ containerID: 'keep' }]]) {
+    await rejects(f.cni.gcNetworkList(f.list, { validAttachments: bad as never }), (e) => {
+      assert.match(e.msg, /validAttachments must be an array/);
+    });
+  }
+  assert.equal(
+    f.calls().map((c) => c.verb),
+    ['ADD'],
+  );
+  assert.is(f.cni.getCachedAttachments().length, 1);
 });
 
 test.run();

@@ -335,6 +335,11 @@ export async function lockFile(fileIn: string, opts: LockOptions = {}): Promise<
   const started = Date.now();
   let delay = 1;
   let madeDir = false;
+  // a missing folder costs a stat here instead of a failed round trip to the helper
+  if (opts.createDir !== false && !existsSync(path.dirname(file))) {
+    makeDir(file);
+    madeDir = true;
+  }
   for (let attempt = 0; ; attempt++) {
     const h = theHelper();
     const id = h.newId();
