@@ -104,7 +104,7 @@ export class CniRuntime {
     const pluginPath = found ?? findInPath(plugin.type, this.pluginDirs);
     const stdin = Buffer.from(JSON.stringify(request));
     const r = await this.spawn(verb, plugin.type, { pluginPath, env, stdin, timeoutMs: this.timeoutMs });
-    if (r.exitCode !== 0 || r.timedOut) throw decodePluginError(plugin.type, verb, r, this.timeoutMs);
+    if (r.exitCode !== 0 || r.timedOut || r.overflow) throw decodePluginError(plugin.type, verb, r, this.timeoutMs);
     if (r.stderr) process.stderr.write(r.stderr); // libcni copies a successful plugin's stderr to ours
     return r;
   }
@@ -435,7 +435,7 @@ export class CniRuntime {
       stdin,
       timeoutMs: this.timeoutMs,
     });
-    if (r.exitCode !== 0 || r.timedOut) {
+    if (r.exitCode !== 0 || r.timedOut || r.overflow) {
       const err = decodePluginError(type, 'VERSION', r, this.timeoutMs);
       // a plugin from before the VERSION verb answers like this: it speaks 0.1.0 only
       if (err.msg === 'unknown CNI_COMMAND: VERSION') return { cniVersion: '0.1.0', supportedVersions: ['0.1.0'] };

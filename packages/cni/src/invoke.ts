@@ -10,7 +10,15 @@ export interface PluginRequest {
   env: Record<string, string>;
   stdin: Uint8Array;
   timeoutMs?: number;
+  /** most bytes read from stdout, and from stderr; past it the plugin's process group is killed (default MAX_PLUGIN_OUTPUT) */
+  maxOutputBytes?: number;
 }
+
+/**
+ * What is read of a plugin's stdout and of its stderr: far above any real result (a few KiB) or log, far
+ * below what would exhaust memory (a plugin printing 700 MB once crashed the runtime at 1.4 GB RSS).
+ */
+export const MAX_PLUGIN_OUTPUT = 4 * 1024 * 1024;
 
 export interface PluginResponse {
   exitCode: number | null;
@@ -18,6 +26,8 @@ export interface PluginResponse {
   stdout: string;
   stderr: string;
   timedOut: boolean;
+  /** the stream that went past maxOutputBytes (the plugin was killed then) */
+  overflow?: 'stdout' | 'stderr';
 }
 
 /** The process boundary: injectable so tests can record requests without running anything. */
@@ -81,6 +91,9 @@ function spawnOnce(req: PluginRequest): Promise<PluginResponse> {
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    const cap = req.maxOutputBytes ?? MAX_PLUGIN_OUTPUT;
+    const size = { stdout: 0, stderr: 0 };
+    let overflow: 'stdout' | 'stderr' | undefined;
     let timedOut = false;
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
@@ -94,10 +107,41 @@ function spawnOnce(req: PluginRequest): Promise<PluginResponse> {
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
         timedOut,
+        ...(overflow ? { overflow } : {}),
       });
     };
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    };
+    // the group is dead; do not wait for pipes a reparented process might still hold
+    const abandon = () => {
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(null, 'SIGKILL');
+      }, 200).unref();
+    };
+    const collect = (name: 'stdout' | 'stderr', into: Buffer[]) => (d: Buffer) => {
+      if (overflow) return;
+      const room = cap - size[name];
+      size[name] += d.length;
+      if (d.length <= room) {
+        into.push(d);
+        return;
+      }
+      into.push(d.subarray(0, Math.max(0, room)));
+      overflow = name;
+      killGroup();
+      child.stdout.pause();
+      child.stderr.pause();
+      abandon();
+    };
+    child.stdout.on('data', collect('stdout', out));
+    child.stderr.on('data', collect('stderr', err));
     child.on('error', (e) => {
       if (settled) return;
       settled = true;
@@ -108,17 +152,8 @@ function spawnOnce(req: PluginRequest): Promise<PluginResponse> {
     if (req.timeoutMs && req.timeoutMs > 0) {
       timer = setTimeout(() => {
         timedOut = true;
-        try {
-          if (child.pid) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-        // the group is dead; do not wait for pipes a reparented process might still hold
-        setTimeout(() => {
-          child.stdout.destroy();
-          child.stderr.destroy();
-          finish(null, 'SIGKILL');
-        }, 200).unref();
+        killGroup();
+        abandon();
       }, req.timeoutMs);
     }
     child.stdin.on('error', () => {
@@ -129,7 +164,22 @@ function spawnOnce(req: PluginRequest): Promise<PluginResponse> {
 }
 
 /** Turns a failed plugin run into a CniError the way libcni's pluginErr does, keeping more context. */
-export function decodePluginError(type: string, verb: Verb, r: PluginResponse, timeoutMs?: number): CniError {
+export function decodePluginError(
+  type: string,
+  verb: Verb,
+  r: PluginResponse,
+  timeoutMs?: number,
+  maxOutputBytes = MAX_PLUGIN_OUTPUT,
+): CniError {
+  if (r.overflow) {
+    return new CniError({
+      code: ErrorCode.IOFailure,
+      msg: `printed more than ${maxOutputBytes} bytes on ${r.overflow} (a result is a few KiB); it was killed with its process group and its output discarded`,
+      plugin: type,
+      verb,
+      stderr: r.overflow === 'stderr' ? `${r.stderr.slice(0, 4096)}\n[… cut: more than ${maxOutputBytes} bytes]` : r.stderr.slice(0, 65536),
+    });
+  }
   if (r.timedOut) {
     return new CniError({
       code: ErrorCode.TryAgainLater,

@@ -1,4 +1,4 @@
-import { readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { rmdirSync, rmSync } from 'node:fs';
 import type { Ctx } from './context.js';
 import { UserError } from './errors.js';
 import { withLock } from './lock.js';
@@ -6,8 +6,10 @@ import { STEPS } from './state.js';
 
 /**
  * One run at a time per instance (--id): a second run of the same name waits up to lockWaitMs for the
- * first, then refuses naming the owner's pid. A run killed with SIGKILL leaves a pid file whose owner is
- * dead; the next run takes it over. Different ids lock different files, so they never wait on each other.
+ * first (0: refuses at once), then refuses naming the owner's pid. The lock (flock, see lock.ts) dies with a
+ * run killed by SIGKILL, so the next run goes ahead. Different ids lock different files, so they never wait
+ * on each other. Steps of one down run in parallel under turbo, each taking the lock in turn: the last to
+ * leave removes the state root, and one that finds it gone while waiting makes it again.
  */
 export async function withInstanceLock<T>(ctx: Ctx, action: 'up' | 'down', fn: () => Promise<T>): Promise<T> {
   // a non-root run cannot write the lock under a root-owned state folder; the step refuses it itself
@@ -22,9 +24,9 @@ export async function withInstanceLock<T>(ctx: Ctx, action: 'up' | 'down', fn: (
       { waitMs: ctx.config.lockWaitMs, what: `instance "${ctx.config.id}"` },
     );
   } finally {
-    // the lock was the last thing in the state root: leave no empty folder behind
+    // the lock was the last thing in the state root: leave no empty folder behind (rmdir fails if it is not)
     try {
-      if (readdirSync(ctx.config.stateDir).length === 0) rmdirSync(ctx.config.stateDir);
+      rmdirSync(ctx.config.stateDir);
     } catch {
       /* absent, not empty, or in use: fine */
     }

@@ -1,5 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { LockBusyError, LockFileError, lockFile } from '@cni-demo/flock';
 import { UserError } from './errors.js';
 
 /** Is there a process with this pid (one we may not signal counts)? */
@@ -13,43 +12,28 @@ export function pidAlive(pid: number): boolean {
 }
 
 /**
- * An exclusive lock as a file holding the owner's pid. A lock whose owner died (SIGKILL, crash) is taken
- * over, so a killed run never blocks the next one.
+ * An exclusive lock on `file` (flock(2), through @cni-demo/flock): it dies with its holder, so a run killed
+ * with SIGKILL never blocks the next one, and there is no pid file to misread (an empty file, a pid reused)
+ * and no stale lock to break, so two waiters can never both take it. A busy lock is tried again with backoff
+ * until `waitMs` runs out (0: refuse at once), then refused naming the holder's pid. A lock path that can
+ * never be a lock (a folder, a symlink, a read-only or unmakeable folder) is refused at once. A folder that
+ * another process removes while we wait (a parallel down tidying the state root) is made again.
+ * The release is synchronous and removes the lock file, so the caller may remove the folder right after.
  */
 export async function acquireLock(file: string, opts: { waitMs?: number; what?: string } = {}): Promise<() => void> {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const deadline = Date.now() + (opts.waitMs ?? 0);
-  for (;;) {
-    try {
-      const fd = openSync(file, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        rmSync(file, { force: true });
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    let owner = Number.NaN;
-    try {
-      owner = Number(readFileSync(file, 'utf8').trim());
-    } catch {
-      /* vanished between open and read: try again */
-      continue;
-    }
-    if (!Number.isInteger(owner) || owner <= 0 || !pidAlive(owner)) {
-      rmSync(file, { force: true });
-      continue;
-    }
-    if (Date.now() >= deadline) {
-      throw new UserError(`${opts.what ?? file} is in use by process ${owner}`, {
-        hint: 'wait for that run to finish, or use another --id for a second instance',
+  const what = opts.what ?? file;
+  try {
+    const held = await lockFile(file, { mode: 'exclusive', waitMs: opts.waitMs ?? 0 });
+    return () => held.releaseSync();
+  } catch (e) {
+    if (e instanceof LockBusyError) {
+      const who = e.holders.length > 0 ? `process ${e.holders.join(', ')}` : 'another process';
+      throw new UserError(`${what} is in use by ${who}${e.waitedMs > 0 ? ` (waited ${e.waitedMs} ms)` : ''}`, {
+        hint: 'wait for that run to finish (--lock-wait-ms waits for it), or use another --id for a second instance',
       });
     }
-    await new Promise((r) => setTimeout(r, 100));
+    if (e instanceof LockFileError) throw new UserError(`${what}: lock file ${e.file} ${e.why}`, { hint: e.fix });
+    throw e;
   }
 }
 
