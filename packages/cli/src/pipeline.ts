@@ -1,24 +1,28 @@
-import * as cniAttach from '@cni-demo/cni-attach';
-import { type Ctx, recordTiming, type StepName } from '@cni-demo/core';
-import * as hostSetup from '@cni-demo/host-setup';
-import * as imageFetch from '@cni-demo/image-fetch';
-import * as runcBundle from '@cni-demo/runc-bundle';
-import * as verify from '@cni-demo/verify';
+import { step as cniAttach } from '@cni-demo/cni-attach';
+import {
+  type Ctx,
+  GRAPH,
+  recordTiming,
+  type StageName,
+  type StepModule,
+  type StepName,
+  stepOrder,
+  type Task,
+  taskId,
+} from '@cni-demo/core';
+import { step as hostSetup } from '@cni-demo/host-setup';
+import { step as imageFetch } from '@cni-demo/image-fetch';
+import { step as runcBundle } from '@cni-demo/runc-bundle';
+import { step as verify } from '@cni-demo/verify';
 
-export interface Step {
-  name: StepName;
-  up: (ctx: Ctx) => Promise<unknown>;
-  down: (ctx: Ctx) => Promise<unknown>;
-}
-
-/** The walkthrough, in order. `down` walks it backwards. (turbo.json chains the same order for `pnpm turbo run demo`.) */
-export const PIPELINE: Step[] = [
-  { name: 'host-setup', up: hostSetup.up, down: hostSetup.down },
-  { name: 'image-fetch', up: imageFetch.up, down: imageFetch.down },
-  { name: 'runc-bundle', up: runcBundle.up, down: runcBundle.down },
-  { name: 'cni-attach', up: cniAttach.up, down: cniAttach.down },
-  { name: 'verify', up: verify.up, down: verify.down },
-];
+/** The step packages, under the names the graph (core graph.ts) gives them. */
+export const STEP_MODULES: Record<StepName, StepModule> = {
+  'host-setup': hostSetup,
+  'image-fetch': imageFetch,
+  'runc-bundle': runcBundle,
+  'cni-attach': cniAttach,
+  verify,
+};
 
 export interface StepRun {
   step: StepName;
@@ -26,116 +30,122 @@ export interface StepRun {
   result: unknown;
 }
 
-/**
- * Steps that need nothing from each other run at once in the single-process path: the image is fetched
- * and unpacked while the host is set up (image-fetch reads no host-setup state). A step starts when
- * every step listed for it has finished.
- */
-export const UP_AFTER: Partial<Record<StepName, StepName[]>> = {
-  'image-fetch': [],
-};
+type Outcome = { ok: true; value: unknown } | { ok: false; error?: unknown; skipped?: boolean };
 
-/** image-fetch can overlap host-setup only when the tools host-setup would install are already there. */
-function imageToolsPresent(): boolean {
-  return ['umoci', 'skopeo', 'busybox'].every((t) => hostSetup.whichCommand(t) !== undefined);
-}
-
-/**
- * Runs every step's up with a timed status line each; stops at the first failure. Each step's duration is
- * recorded as the turbo path records it (one timings line per step), so verify's report reads the same.
- */
-export async function pipelineUp(ctx: Ctx): Promise<{ steps: StepRun[] }> {
-  const steps: StepRun[] = [];
-  const overlap = imageToolsPresent();
-  const started = new Map<StepName, Promise<void>>();
-  const runOne = (step: Step): Promise<void> => {
-    const existing = started.get(step.name);
-    if (existing) return existing;
-    const idx = PIPELINE.indexOf(step);
-    const after = (overlap ? UP_AFTER[step.name] : undefined) ?? PIPELINE.slice(0, idx).map((s) => s.name);
-    const p = (async () => {
-      await Promise.all(after.map((n) => runOne(PIPELINE.find((s) => s.name === n) as Step)));
-      const startedAt = new Date().toISOString();
-      const span = ctx.log.step(`${step.name} up`);
-      let result: unknown;
+/** Starts every task as soon as those it waits for have ended and `mayStart` agrees; each task's outcome, by id. */
+async function schedule(
+  tasks: Task[],
+  run: (t: Task) => Promise<unknown>,
+  mayStart: (t: Task, after: Outcome[]) => boolean,
+): Promise<Map<string, Outcome>> {
+  const started = new Map<string, Promise<Outcome>>();
+  const start = (id: string): Promise<Outcome> => {
+    const known = started.get(id);
+    if (known) return known;
+    const t = tasks.find((x) => taskId(x) === id);
+    if (!t) throw new Error(`the step graph names no task ${id}`);
+    const p = (async (): Promise<Outcome> => {
+      if (!mayStart(t, await Promise.all(t.after.map(start)))) return { ok: false, skipped: true };
       try {
-        result = await step.up(ctx);
-      } catch (e) {
-        recordTiming(ctx.names.runDir, { step: step.name, action: 'up', startedAt, durationMs: span.fail(), ok: false });
-        throw e;
+        return { ok: true, value: await run(t) };
+      } catch (error) {
+        return { ok: false, error };
       }
-      const durationMs = span.done();
-      // verify records after its report is written, so its own line shows up in the next report only
-      recordTiming(ctx.names.runDir, { step: step.name, action: 'up', startedAt, durationMs, ok: true });
-      steps.push({ step: step.name, durationMs, result });
     })();
-    started.set(step.name, p);
+    started.set(id, p);
     return p;
   };
-  // every step is started in order; an independent one overlaps the steps before it
-  const all = PIPELINE.map((s) => runOne(s));
-  const settled = await Promise.allSettled(all);
-  const failed = settled.find((r) => r.status === 'rejected');
-  if (!failed) {
-    steps.sort((a, b) => PIPELINE.findIndex((s) => s.name === a.step) - PIPELINE.findIndex((s) => s.name === b.step));
-    return { steps };
-  }
-  // a step that ran alongside a failed one is undone, so a refusal (bad input found by host-setup's
-  // preflight) leaves nothing behind, as it would have when the steps ran one after another
-  for (const [i, step] of PIPELINE.entries()) {
-    const independent = UP_AFTER[step.name];
-    if (!independent || settled[i]?.status !== 'fulfilled') continue;
-    const before = PIPELINE.slice(0, i);
-    if (before.some((b) => !independent.includes(b.name) && settled[PIPELINE.indexOf(b)]?.status === 'rejected')) {
-      await step.down(ctx).catch(() => undefined);
-    }
-  }
-  throw (failed as PromiseRejectedResult).reason;
+  // started in the order declared, so of the tasks ready at once the first declared goes first
+  const outcomes = await Promise.all(tasks.map((t) => start(taskId(t))));
+  return new Map(tasks.map((t, i) => [taskId(t), outcomes[i] as Outcome]));
+}
+
+function stageOf(m: StepModule, t: Task): (ctx: Ctx) => Promise<unknown> {
+  const fn = t.stage ? m.stages?.[t.stage] : undefined;
+  if (!fn) throw new Error(`step ${t.step} offers no stage ${t.stage}`);
+  return fn;
 }
 
 /**
- * down in groups, as turbo.json chains them: DEL first (it needs the netns and the bridge); then the
- * containers (their rootfs is the unpacked image, or an overlay over it, so the image waits for them);
- * then the image unpack and the host objects at once; verify's leak check last. (pipelineDown stops the
- * containers' processes during the first group already.)
+ * Every step's up, each task as soon as the graph lets it, with a timed status line each; stops at the first
+ * failure. Each step's duration (its stages included) is recorded as the turbo path records it, one timings
+ * line per step, so verify's report reads the same.
  */
-export const DOWN_GROUPS: StepName[][] = [['cni-attach'], ['runc-bundle'], ['image-fetch', 'host-setup'], ['verify']];
+export async function pipelineUp(ctx: Ctx, modules: Record<StepName, StepModule> = STEP_MODULES): Promise<{ steps: StepRun[] }> {
+  const steps: StepRun[] = [];
+  const stages = new Map<StepName, Partial<Record<StageName, unknown>>>();
+  const began = new Map<StepName, { startedAt: string; t0: number }>();
+  const record = (step: StepName, ok: boolean) => {
+    const b = began.get(step) as { startedAt: string; t0: number };
+    const durationMs = performance.now() - b.t0;
+    // verify records after its report is written, so its own line shows up in the next report only
+    recordTiming(ctx.names.runDir, { step, action: 'up', startedAt: b.startedAt, durationMs, ok });
+    return durationMs;
+  };
+  const outcomes = await schedule(
+    GRAPH.up,
+    async (t) => {
+      if (!began.has(t.step)) began.set(t.step, { startedAt: new Date().toISOString(), t0: performance.now() });
+      const span = ctx.log.step(`${t.step} ${t.stage ?? 'up'}`);
+      try {
+        const m = modules[t.step];
+        const result = t.stage ? await stageOf(m, t)(ctx) : await m.up(ctx, stages.get(t.step));
+        span.done();
+        if (t.stage) stages.set(t.step, { ...stages.get(t.step), [t.stage]: result });
+        else steps.push({ step: t.step, durationMs: record(t.step, true), result });
+        return result;
+      } catch (e) {
+        span.fail();
+        record(t.step, false);
+        throw e;
+      }
+    },
+    (_, after) => after.every((o) => o.ok),
+  );
+  const failedAt = GRAPH.up.findIndex((t) => {
+    const o = outcomes.get(taskId(t));
+    return o && !o.ok && !o.skipped;
+  });
+  if (failedAt < 0) {
+    const order = stepOrder('up');
+    return { steps: steps.sort((a, b) => order.indexOf(a.step) - order.indexOf(b.step)) };
+  }
+  // a step that ran alongside the failed one, and would not have started had the steps run one after another,
+  // is undone: a refusal (bad input found by host-setup) leaves nothing behind
+  for (const t of GRAPH.up.slice(failedAt + 1).reverse()) {
+    if (!t.stage && outcomes.get(taskId(t))?.ok) await modules[t.step].down(ctx).catch(() => undefined);
+  }
+  throw (outcomes.get(taskId(GRAPH.up[failedAt] as Task)) as { error?: unknown }).error;
+}
 
 /**
- * Runs every step's down. Each is tried even when an earlier one failed, so one stuck object does not
- * keep the rest on the host; the first error (in group order) is raised at the end.
+ * Every step's down, each as soon as the graph lets it. Each is tried even when one it waits for failed, so
+ * one stuck object does not keep the rest on the host; a stage (early work) runs only after what it waits for
+ * succeeded, and what it could not do is left to its step's down. The first error (in the graph's order) is
+ * raised at the end.
  */
-export async function pipelineDown(ctx: Ctx): Promise<void> {
-  let first: unknown;
-  let early2: Promise<void> | undefined;
-  for (const group of DOWN_GROUPS) {
-    const running = Promise.allSettled(
-      group.map(async (name) => {
-        const step = PIPELINE.find((s) => s.name === name) as Step;
-        const span = ctx.log.step(`${step.name} down`);
-        try {
-          await step.down(ctx);
-          span.done();
-        } catch (e) {
-          span.fail();
-          ctx.log.error(String((e as Error).message ?? e));
-          throw e;
-        }
-      }),
-    );
-    // the containers' processes are stopped while DEL runs: DEL needs their network namespaces, which the
-    // pins keep, not the processes (runc-bundle down then finds them gone and removes the rest). Started
-    // after the DELs have been handed to their plugins (setImmediate: once the work queued now is done),
-    // as DEL is the longer wait and starting a process holds this thread for a few ms.
-    const early = group.includes('cni-attach')
-      ? new Promise<void>((r) => setImmediate(r)).then(() => runcBundle.deleteContainersEarly(ctx)).catch(() => undefined)
-      : undefined;
-    const results = await running;
-    await early;
-    for (const r of results) if (r.status === 'rejected') first ??= r.reason;
-    // every DEL done: the bridge (now without ports) goes while runc-bundle down runs
-    if (group.includes('cni-attach') && !first) early2 = hostSetup.deleteBridgeEarly(ctx).catch(() => undefined);
-    if (group.includes('runc-bundle')) await early2;
-  }
-  if (first) throw first;
+export async function pipelineDown(ctx: Ctx, modules: Record<StepName, StepModule> = STEP_MODULES): Promise<void> {
+  const outcomes = await schedule(
+    GRAPH.down,
+    async (t) => {
+      const m = modules[t.step];
+      if (t.stage) {
+        // early work yields first, so the tasks started in the same round are handed off before it
+        await new Promise((r) => setImmediate(r));
+        return stageOf(m, t)(ctx);
+      }
+      const span = ctx.log.step(`${t.step} down`);
+      try {
+        await m.down(ctx);
+        span.done();
+      } catch (e) {
+        span.fail();
+        ctx.log.error(String((e as Error).message ?? e));
+        throw e;
+      }
+    },
+    (t, after) => !t.stage || after.every((o) => o.ok),
+  );
+  const failed = GRAPH.down.find((t) => !t.stage && !outcomes.get(taskId(t))?.ok);
+  if (failed) throw (outcomes.get(taskId(failed)) as { error?: unknown }).error;
 }

@@ -1,63 +1,159 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { type CniAttachState, createExec, getLink, type VerifyState } from '@cni-demo/core';
-import { forceTeardown, hostSnapshot, ownSnapshotDiff, removeRoot, testConfig, withCleanup } from '@cni-demo/testkit';
+import { createContext, createLogger, GRAPH, resolveConfig, type StepModule, type StepName, STEPS } from '@cni-demo/core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { pipelineDown, pipelineUp } from '../src/pipeline.js';
+import { pipelineDown, pipelineUp, STEP_MODULES } from '../src/pipeline.js';
 
-const exec = createExec();
+/**
+ * The one-process scheduler, on steps that only record what they are asked to do: the orders below are
+ * written out, not derived from the graph, so a change of the graph shows up here as a change of behaviour.
+ */
+const tick = () => new Promise((r) => setImmediate(r));
 
-test('the whole walkthrough runs for real and down leaves the host as found', async () => {
-  const before = await hostSnapshot(exec);
-  const { root, config, ctx } = await testConfig();
-  await withCleanup(async (c) => {
-    c.add('remove temp root', () => removeRoot(root));
-    c.add('force teardown', () => forceTeardown(config, exec));
+/** Steps that record their start and end; each takes one turn of the event loop, the long downs (DEL, the containers' removal) three. */
+function fakes(fail: { up?: string; down?: string } = {}) {
+  const events: string[] = [];
+  const given: Record<string, unknown> = {};
+  const act = (name: string) => async () => {
+    events.push(`start ${name}`);
+    for (let i = ['cni-attach down', 'runc-bundle down'].includes(name) ? 3 : 1; i > 0; i--) await tick();
+    events.push(`end ${name}`);
+    if (fail.up === name || fail.down === name) throw new Error(`${name} failed`);
+    return `${name} result`;
+  };
+  const modules = Object.fromEntries(
+    STEPS.map((s) => [
+      s,
+      {
+        up: async (_ctx, stages) => {
+          given[s] = stages;
+          return act(`${s} up`)();
+        },
+        down: act(`${s} down`),
+        stages: {
+          preflight: act(`${s} preflight`),
+          'stop-containers': act(`${s} stop-containers`),
+          'delete-bridge': act(`${s} delete-bridge`),
+        },
+      } satisfies StepModule,
+    ]),
+  ) as unknown as Record<StepName, StepModule>;
+  return { events, given, modules };
+}
 
-    await pipelineUp(ctx);
+function ctx() {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'pipeline-'));
+  const { config } = resolveConfig({ env: {}, file: { stateDir: path.join(root, 'state') } });
+  return { root, ctx: createContext(config, { log: createLogger({ quiet: true }) }) };
+}
 
-    const bridge = await getLink(exec, config.bridge);
-    assert.ok(bridge, 'bridge exists');
-    assert.is(bridge?.kind, 'bridge');
-    const addrs = bridge?.addrs.map((a) => `${a.local}/${a.prefixlen}`) ?? [];
-    assert.ok(addrs.includes(`${config.gateway4}/24`), `bridge has ${config.gateway4}: ${addrs}`);
-    assert.ok(addrs.includes(`${config.gateway6}/64`), `bridge has ${config.gateway6}: ${addrs}`);
+test('up: preflight first, then host-setup and image-fetch at once, then one step after another', async () => {
+  const { root, ctx: c } = ctx();
+  try {
+    const f = fakes();
+    const { steps } = await pipelineUp(c, f.modules);
+    assert.equal(f.events, [
+      'start host-setup preflight',
+      'end host-setup preflight',
+      'start host-setup up',
+      'start image-fetch up',
+      'end host-setup up',
+      'end image-fetch up',
+      'start runc-bundle up',
+      'end runc-bundle up',
+      'start cni-attach up',
+      'end cni-attach up',
+      'start verify up',
+      'end verify up',
+    ]);
+    assert.equal(f.given['host-setup'], { preflight: 'host-setup preflight result' }, "host-setup's up is given its preflight's result");
+    assert.equal(
+      steps.map((s) => [s.step, s.result]),
+      STEPS.map((s) => [s, `${s} up result`]),
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
 
-    const pin = path.join(config.netnsDir, config.id);
-    assert.ok(existsSync(pin), 'netns pinned');
-    const att = ctx.state.read<CniAttachState>('cni-attach');
-    assert.ok(att?.ipv4 && att.ipv6, 'result has both families');
-    const inside = await exec('nsenter', [`--net=${pin}`, 'ip', '-j', 'addr', 'show', 'dev', 'eth0']);
-    const locals = (JSON.parse(inside.stdout) as { addr_info: { local: string }[] }[])[0]?.addr_info.map((a) => a.local) ?? [];
-    assert.ok(locals.includes(att?.ipv4 ?? ''), `eth0 has ${att?.ipv4}: ${locals}`);
-    assert.ok(locals.includes(att?.ipv6 ?? ''), `eth0 has ${att?.ipv6}: ${locals}`);
-    // the host reaches the container over both families (only addresses inside our own netns)
-    await exec('ping', ['-4', '-c1', '-W2', att?.ipv4 ?? '']);
-    await exec('ping', ['-6', '-c1', '-W2', att?.ipv6 ?? '']);
-    const v = ctx.state.read<VerifyState>('verify');
-    assert.ok(v?.ok, 'verify passed');
-    assert.is(v?.checks.length, 8);
+test('up: a failed host-setup stops the pipeline and undoes image-fetch, which ran alongside it', async () => {
+  const { root, ctx: c } = ctx();
+  try {
+    const f = fakes({ up: 'host-setup up' });
+    await pipelineUp(c, f.modules).then(
+      () => assert.unreachable('up must fail'),
+      (e: Error) => assert.is(e.message, 'host-setup up failed'),
+    );
+    assert.equal(f.events.slice(4), ['end host-setup up', 'end image-fetch up', 'start image-fetch down', 'end image-fetch down']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
 
-    // a second up is a no-op that succeeds
-    await pipelineUp(ctx);
+test('up: a failed image-fetch leaves host-setup, as if the steps had run one after another', async () => {
+  const { root, ctx: c } = ctx();
+  try {
+    const f = fakes({ up: 'image-fetch up' });
+    await pipelineUp(c, f.modules).then(
+      () => assert.unreachable('up must fail'),
+      (e: Error) => assert.is(e.message, 'image-fetch up failed'),
+    );
+    assert.not.ok(
+      f.events.some((e) => e.includes('down') || e.includes('runc-bundle')),
+      f.events.join(', '),
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
 
-    await pipelineDown(ctx);
-    assert.not.ok(await getLink(exec, config.bridge), 'bridge removed');
-    assert.not.ok(existsSync(pin), 'netns pin removed');
-    assert.not.ok(existsSync(path.join(config.confDir, `10-${config.network}.conflist`)), 'network config removed');
-    assert.not.ok(existsSync(path.join(config.ipamDataDir, config.network)), 'lease folder removed');
-    const results = path.join(config.cniCacheDir, 'results');
-    assert.ok(!existsSync(results) || readdirSync(results).length === 0, 'CNI cache entry removed');
-    assert.not.ok(existsSync(config.stateDir), 'state removed');
-    const runc = await exec('runc', ['--root', config.runcRoot, 'list', '-q']);
-    assert.is(runc.stdout.trim(), '', 'no runc container left');
-    // a second down is a no-op that succeeds
-    await pipelineDown(ctx);
+test('down: the containers stop while DEL runs, the bridge goes while the containers are removed, the audit last', async () => {
+  const { root, ctx: c } = ctx();
+  try {
+    const f = fakes();
+    await pipelineDown(c, f.modules);
+    assert.equal(f.events, [
+      'start cni-attach down',
+      'start runc-bundle stop-containers',
+      'end runc-bundle stop-containers',
+      'end cni-attach down',
+      'start runc-bundle down',
+      'start host-setup delete-bridge',
+      'end host-setup delete-bridge',
+      'end runc-bundle down',
+      'start host-setup down',
+      'start image-fetch down',
+      'end host-setup down',
+      'end image-fetch down',
+      'start verify down',
+      'end verify down',
+    ]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
 
-    const after = await hostSnapshot(exec);
-    assert.is(ownSnapshotDiff(before, after, config), '', 'host links, addresses, routes, iptables and sysctls unchanged');
-  });
+test('down: after a failed DEL every down still runs, the bridge is not deleted early, and the first error is raised', async () => {
+  const { root, ctx: c } = ctx();
+  try {
+    const f = fakes({ down: 'cni-attach down' });
+    await pipelineDown(c, f.modules).then(
+      () => assert.unreachable('down must fail'),
+      (e: Error) => assert.is(e.message, 'cni-attach down failed'),
+    );
+    assert.not.ok(f.events.includes('start host-setup delete-bridge'));
+    for (const s of STEPS) assert.ok(f.events.includes(`end ${s} down`), `${s} down ran`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('every stage the graph names is offered by its step package', () => {
+  for (const t of [...GRAPH.up, ...GRAPH.down]) {
+    if (t.stage) assert.type(STEP_MODULES[t.step].stages?.[t.stage], 'function', `${t.step} offers ${t.stage}`);
+  }
 });
 
 test.run();

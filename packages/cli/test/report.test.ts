@@ -48,6 +48,8 @@ test('a real run writes a schema-valid report, an SVG naming every interface on 
       result: { steps: { step: string; result: { report?: Report['files'] } }[] };
     };
     assert.ok(outcome.ok);
+    assert.is(outcome.step, 'run', 'the outcome names the whole run, not one of its steps');
+    assert.is(outcome.action, 'up');
     assert.equal(
       outcome.result.steps.map((s) => s.step),
       ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach', 'verify'],

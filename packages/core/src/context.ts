@@ -5,7 +5,8 @@ import { createExec, type Exec } from './exec.js';
 import { withInstanceLock } from './instance-lock.js';
 import { createLogger, type Logger } from './log.js';
 import { type Names, names } from './names.js';
-import { type StepName, StateStore } from './state.js';
+import type { StepName } from './graph.js';
+import { StateStore } from './state.js';
 import { recordTiming } from './timings.js';
 
 /** What every step's up/down receives: nothing global, so tests pass their own. */
@@ -46,14 +47,15 @@ export function describeError(e: unknown): string {
 }
 
 export interface StepEntry {
-  step: StepName;
+  /** the step this process runs, or "run" for the whole pipeline in one process */
+  step: StepName | 'run';
   action: 'up' | 'down';
   run: (ctx: Ctx) => Promise<unknown>;
   /** defaults to process.argv after the script path */
   argv?: readonly string[];
   /** the status line's name (default "<step> <action>") */
   label?: string;
-  /** append this run's duration to the instance's timings file (default true; false for status and the all-in-one cli) */
+  /** append this run's duration to the instance's timings file (default: true for a step, false for the whole run) */
   recordTiming?: boolean;
   /** false for a subcommand whose own output is its JSON document (leaks): no step-outcome line then */
   jsonOutcome?: boolean;
@@ -100,7 +102,8 @@ export async function runStep(entry: StepEntry): Promise<number> {
   const startedAt = new Date().toISOString();
   const span = ctx.log.step(entry.label ?? `${entry.step} ${entry.action}`);
   const finish = (ok: boolean, durationMs: number, result: unknown, e?: unknown) => {
-    if (entry.recordTiming !== false) recordTiming(c.names.runDir, { step: entry.step, action: entry.action, startedAt, durationMs, ok });
+    if (entry.step !== 'run' && entry.recordTiming !== false)
+      recordTiming(c.names.runDir, { step: entry.step, action: entry.action, startedAt, durationMs, ok });
     if (c.config.json && entry.jsonOutcome !== false) {
       const outcome: StepOutcome = { step: entry.step, action: entry.action, ok, startedAt, durationMs };
       if (result !== undefined) outcome.result = result;

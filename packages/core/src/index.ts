@@ -5,6 +5,7 @@ export * from './context.js';
 export * from './errors.js';
 export * from './exec.js';
 export * from './fsutil.js';
+export * from './graph.js';
 export * from './log.js';
 export * from './names.js';
 export * from './net.js';

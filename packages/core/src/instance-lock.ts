@@ -2,7 +2,7 @@ import { rmdirSync, rmSync } from 'node:fs';
 import type { Ctx } from './context.js';
 import { UserError } from './errors.js';
 import { withLock } from './lock.js';
-import { STEPS } from './state.js';
+import { STEPS } from './graph.js';
 
 /**
  * One run at a time per instance (--id): a second run of the same name waits up to lockWaitMs for the

@@ -2,10 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync,
 import path from 'node:path';
 import { UserError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
-
-/** The pipeline's steps in order; state files are named after them. */
-export const STEPS = ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach', 'verify'] as const;
-export type StepName = (typeof STEPS)[number];
+import type { StepName } from './graph.js';
 
 /**
  * One JSON file per step under the instance's run folder, written only after the step succeeded,

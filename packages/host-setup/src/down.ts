@@ -7,9 +7,9 @@ import { downWithoutState } from './recover.js';
 import { removeSharedChains } from './ports.js';
 
 /**
- * The slow half of down, the bridge this instance made (only when no port is left on it). The single-process
- * down runs it as soon as every DEL is done, alongside runc-bundle down; down then finds it gone. An error is
- * left for down, which tries again and reports.
+ * The slow half of down, the bridge this instance made (only when no port is left on it): the step's
+ * delete-bridge stage, which the graph starts as soon as every DEL is done, alongside runc-bundle down; down
+ * then finds it gone. An error is left for down, which tries again and reports.
  */
 export async function deleteBridgeEarly(ctx: Ctx): Promise<void> {
   requireRoot('host-setup down');

@@ -1,3 +1,8 @@
+import { requireRoot, type StepModule } from '@cni-demo/core';
+import { deleteBridgeEarly, down } from './down.js';
+import { preflight } from './preflight.js';
+import { up } from './up.js';
+
 export * from './bridge.js';
 export * from './down.js';
 export * from './netconf.js';
@@ -7,3 +12,16 @@ export * from './up.js';
 export * from './forward.js';
 export * from './recover.js';
 export * from './ports.js';
+
+/** The step as the orchestrators see it; the graph (core graph.ts) says when each stage may run. */
+export const step: StepModule = {
+  up,
+  down,
+  stages: {
+    preflight: async (ctx) => {
+      requireRoot('host-setup');
+      return preflight(ctx);
+    },
+    'delete-bridge': deleteBridgeEarly,
+  },
+};

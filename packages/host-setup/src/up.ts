@@ -19,15 +19,15 @@ import { hostPortProblems, sharedChains } from './ports.js';
 import { ensureBridge, planBridge } from './bridge.js';
 import { handleForwardPolicy } from './forward.js';
 import { buildNetConf } from './netconf.js';
-import { preflight } from './preflight.js';
+import { type PreflightResult, preflight } from './preflight.js';
 import { isOurBridge } from './recover.js';
 import { FORWARDING_SYSCTLS } from './state.js';
 
-export async function up(ctx: Ctx): Promise<HostSetupState> {
+export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promise<HostSetupState> {
   requireRoot('host-setup');
   const c = ctx.config;
   const previous = ctx.state.read<HostSetupState>('host-setup');
-  const found = await preflight(ctx);
+  const found = (stages.preflight as PreflightResult | undefined) ?? (await preflight(ctx));
   // read once, now: the port-map checks and the FORWARD handling after the bridge is made both use it (the
   // policy does not depend on anything host-setup changes)
   const policies = forwardPolicies(ctx.exec);

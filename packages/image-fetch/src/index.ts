@@ -1,3 +1,7 @@
+import type { StepModule } from '@cni-demo/core';
+import { down } from './down.js';
+import { up } from './up.js';
+
 export * from './builtin.js';
 export * from './cache.js';
 export * from './down.js';
@@ -8,3 +12,6 @@ export * from './reference.js';
 export * from './skopeo.js';
 export * from './unpack.js';
 export * from './up.js';
+
+/** The step as the orchestrators see it. */
+export const step: StepModule = { up, down };

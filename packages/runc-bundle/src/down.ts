@@ -25,10 +25,10 @@ function downIds(ctx: Ctx, s: RuncBundleState | undefined): string[] {
 }
 
 /**
- * Only the `runc delete --force` of every container runc knows (no pins, overlays or bundles). The
- * single-process down runs it alongside cni-attach's DEL: DEL needs the container's network namespace,
- * which the pin keeps after the container's processes are gone, not the processes. down then finds the
- * containers gone and does the rest; a delete that fails here is retried and reported there.
+ * Only the `runc delete --force` of every container runc knows (no pins, overlays or bundles): the step's
+ * stop-containers stage, which the graph runs alongside cni-attach's DEL (DEL needs the container's network
+ * namespace, which the pin keeps after the container's processes are gone, not the processes). down then
+ * finds the containers gone and does the rest; a delete that fails here is retried and reported there.
  */
 export async function deleteContainersEarly(ctx: Ctx): Promise<void> {
   requireRoot('runc-bundle down');

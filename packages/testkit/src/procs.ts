@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '@cni-demo/core';
+import { type Config, stepOrder } from '@cni-demo/core';
 
 /** packages/, found from this file's place in testkit/dist/src. */
 export const PACKAGES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -53,9 +53,9 @@ export function runScript(
   });
 }
 
-/** turbo's order for `demo` and for `down` (turbo.json): what the step-by-step path runs. */
-export const UP_ORDER = ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach', 'verify'] as const;
-export const DOWN_ORDER = ['cni-attach', 'runc-bundle', 'host-setup', 'image-fetch', 'verify'] as const;
+/** The step graph's orders for up and down (turbo.json agrees with it): what the step-by-step path runs. */
+export const UP_ORDER = stepOrder('up');
+export const DOWN_ORDER = stepOrder('down');
 
 /** Runs each step's up as a process until one fails; returns every result. */
 export async function runDemo(configFile: string, env: Record<string, string> = {}): Promise<ProcResult[]> {

@@ -1,3 +1,7 @@
+import type { StepModule } from '@cni-demo/core';
+import { down } from './down.js';
+import { up } from './up.js';
+
 export * from './checks.js';
 export * from './down.js';
 export * from './mermaid.js';
@@ -9,3 +13,6 @@ export * from './up.js';
 export * from './leaks.js';
 export * from './http.js';
 export * from './many.js';
+
+/** The step as the orchestrators see it. */
+export const step: StepModule = { up, down };

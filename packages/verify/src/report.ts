@@ -9,6 +9,7 @@ import {
   containerIds,
   type HostSetupState,
   readTimings,
+  stepOrder,
   removeTimings,
   type StepTiming,
   writeFileAtomic,
@@ -247,11 +248,12 @@ export interface ReportReads {
 }
 
 /**
- * This run's timings: the newest entry per step and action, counting from the newest `host-setup up` (where
- * a pipeline run starts), so a previous run's verify does not show up in front of this one. In start order.
+ * This run's timings: the newest entry per step and action, counting from the newest up of the graph's first
+ * step (where a pipeline run starts), so a previous run's verify does not show up in front of this one. In start order.
  */
 export function latestTimings(all: StepTiming[]): StepTiming[] {
-  const runStart = all.filter((t) => t.step === 'host-setup' && t.action === 'up').at(-1)?.startedAt ?? '';
+  const first = stepOrder('up')[0];
+  const runStart = all.filter((t) => t.step === first && t.action === 'up').at(-1)?.startedAt ?? '';
   const byKey = new Map<string, StepTiming>();
   for (const t of all) if (t.startedAt >= runStart) byKey.set(`${t.step} ${t.action}`, t);
   return [...byKey.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt));

@@ -1,0 +1,82 @@
+import type { Ctx } from './context.js';
+
+/**
+ * The step graph, declared once (as kind's create.go keeps its actions in one list): which steps there are,
+ * in what order they go up and down, and what each waits for. The single-process pipeline schedules from it,
+ * turbo.json's demo and down chains must agree with it (a repo check), and the test drivers take their
+ * orders from it.
+ */
+export const STEPS = ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach', 'verify'] as const;
+export type StepName = (typeof STEPS)[number];
+export type Action = 'up' | 'down';
+
+/** Parts of a step that others may overlap with; a step offers them through its StepModule. */
+export type StageName = 'preflight' | 'stop-containers' | 'delete-bridge';
+
+export interface Task {
+  step: StepName;
+  /** a stage of the step; absent for the step's whole up or down */
+  stage?: StageName;
+  /** what must have ended before this starts: a step's whole up/down ("cni-attach") or a stage ("host-setup:preflight") */
+  after: string[];
+}
+
+/**
+ * Up: every task must succeed; a task starts when those it waits for have succeeded, and a step's up is
+ * given the results of its stages that ran. Down: a step's down starts once those it waits for have ended,
+ * however they ended (one stuck object must not keep the rest on the host); a stage is early work, started
+ * only when those it waits for succeeded, and whatever it leaves is done by the step's own down.
+ */
+export const GRAPH: Record<Action, Task[]> = {
+  up: [
+    // everything missing is installed (or reported) before anything else runs, so the image is fetched
+    // alongside the host setup whatever the host had to install
+    { step: 'host-setup', stage: 'preflight', after: [] },
+    { step: 'host-setup', after: ['host-setup:preflight'] },
+    { step: 'image-fetch', after: ['host-setup:preflight'] },
+    // the container's netns pin and rootfs overlay go under folders host-setup records as made by the demo
+    { step: 'runc-bundle', after: ['host-setup', 'image-fetch'] },
+    { step: 'cni-attach', after: ['host-setup', 'runc-bundle'] },
+    { step: 'verify', after: ['cni-attach'] },
+  ],
+  down: [
+    // DEL needs the containers' network namespaces, which the pins keep, not their processes: those stop meanwhile
+    { step: 'cni-attach', after: [] },
+    { step: 'runc-bundle', stage: 'stop-containers', after: [] },
+    { step: 'runc-bundle', after: ['cni-attach', 'runc-bundle:stop-containers'] },
+    // every DEL done, the bridge has no port left: it goes while the containers' folders are removed
+    { step: 'host-setup', stage: 'delete-bridge', after: ['cni-attach'] },
+    // the containers' rootfs is the unpacked image (or an overlay over it): the image waits for them
+    { step: 'host-setup', after: ['runc-bundle', 'host-setup:delete-bridge'] },
+    { step: 'image-fetch', after: ['runc-bundle'] },
+    // the leak audit, last
+    { step: 'verify', after: ['host-setup', 'image-fetch'] },
+  ],
+};
+
+export const taskId = (t: Pick<Task, 'step' | 'stage'>) => (t.stage ? `${t.step}:${t.stage}` : t.step);
+
+/** The steps in the order their whole up (or down) is declared: the order a one-process-per-step driver runs them. */
+export function stepOrder(action: Action): StepName[] {
+  return GRAPH[action].filter((t) => !t.stage).map((t) => t.step);
+}
+
+/** What each step waits for, step by step (its stages' waits included): what turbo.json's chains must say. */
+export function stepDeps(action: Action): Record<StepName, StepName[]> {
+  const out = Object.fromEntries(STEPS.map((s) => [s, new Set<StepName>()])) as Record<StepName, Set<StepName>>;
+  for (const t of GRAPH[action]) {
+    for (const a of t.after) {
+      const step = a.split(':')[0] as StepName;
+      if (step !== t.step) out[t.step].add(step);
+    }
+  }
+  return Object.fromEntries(STEPS.map((s) => [s, [...out[s]]])) as Record<StepName, StepName[]>;
+}
+
+/** What a step package offers the orchestrators: its whole up and down, and the stages the graph names for it. */
+export interface StepModule {
+  /** `stages`: what this step's stages returned when the orchestrator ran them before (so up skips that part) */
+  up(ctx: Ctx, stages?: Partial<Record<StageName, unknown>>): Promise<unknown>;
+  down(ctx: Ctx): Promise<unknown>;
+  stages?: Partial<Record<StageName, (ctx: Ctx) => Promise<unknown>>>;
+}
