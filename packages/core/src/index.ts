@@ -24,6 +24,7 @@ export * from './host/leases.js';
 export * from './host/links.js';
 export * from './host/marks.js';
 export * from './host/mounts.js';
+export * from './host/record.js';
 export * from './host/runc.js';
 export * from './masq.js';
 export * from './shared-chains.js';

@@ -1,10 +1,30 @@
-import { readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, faultPoint, type HostSetupState, isLeaseBookkeeping, leaseDir, readSysctl, requireRoot } from '@cni-demo/core';
+import {
+  confUnchanged,
+  type Ctx,
+  faultPoint,
+  type HostSetupState,
+  type InstanceRecord,
+  instanceRecord,
+  isLeaseBookkeeping,
+  leaseDir,
+  leaveHostRecord,
+  requireRoot,
+} from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
 import { removeForwardRules } from './forward.js';
 import { downWithoutState } from './recover.js';
 import { removeSharedChains } from './ports.js';
+
+/** What down undoes: the state when there is one, the host record where the state was lost, both merged. */
+function undoPlan(s: HostSetupState | undefined, rec: InstanceRecord | undefined) {
+  return {
+    bridge: s?.bridge ?? rec?.bridge,
+    createdBridge: s?.createdBridge ?? rec?.createdBridge ?? false,
+    createdDirs: [...new Set([...(s?.createdDirs ?? []), ...(rec?.createdDirs ?? [])])],
+  };
+}
 
 /**
  * The slow half of down, the bridge this instance made (only when no port is left on it): the step's
@@ -13,54 +33,48 @@ import { removeSharedChains } from './ports.js';
  */
 export async function deleteBridgeEarly(ctx: Ctx): Promise<void> {
   requireRoot('host-setup down');
-  const s = ctx.state.read<HostSetupState>('host-setup');
-  if (s?.createdBridge) await deleteBridge(ctx, s.bridge);
+  const plan = undoPlan(ctx.state.read<HostSetupState>('host-setup'), instanceRecord(ctx.names.runDir));
+  if (plan.createdBridge && plan.bridge) await deleteBridge(ctx, plan.bridge);
 }
 
-/** Undoes only what host-setup's state says it made; succeeds when there is nothing left to undo. */
+/**
+ * Undoes only what host-setup's state (or, with the state lost, the host record) says it made; succeeds when
+ * there is nothing left to undo.
+ */
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('host-setup down');
+  const warn = (m: string) => ctx.log.warn(m);
   const s = ctx.state.read<HostSetupState>('host-setup');
-  const rules = removeForwardRules(ctx.exec, ctx.config.id, s?.bridge ?? ctx.config.bridge);
-  if (!s) {
+  const rec = instanceRecord(ctx.names.runDir, { warn });
+  const rules = removeForwardRules(ctx.exec, ctx.config.id, s?.bridge ?? rec?.bridge ?? ctx.config.bridge);
+  if (!s && !rec) {
     await rules;
     await downWithoutState(ctx);
     return;
   }
-  if (s.wroteConf) rmSync(s.confFile, { force: true });
+  const plan = undoPlan(s, rec);
+  if (s?.wroteConf) rmSync(s.confFile, { force: true });
+  // from the record alone: only while the file holds exactly what host-setup wrote (a user may have taken it over)
+  else if (rec?.conf && confUnchanged(rec.conf)) rmSync(rec.conf.file, { force: true });
   faultPoint('host-setup:down-after-conf');
   // the rules and the bridge are independent: removed at once (the first error wins)
-  const [, r] = await Promise.all([rules, s.createdBridge ? deleteBridge(ctx, s.bridge) : undefined]);
+  const [, r] = await Promise.all([rules, plan.createdBridge && plan.bridge ? deleteBridge(ctx, plan.bridge) : undefined]);
   if (r === 'in-use') {
-    ctx.log.warn(`bridge ${s.bridge} still has ports attached; left in place (run cni-attach down first)`);
+    ctx.log.warn(`bridge ${plan.bridge} still has ports attached; left in place (run cni-attach down first)`);
     return;
   }
-  // forwarding is host-wide: put it back only when no other instance of the demo still runs
-  if (!otherInstances(ctx)) {
-    for (const [key, value] of Object.entries(s.sysctls)) {
-      if (value !== '' && readSysctl(key) !== value) writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
-    }
-  }
-  if (s.sharedChainsBefore) {
+  // forwarding belongs to the network namespace: the record puts it back when this is the last instance in it
+  const left = await leaveHostRecord(ctx.names.runDir, { warn });
+  if (left.restored.length > 0) ctx.log.info(`forwarding put back as found: ${left.restored.join(', ')}`);
+  else if (left.entry && left.remaining > 0)
+    ctx.log.info(`forwarding left on: ${left.remaining} other instance(s) on this host still use it`);
+  if (s?.sharedChainsBefore) {
     const removed = await removeSharedChains(ctx, s.sharedChainsBefore);
     if (removed.length > 0) ctx.log.info(`removed the portmap/firewall shared chains: ${removed.join(', ')}`);
   }
-  removeCreatedDirs(s.createdDirs ?? [], leaseDir(ctx.config.ipamDataDir, ctx.config.network));
+  removeCreatedDirs(plan.createdDirs, leaseDir(ctx.config.ipamDataDir, ctx.config.network));
   ctx.state.remove('host-setup');
   ctx.state.removeDirIfEmpty();
-}
-
-function otherInstances(ctx: Ctx): boolean {
-  try {
-    return readdirSync(ctx.config.stateDir, { withFileTypes: true }).some(
-      (d) =>
-        d.isDirectory() &&
-        path.join(ctx.config.stateDir, d.name) !== ctx.names.runDir &&
-        readdirSync(path.join(ctx.config.stateDir, d.name)).includes('host-setup.json'),
-    );
-  } catch {
-    return false;
-  }
 }
 
 /**

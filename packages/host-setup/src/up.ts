@@ -5,12 +5,16 @@ import {
   bridgeMark,
   type Ctx,
   faultPoint,
+  FORWARDING_SYSCTLS,
   forwardPolicies,
   type HostSetupState,
+  instanceRecord,
+  joinHostRecord,
   leaseDir,
   missingDirs,
   readSysctl,
   requireRoot,
+  sha256,
   UserError,
   UserErrors,
   writeFileAtomic,
@@ -21,18 +25,19 @@ import { handleForwardPolicy } from './forward.js';
 import { buildNetConf } from './netconf.js';
 import { type PreflightResult, preflight } from './preflight.js';
 import { isOurBridge } from './recover.js';
-import { FORWARDING_SYSCTLS } from './state.js';
 
 export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promise<HostSetupState> {
   requireRoot('host-setup');
   const c = ctx.config;
   const previous = ctx.state.read<HostSetupState>('host-setup');
+  // the host record outlives the run folder: with the state lost, it still knows what an earlier up made
+  const recorded = instanceRecord(ctx.names.runDir, { warn: (m) => ctx.log.warn(m) });
   const found = (stages.preflight as PreflightResult | undefined) ?? (await preflight(ctx));
   // read once, now: the port-map checks and the FORWARD handling after the bridge is made both use it (the
   // policy does not depend on anything host-setup changes)
   const policies = forwardPolicies(ctx.exec);
   policies.catch(() => undefined);
-  const ours = previous?.createdBridge === true || isOurBridge(ctx);
+  const ours = previous?.createdBridge === true || recorded?.createdBridge === true || isOurBridge(ctx);
   // independent looks at the host, made at once; nothing changes before all of them passed
   const [portProblems, planned] = await Promise.all([
     portMapPreflight(ctx, found.pluginDirs, policies),
@@ -54,7 +59,8 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
   const confText = `${JSON.stringify(netconf, null, 2)}\n`;
   const confFile = ctx.names.confFile;
   const confExisted = existsSync(confFile);
-  if (confExisted && readFileSync(confFile, 'utf8') !== confText && !previous?.wroteConf) {
+  const wroteConf = previous?.wroteConf ?? (recorded ? recorded.conf !== undefined : !confExisted);
+  if (confExisted && readFileSync(confFile, 'utf8') !== confText && !wroteConf) {
     throw new UserError(`${confFile} already exists with a different network config for "${c.network}"`, {
       hint: `remove it if it is stale, or choose another network name with --network`,
     });
@@ -62,7 +68,7 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
 
   // what the demo will add to the filesystem, known before anything is added, so down can take it away
   const ipamNetDir = leaseDir(c.ipamDataDir, c.network);
-  const createdDirs = new Set(previous?.createdDirs ?? []);
+  const createdDirs = new Set([...(previous?.createdDirs ?? []), ...(recorded?.createdDirs ?? [])]);
   for (const d of [c.confDir, cacheResultsDir(c.cniCacheDir), ipamNetDir, c.netnsDir]) {
     for (const m of missingDirs(d)) createdDirs.add(m);
   }
@@ -73,7 +79,7 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
   // record the intent before changing anything, so a crash in the middle still leaves down a map
   const state: HostSetupState = {
     bridge: c.bridge,
-    createdBridge: previous?.createdBridge ?? (!plan.existing || ours),
+    createdBridge: previous?.createdBridge ?? recorded?.createdBridge ?? (!plan.existing || ours),
     addrs: plan.addrs,
     subnet4: c.subnet4,
     subnet6: c.subnet6,
@@ -81,13 +87,27 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
     gateway6: c.gateway6,
     pluginDirs: found.pluginDirs,
     confFile,
-    wroteConf: previous?.wroteConf ?? !confExisted,
+    wroteConf,
     sysctls,
     tools: found.tools,
     createdDirs: [...createdDirs],
     chainedPlugins: (netconf.plugins as { type: string }[]).slice(1).map((p) => p.type),
     ...(c.portMap.trim() !== '' ? { sharedChainsBefore: previous?.sharedChainsBefore ?? (await sharedChains(ctx)) } : {}),
   };
+  // the host-level copy first: it must hold this instance before any ADD turns forwarding on, and survive
+  // the run folder (the first instance in this network namespace notes the forwarding sysctls as found)
+  await joinHostRecord(
+    ctx.names.runDir,
+    {
+      id: c.id,
+      bridge: c.bridge,
+      network: c.network,
+      createdBridge: state.createdBridge,
+      ...(wroteConf ? { conf: { file: confFile, sha256: sha256(confText) } } : {}),
+      createdDirs: state.createdDirs,
+    },
+    { sysctlsHint: previous?.sysctls, warn: (m) => ctx.log.warn(m) },
+  );
   ctx.state.write('host-setup', state);
   faultPoint('host-setup:after-state');
 

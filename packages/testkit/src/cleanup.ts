@@ -8,8 +8,10 @@ import {
   type Exec,
   IPTABLES_TOOLS,
   isMountPoint,
+  leaveHostRecord,
   masqNetworksOf,
   mountPoints,
+  names,
   readTable,
   realMountPath,
   removeMasqChains as removeChains,
@@ -57,7 +59,7 @@ export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>): Promise<T>
 /**
  * Removes everything a test instance may have made, by derived names and regardless of state files:
  * runc containers, netns pins, mounts under its state folder (overlays), the bridge, veths left on it,
- * masquerade chains naming the container.
+ * masquerade chains naming the container, its entry in the host record.
  */
 export async function forceTeardown(config: Config, exec: Exec = createExec(), containerIds?: string[]): Promise<void> {
   const ids = containerIds ?? configuredIds(config);
@@ -78,6 +80,8 @@ export async function forceTeardown(config: Config, exec: Exec = createExec(), c
   await exec('ip', ['link', 'del', config.bridge], { allowFail: true });
   await removeMasqChains(exec, ids, config.network);
   await removeFirewallRules(exec, config);
+  // last: the instance's share of the forwarding sysctls (restored when no other instance holds them)
+  await leaveHostRecord(names(config).runDir);
 }
 
 /**

@@ -112,3 +112,4 @@ export * from './xml.js';
 export * from './registry.js';
 export * from './procs.js';
 export * from './snapshot-filter.js';
+export * from './private-netns.js';

@@ -28,10 +28,37 @@ export async function hostSnapshot(exec: Exec = createExec()): Promise<Record<st
       .split('\n')
       .filter((l) => !/expires/.test(l))
       .join('\n'),
-    iptables: strip(await run('iptables-save', [])),
-    ip6tables: strip(await run('ip6tables-save', [])),
+    iptables: strip(withoutEmptyTables(await run('iptables-save', []))),
+    ip6tables: strip(withoutEmptyTables(await run('ip6tables-save', []))),
     sysctls: ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'].map((k) => `${k}=${readSysctl(k)}`).join('\n'),
   };
+}
+
+/**
+ * iptables-save lists a table once something has loaded it (the first `iptables -t nat` on a fresh machine,
+ * by anyone): `*nat` with its built-in chains at policy ACCEPT and no rule. Such a table filters nothing, as
+ * an unloaded one does, so it is left out: a table appearing is not a change anyone made to the rules.
+ */
+export function withoutEmptyTables(save: string): string {
+  const out: string[] = [];
+  let table: string[] | undefined;
+  const flush = () => {
+    if (!table) return;
+    const empty = table.every((l) => !l.startsWith('-') && !/^:\S+ (?!ACCEPT )/.test(l));
+    if (!empty) out.push(...table);
+    table = undefined;
+  };
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) {
+      flush();
+      table = [line];
+    } else if (table) {
+      table.push(line);
+      if (line === 'COMMIT') flush();
+    } else out.push(line);
+  }
+  flush();
+  return out.join('\n');
 }
 
 /** Lines that differ between two snapshots, per key, for a readable assertion message. */

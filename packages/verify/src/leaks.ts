@@ -8,6 +8,8 @@ import {
   type Exec,
   findMasqChains,
   type HostSetupState,
+  hostRecordFile,
+  instanceRecord,
   isMarkedBridge,
   isNumberedContainerOf,
   leaseDir,
@@ -35,7 +37,8 @@ export interface Leak {
     | 'forward-rule'
     | 'mount'
     | 'state'
-    | 'netconf';
+    | 'netconf'
+    | 'host-record';
   what: string;
 }
 
@@ -123,7 +126,12 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   } catch {
     /* corrupt: already listed as a state file */
   }
-  if (host?.wroteConf && existsSync(host.confFile)) leaks.push({ kind: 'netconf', what: host.confFile });
+  // the host record outlives the run folder: an entry left there holds the forwarding sysctls on for good
+  const rec = instanceRecord(ctx.names.runDir);
+  const conf = host?.wroteConf ? host.confFile : rec?.conf?.file;
+  if (conf && existsSync(conf)) leaks.push({ kind: 'netconf', what: conf });
+  if (rec)
+    leaks.push({ kind: 'host-record', what: `entry ${ctx.names.runDir} in ${hostRecordFile()} (keeps forwarding as the demo set it)` });
   return leaks;
 }
 
