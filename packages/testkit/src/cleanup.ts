@@ -11,7 +11,6 @@ import {
   leaveHostRecord,
   masqNetworksOf,
   mountPoints,
-  names,
   readTable,
   realMountPath,
   removeMasqChains as removeChains,
@@ -81,7 +80,7 @@ export async function forceTeardown(config: Config, exec: Exec = createExec(), c
   await removeMasqChains(exec, ids, config.network);
   await removeFirewallRules(exec, config);
   // last: the instance's share of the forwarding sysctls (restored when no other instance holds them)
-  await leaveHostRecord(names(config).runDir);
+  await leaveHostRecord(path.join(config.stateDir, config.id));
 }
 
 /**
