@@ -201,20 +201,19 @@ function sourceFiles(dir: string): string[] {
   return out;
 }
 
-/** Scans packages/<pkg>/{src,scripts,test} under `root` (a checkout of this repository). */
+/** Scans packages/<pkg>/{src,scripts,test} and scripts/ under `root` (a checkout of this repository). */
 export function scanRepo(root: string): { files: number; violations: Violation[] } {
   const pkgs = path.join(root, 'packages');
   const violations: Violation[] = [];
   let files = 0;
-  for (const pkg of existsSync(pkgs) ? readdirSync(pkgs).sort() : []) {
-    for (const sub of SCANNED_DIRS) {
-      const dir = path.join(pkgs, pkg, sub);
-      if (!existsSync(dir) || !statSync(dir).isDirectory()) continue;
-      for (const file of sourceFiles(dir)) {
-        files += 1;
-        const rel = path.relative(root, file).split(path.sep).join('/');
-        violations.push(...findShellStrings(rel, readFileSync(file, 'utf8')));
-      }
+  const dirs = (existsSync(pkgs) ? readdirSync(pkgs).sort() : []).flatMap((pkg) => SCANNED_DIRS.map((sub) => path.join(pkgs, pkg, sub)));
+  // the repository's own scripts run commands too
+  for (const dir of [...dirs, path.join(root, 'scripts')]) {
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) continue;
+    for (const file of sourceFiles(dir)) {
+      files += 1;
+      const rel = path.relative(root, file).split(path.sep).join('/');
+      violations.push(...findShellStrings(rel, readFileSync(file, 'utf8')));
     }
   }
   return { files, violations };

@@ -67,4 +67,18 @@ test('image fields: flags, env and their checks', () => {
   );
 });
 
+test('containers: 0, negative and above capacity are refused naming the field', () => {
+  for (const n of ['0', '-3']) {
+    const e = problem(() => resolveConfig({ env: {}, argv: ['--containers', n] }));
+    assert.is(e.field, 'containers');
+    assert.match(e.message, /use 1 or more/);
+  }
+  const e = problem(() => resolveConfig({ env: {}, argv: ['--containers', '254', '--subnet4', '10.9.0.0/24', '--gateway4', '10.9.0.1'] }));
+  assert.is(e.field, 'containers');
+  assert.match(e.message, /hold 253/);
+  assert.is(resolveConfig({ env: {}, argv: ['--containers', '253'] }).config.containers, 253);
+  const big = resolveConfig({ env: {}, file: { containers: 1000, subnet4: '10.9.0.0/22', gateway4: '10.9.0.1' } });
+  assert.is(big.config.containers, 1000);
+});
+
 test.run();

@@ -6,7 +6,7 @@ import { buildBuiltinBusybox } from '@cni-demo/image-fetch';
 import { forceTeardown, removeRoot, startRegistry, type TestRegistry, testConfig, withCleanup } from '@cni-demo/testkit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { pipelineDown, pipelineUp } from '../src/pipeline.js';
+import { pipelineDown, pipelineUp } from '../../src/pipeline.js';
 
 const exec = createExec();
 const PORTS = Array.from({ length: 10 }, (_, i) => 5411 + i);

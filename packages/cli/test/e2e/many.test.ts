@@ -14,7 +14,7 @@ import {
 import { forceTeardown, hostSnapshot, removeRoot, snapshotDiff, testConfig, withCleanup } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { pipelineDown, pipelineUp } from '../src/pipeline.js';
+import { pipelineDown, pipelineUp } from '../../src/pipeline.js';
 
 const exec = createExec();
 

@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 const exec = createExec();
-const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../scripts/cni-demo.mjs');
+const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/cni-demo.mjs');
 const schema = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('@cni-demo/verify/report.schema.json'), 'utf8'));
 // ajv-formats is CommonJS: its default export arrives wrapped once more under ESM
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (

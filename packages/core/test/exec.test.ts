@@ -1,0 +1,59 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CommandError, createExec, recordingExec } from '../src/index.js';
+
+test('exec: a failing command gives argv to paste, exit code and stderr tail', async () => {
+  const exec = createExec();
+  try {
+    await exec('sh', ['-c', 'echo "first line" >&2; echo "it broke" >&2; exit 3']);
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, CommandError);
+    const ce = e as CommandError;
+    assert.is(ce.exitCode, 3);
+    assert.match(ce.message, /exited with code 3/);
+    assert.match(ce.message, /sh -c 'echo "first line" >&2; echo "it broke" >&2; exit 3'/);
+    assert.match(ce.message, /it broke/);
+  }
+});
+
+test('exec: a missing command is reported as not found', async () => {
+  try {
+    await createExec()('no-such-command-cni-demo', []);
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, CommandError);
+    assert.match((e as Error).message, /command not found/);
+  }
+});
+
+test('exec: allowFail resolves; stdin is passed; timeout kills', async () => {
+  const exec = createExec();
+  const r = await exec('sh', ['-c', 'exit 4'], { allowFail: true });
+  assert.is(r.exitCode, 4);
+  const cat = await exec('cat', [], { input: 'hello' });
+  assert.is(cat.stdout, 'hello');
+  try {
+    await exec('sleep', ['5'], { timeoutMs: 200 });
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as Error).message, /timed out/);
+  }
+});
+
+test('exec: the recorder keeps argv, env and stdin', async () => {
+  const rec = recordingExec((argv) => (argv[0] === 'false' ? { exitCode: 1 } : { stdout: 'ok' }));
+  const r = await rec('ip', ['link', 'show'], { env: { A: '1' }, input: 'x' });
+  assert.is(r.stdout, 'ok');
+  assert.equal(rec.calls[0]?.argv, ['ip', 'link', 'show']);
+  assert.equal(rec.calls[0]?.opts.env, { A: '1' });
+  assert.is(rec.calls[0]?.opts.input, 'x');
+  try {
+    await rec('false');
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, CommandError);
+  }
+});
+
+test.run();

@@ -1,0 +1,35 @@
+import { parseXml, xmlTexts } from '@cni-demo/testkit';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { renderSvg } from '../src/svg.js';
+import type { Topology } from '../src/topology.js';
+import { topo } from './topology-fixture.js';
+
+test('the SVG is well-formed XML and names every interface, even with characters XML must escape', () => {
+  const t = topo();
+  const root = parseXml(renderSvg(t, 'a & b'));
+  assert.is(root.name, 'svg');
+  assert.is(root.attrs.xmlns, 'http://www.w3.org/2000/svg');
+  const texts = xmlTexts(root).join('\n');
+  for (const name of [
+    'cbr<&>"x',
+    'veth1a2b',
+    'vethorphan',
+    'lo',
+    'eth0',
+    '10.9.0.2/24',
+    'fd00::1/64',
+    "netns of c'1",
+    '*:8080/tcp -> 10.9.0.2:80',
+  ]) {
+    assert.ok(texts.includes(name), `SVG text has ${name}`);
+  }
+});
+
+test('an empty topology (nothing left on the host) still draws a valid SVG', () => {
+  const t: Topology = { readAt: '', bridge: undefined, ports: [], hostRoutes: [], containers: [], veths: [], mappings: [] };
+  const root = parseXml(renderSvg(t));
+  assert.ok(xmlTexts(root).some((s) => s.includes('no bridge found')));
+});
+
+test.run();
