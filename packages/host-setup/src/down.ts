@@ -10,12 +10,12 @@ import {
   isLeaseBookkeeping,
   leaseDir,
   leaveHostRecord,
+  removeSharedChainsWith,
   requireRoot,
 } from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
 import { removeForwardRules } from './forward.js';
 import { downWithoutState } from './recover.js';
-import { removeSharedChains } from './ports.js';
 
 /** What down undoes: the state when there is one, the host record where the state was lost, both merged. */
 function undoPlan(s: HostSetupState | undefined, rec: InstanceRecord | undefined) {
@@ -69,7 +69,7 @@ export async function down(ctx: Ctx): Promise<void> {
   else if (left.entry && left.remaining > 0)
     ctx.log.info(`forwarding left on: ${left.remaining} other instance(s) on this host still use it`);
   if (s?.sharedChainsBefore) {
-    const removed = await removeSharedChains(ctx, s.sharedChainsBefore);
+    const removed = await removeSharedChainsWith(ctx.exec, s.sharedChainsBefore);
     if (removed.length > 0) ctx.log.info(`removed the portmap/firewall shared chains: ${removed.join(', ')}`);
   }
   removeCreatedDirs(plan.createdDirs, leaseDir(ctx.config.ipamDataDir, ctx.config.network));

@@ -1,23 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import {
-  type Ctx,
-  type PortMapping,
-  parseAttachmentComment,
-  parsePortMap,
-  readTable,
-  type Rule,
-  removeSharedChainsWith,
-  ruleArg,
-  sharedChainsWith,
-  UserError,
-} from '@cni-demo/core';
-
-/** Which shared chains exist now, as "<tool> <table> <chain>". */
-export const sharedChains = (ctx: Ctx) => sharedChainsWith(ctx.exec);
-
-/** Removes the shared chains the demo's plugins made (not those found before it), once no rule is left in them. */
-export const removeSharedChains = (ctx: Ctx, before: string[]) => removeSharedChainsWith(ctx.exec, before);
+import { type Ctx, type PortMapping, parseAttachmentComment, parsePortMap, readTable, type Rule, ruleArg, UserError } from '@cni-demo/core';
 
 /** Is the port free to bind on every address? A DNAT in front of a listening service would hide it. */
 export function portFree(port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {

@@ -14,12 +14,13 @@ import {
   missingDirs,
   readSysctl,
   requireRoot,
+  sharedChainsWith,
   sha256,
   UserError,
   UserErrors,
   writeFileAtomic,
 } from '@cni-demo/core';
-import { hostPortProblems, sharedChains } from './ports.js';
+import { hostPortProblems } from './ports.js';
 import { ensureBridge, planBridge } from './bridge.js';
 import { handleForwardPolicy } from './forward.js';
 import { buildNetConf } from './netconf.js';
@@ -92,7 +93,7 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
     tools: found.tools,
     createdDirs: [...createdDirs],
     chainedPlugins: (netconf.plugins as { type: string }[]).slice(1).map((p) => p.type),
-    ...(c.portMap.trim() !== '' ? { sharedChainsBefore: previous?.sharedChainsBefore ?? (await sharedChains(ctx)) } : {}),
+    ...(c.portMap.trim() !== '' ? { sharedChainsBefore: previous?.sharedChainsBefore ?? (await sharedChainsWith(ctx.exec)) } : {}),
   };
   // the host-level copy first: it must hold this instance before any ADD turns forwarding on, and survive
   // the run folder (the first instance in this network namespace notes the forwarding sysctls as found)

@@ -53,14 +53,10 @@ export function runScript(
   });
 }
 
-/** The step graph's orders for up and down (turbo.json agrees with it): what the step-by-step path runs. */
-export const UP_ORDER = stepOrder('up');
-export const DOWN_ORDER = stepOrder('down');
-
-/** Runs each step's up as a process until one fails; returns every result. */
+/** Runs each step's up as a process, in the step graph's order (turbo.json agrees with it), until one fails. */
 export async function runDemo(configFile: string, env: Record<string, string> = {}): Promise<ProcResult[]> {
   const out: ProcResult[] = [];
-  for (const step of UP_ORDER) {
+  for (const step of stepOrder('up')) {
     const r = await runScript(step, 'up', ['--config', configFile], { env });
     out.push(r);
     if (r.code !== 0) break;
@@ -68,10 +64,10 @@ export async function runDemo(configFile: string, env: Record<string, string> = 
   return out;
 }
 
-/** Runs every step's down as a process, each even when one before failed (as turbo --continue would). */
+/** Runs every step's down as a process, in the graph's order, each even when one before failed (as turbo --continue would). */
 export async function runDown(configFile: string, env: Record<string, string> = {}): Promise<ProcResult[]> {
   const out: ProcResult[] = [];
-  for (const step of DOWN_ORDER) out.push(await runScript(step, 'down', ['--config', configFile], { env }));
+  for (const step of stepOrder('down')) out.push(await runScript(step, 'down', ['--config', configFile], { env }));
   return out;
 }
 

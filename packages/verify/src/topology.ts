@@ -142,12 +142,3 @@ export async function readTopology(
   }
   return { readAt: new Date().toISOString(), bridge, ports, hostRoutes, containers, veths, mappings };
 }
-
-/** Every interface name the topology holds, host side and inside each netns. */
-export function interfaceNames(t: Topology): string[] {
-  return [
-    ...(t.bridge ? [t.bridge.name] : []),
-    ...t.ports.map((p) => p.name),
-    ...t.containers.flatMap((c) => c.interfaces.map((i) => i.name)),
-  ];
-}
