@@ -305,7 +305,8 @@ for (const name of pkgNames) {
     if (!sourceSet.has(toSource(c)))
       pkgFail(
         rel(path.join(dir, 'dist', 'test', c)),
-        `stale: its source test/${toSource(c)} is gone; rm -rf ${rel(path.join(dir, 'dist'))} and build again`,
+        // tsc never deletes old output, and turbo's cache captured it with dist/** and restores it: hence --force
+        `stale: its source test/${toSource(c)} is gone; rm -rf ${rel(path.join(dir, 'dist'))} && pnpm turbo run build --force --filter=${pkg.name ?? name}`,
       );
   }
   for (const c of compiled) {
