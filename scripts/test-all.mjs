@@ -34,6 +34,8 @@ const DEFAULT_TIMEOUT_S = 900;
 const TIMEOUT_VAR = 'CNI_TEST_FILE_TIMEOUT_S';
 // after the time limit: SIGTERM to the file's process group, then SIGKILL if it is still there
 const KILL_GRACE_MS = 10_000;
+// after a file's process exited: how long the processes it started may take to end on their own
+const LEFT_GRACE_MS = 5_000;
 
 function usage(message) {
   process.stderr.write(`test-all: ${message}\n  usage: node scripts/test-all.mjs [--root <dir>] [package-filter [file-filter]]\n`);
@@ -199,14 +201,16 @@ function killGroup(child, sig) {
   }
 }
 
-/** The processes still in process group `pgid`, as "pid command line". */
+/** The processes still running in process group `pgid`, as "pid command line". */
 function groupMembers(pgid) {
   const found = [];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       // the command name in field 2 is in parentheses and may hold spaces: the fields after its last ')'
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // a zombie has ended; it only waits for its new parent (init here) to reap it
+      if (Number(pgrp) !== pgid || state === 'Z') continue;
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
       found.push(`${pid} ${cmd || stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`);
     } catch {
@@ -237,13 +241,18 @@ function runTestFile(pkgDir, compiled, eventsFile) {
       active = undefined;
       resolve({ code: 1, signal: null, timedOut, spawnError: err.message });
     });
-    child.on('close', (code, signal) => {
+    child.on('close', async (code, signal) => {
       clearTimeout(limit);
       clearTimeout(killer);
-      active = undefined;
-      // processes the file started in its own group and left running (detached ones have groups of their own)
-      const left = groupMembers(child.pid);
+      // processes the file started in its own group and left running (detached ones have groups of their
+      // own); a helper that ends when its parent's pipe closes is given a moment to do so
+      let left = groupMembers(child.pid);
+      for (let waited = 0; left.length && waited < LEFT_GRACE_MS; waited += 100) {
+        await new Promise((r) => setTimeout(r, 100));
+        left = groupMembers(child.pid);
+      }
       if (left.length) killGroup(child, 'SIGKILL');
+      active = undefined;
       resolve({ code, signal, timedOut, left });
     });
   });
