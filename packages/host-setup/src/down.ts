@@ -68,8 +68,11 @@ export async function down(ctx: Ctx): Promise<void> {
   if (left.restored.length > 0) ctx.log.info(`forwarding put back as found: ${left.restored.join(', ')}`);
   else if (left.entry && left.remaining > 0)
     ctx.log.info(`forwarding left on: ${left.remaining} other instance(s) on this host still use it`);
-  if (s?.sharedChainsBefore) {
-    const removed = await removeSharedChainsWith(ctx.exec, s.sharedChainsBefore);
+  // the chains from before the first instance in this netns (the record's), not this instance's own view: an
+  // instance that joined after another had made them would otherwise leave them for good
+  const chainsBefore = s ? s.sharedChainsBefore && (left.sharedChainsBefore ?? s.sharedChainsBefore) : left.sharedChainsBefore;
+  if (chainsBefore) {
+    const removed = await removeSharedChainsWith(ctx.exec, chainsBefore);
     if (removed.length > 0) ctx.log.info(`removed the portmap/firewall shared chains: ${removed.join(', ')}`);
   }
   removeCreatedDirs(plan.createdDirs, leaseDir(ctx.config.ipamDataDir, ctx.config.network));

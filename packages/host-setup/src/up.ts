@@ -93,11 +93,12 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
     tools: found.tools,
     createdDirs: [...createdDirs],
     chainedPlugins: (netconf.plugins as { type: string }[]).slice(1).map((p) => p.type),
-    ...(c.portMap.trim() !== '' ? { sharedChainsBefore: previous?.sharedChainsBefore ?? (await sharedChainsWith(ctx.exec)) } : {}),
   };
+  // with port mappings, the shared chains there now; the host record keeps the first instance's view
+  const chainsNow = c.portMap.trim() !== '' ? (previous?.sharedChainsBefore ?? (await sharedChainsWith(ctx.exec))) : undefined;
   // the host-level copy first: it must hold this instance before any ADD turns forwarding on, and survive
   // the run folder (the first instance in this network namespace notes the forwarding sysctls as found)
-  await joinHostRecord(
+  const record = await joinHostRecord(
     ctx.names.runDir,
     {
       id: c.id,
@@ -107,8 +108,9 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
       ...(wroteConf ? { conf: { file: confFile, sha256: sha256(confText) } } : {}),
       createdDirs: state.createdDirs,
     },
-    { sysctlsHint: previous?.sysctls, warn: (m) => ctx.log.warn(m) },
+    { sysctlsHint: previous?.sysctls, warn: (m) => ctx.log.warn(m), ...(chainsNow ? { sharedChainsNow: chainsNow } : {}) },
   );
+  if (chainsNow) state.sharedChainsBefore = record.sharedChainsBefore ?? chainsNow;
   ctx.state.write('host-setup', state);
   faultPoint('host-setup:after-state');
 

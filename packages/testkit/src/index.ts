@@ -113,3 +113,4 @@ export * from './registry.js';
 export * from './procs.js';
 export * from './snapshot-filter.js';
 export * from './private-netns.js';
+export * from './host-assert.js';

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createExec, type Exec, type HostRecord, hostRecordFile } from '@cni-demo/core';
+import { type Config, createExec, type Exec, type HostRecord, hostRecordFile } from '@cni-demo/core';
 import type { Cleanup } from './cleanup.js';
 import { PACKAGES_DIR } from './procs.js';
 import { tag, tempRoot, testPrefix } from './index.js';
+import type { HostSnapshot } from './snapshot.js';
 
 /**
  * A private network namespace for a test whose subject is host-wide: the forwarding sysctls belong to a
@@ -21,11 +22,17 @@ export interface NetnsStep {
   rm?: string;
   /** sysctls to write first, inside the namespace */
   set?: Record<string, string>;
+  /** environment added to the command's */
+  env?: Record<string, string>;
+  /** text written to the command's stdin */
+  input?: string;
 }
 
 export interface NetnsPlan {
   /** paths whose existence is noted after every step */
   watch: string[];
+  /** when set, a hostSnapshot of the namespace with this instance's folders is noted after every step */
+  snapshot?: Config;
   steps: NetnsStep[];
 }
 
@@ -37,6 +44,7 @@ export interface NetnsObservation {
   /** the host record of the namespace, null when there is none */
   record: HostRecord | null;
   exists: Record<string, boolean>;
+  snapshot?: HostSnapshot;
 }
 
 export interface PrivateNetns {

@@ -26,8 +26,8 @@ const ok = (r: ProcResult, what: string) => assert.is(r.code, 0, `${what}: ${fai
 
 async function damaged(name: string, damage: (config: Config) => Promise<void> | void, overrides: Record<string, unknown> = {}) {
   test(`down after: ${name}`, async () => {
-    const before = await hostSnapshot(exec);
     const { root, config } = await testConfig(overrides);
+    const before = await hostSnapshot(exec, config);
     const file = writeConfigFile(root, config);
     await withCleanup(async (cl) => {
       cl.add('remove temp root', () => removeRoot(root));
@@ -37,7 +37,7 @@ async function damaged(name: string, damage: (config: Config) => Promise<void> |
       ok(await cli(['down', '--config', file]), 'down');
       ok(await runScript('verify', 'leaks', ['--config', file]), 'leak audit');
       ok(await cli(['down', '--config', file]), 'second down');
-      assert.is(ownSnapshotDiff(before, await hostSnapshot(exec), config), '', 'host as before');
+      assert.is(ownSnapshotDiff(before, await hostSnapshot(exec, config), config), '', 'host as before');
     });
   });
 }
@@ -97,7 +97,7 @@ test('a bridge made by hand with exactly our addresses is adopted and left in pl
     await exec('ip', ['addr', 'add', `${config.gateway4}/24`, 'dev', config.bridge]);
     await exec('ip', ['-6', 'addr', 'add', `${config.gateway6}/64`, 'dev', config.bridge, 'nodad']);
     await exec('ip', ['link', 'set', config.bridge, 'up']);
-    const before = await hostSnapshot(exec);
+    const before = await hostSnapshot(exec, config);
     ok(await cli(['up', '--config', file]), 'demo on the adopted bridge');
     ok(await cli(['down', '--config', file]), 'down');
     const br = await getLink(exec, config.bridge);
@@ -107,14 +107,14 @@ test('a bridge made by hand with exactly our addresses is adopted and left in pl
       'with its address',
     );
     ok(await runScript('verify', 'leaks', ['--config', file]), 'the adopted bridge is no leak');
-    assert.is(ownSnapshotDiff(before, await hostSnapshot(exec), config), '', 'host as before');
+    assert.is(ownSnapshotDiff(before, await hostSnapshot(exec, config), config), '', 'host as before');
   });
 });
 
 test('two demos with different names run in parallel without interfering', async () => {
-  const before = await hostSnapshot(exec);
   const a = await testConfig();
   const b = await testConfig();
+  const before = { a: await hostSnapshot(exec, a.config), b: await hostSnapshot(exec, b.config) };
   const fa = writeConfigFile(a.root, a.config);
   const fb = writeConfigFile(b.root, b.config);
   await withCleanup(async (cl) => {
@@ -130,13 +130,14 @@ test('two demos with different names run in parallel without interfering', async
     ok(await runScript('verify', 'up', ['--config', fb]), 'b still verifies');
     ok(await cli(['down', '--config', fb]), 'down b');
     for (const f of [fa, fb]) ok(await runScript('verify', 'leaks', ['--config', f]), 'no leaks');
-    assert.is(ownSnapshotDiff(before, await hostSnapshot(exec), a.config), '', 'host as before');
+    assert.is(ownSnapshotDiff(before.a, await hostSnapshot(exec, a.config), a.config), '', 'host as before a');
+    assert.is(ownSnapshotDiff(before.b, await hostSnapshot(exec, b.config), b.config), '', 'host as before b');
   });
 });
 
 test('the same name twice at once: the second waits for the lock, both succeed, state stays whole', async () => {
-  const before = await hostSnapshot(exec);
   const { root, config } = await testConfig();
+  const before = await hostSnapshot(exec, config);
   const file = writeConfigFile(root, config);
   await withCleanup(async (cl) => {
     cl.add('remove temp root', () => removeRoot(root));
@@ -148,7 +149,7 @@ test('the same name twice at once: the second waits for the lock, both succeed, 
     ok(await cli(['down', '--config', file]), 'down');
     ok(await runScript('verify', 'leaks', ['--config', file]), 'no leaks');
     assert.not.ok(existsSync(config.stateDir), 'no state left');
-    assert.is(ownSnapshotDiff(before, await hostSnapshot(exec), config), '', 'host as before');
+    assert.is(ownSnapshotDiff(before, await hostSnapshot(exec, config), config), '', 'host as before');
   });
 });
 

@@ -52,8 +52,8 @@ const CASES: Case[] = [
 
 for (const c of CASES) {
   test(`SIGKILL at ${c.point}, then demo and down succeed and nothing leaks`, async () => {
-    const before = await hostSnapshot(exec);
     const { root, config } = await testConfig();
+    const before = await hostSnapshot(exec, config);
     const file = writeConfigFile(root, config);
     const fault = { CNI_FAULT_AT: c.point };
     await withCleanup(async (cl) => {
@@ -81,14 +81,14 @@ for (const c of CASES) {
       const audit = await runScript('verify', 'leaks', ['--config', file]);
       assert.is(audit.code, 0, `leak audit: ${audit.stderr}`);
 
-      assert.is(ownSnapshotDiff(before, await hostSnapshot(exec), config), '', 'host as before');
+      assert.is(ownSnapshotDiff(before, await hostSnapshot(exec, config), config), '', 'host as before');
     });
   });
 }
 
 test('every step rerun after success changes nothing and succeeds, up and down', async () => {
-  const before = await hostSnapshot(exec);
   const { root, config } = await testConfig();
+  const before = await hostSnapshot(exec, config);
   const file = writeConfigFile(root, config);
   await withCleanup(async (cl) => {
     cl.add('remove temp root', () => removeRoot(root));
@@ -97,13 +97,13 @@ test('every step rerun after success changes nothing and succeeds, up and down',
     const { runDir } = names(config);
     const read = (step: string) => readFileSync(path.join(runDir, `${step}.json`), 'utf8');
     const keep = ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach'].map(read);
-    const up1 = await hostSnapshot(exec);
+    const up1 = await hostSnapshot(exec, config);
     assert.is(failures(await runDemo(file)), '', 'second demo');
-    assert.is(ownSnapshotDiff(up1, await hostSnapshot(exec), config), '', 'the rerun changed nothing on the host');
+    assert.is(ownSnapshotDiff(up1, await hostSnapshot(exec, config), config), '', 'the rerun changed nothing on the host');
     assert.equal(['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach'].map(read), keep, 'same container, same addresses, same state');
     assert.is(failures(await runDown(file)), '', 'first down');
     assert.is(failures(await runDown(file)), '', 'second down');
-    assert.is(ownSnapshotDiff(before, await hostSnapshot(exec), config), '', 'host as before');
+    assert.is(ownSnapshotDiff(before, await hostSnapshot(exec, config), config), '', 'host as before');
   });
 });
 

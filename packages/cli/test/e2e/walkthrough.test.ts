@@ -9,8 +9,8 @@ import { pipelineDown, pipelineUp } from '../../src/pipeline.js';
 const exec = createExec();
 
 test('the whole walkthrough runs for real and down leaves the host as found', async () => {
-  const before = await hostSnapshot(exec);
   const { root, config, ctx } = await testConfig();
+  const before = await hostSnapshot(exec, config);
   await withCleanup(async (c) => {
     c.add('remove temp root', () => removeRoot(root));
     c.add('force teardown', () => forceTeardown(config, exec));
@@ -55,8 +55,8 @@ test('the whole walkthrough runs for real and down leaves the host as found', as
     // a second down is a no-op that succeeds
     await pipelineDown(ctx);
 
-    const after = await hostSnapshot(exec);
-    assert.is(ownSnapshotDiff(before, after, config), '', 'host links, addresses, routes, iptables and sysctls unchanged');
+    const after = await hostSnapshot(exec, config);
+    assert.is(ownSnapshotDiff(before, after, config), '', 'host links, addresses, routes, iptables, sysctls, mounts and files unchanged');
   });
 });
 

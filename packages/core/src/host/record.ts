@@ -62,6 +62,12 @@ export interface HostRecord {
   bootId: string;
   /** the forwarding sysctls as they were before the first of the current instances joined */
   sysctlsBefore: Record<string, string>;
+  /**
+   * The portmap/firewall shared chains ("<tool> <table> <chain>") there before the first instance that maps
+   * ports joined: the others are the demo's, whichever instance's ADD made them, and the last one using them
+   * removes them (an instance joining later sees chains an earlier one made, so its own view cannot tell).
+   */
+  sharedChainsBefore?: string[];
   /** keyed by the instance's run folder (`<stateDir>/<id>`), unique across state roots */
   instances: Record<string, InstanceRecord>;
 }
@@ -177,7 +183,7 @@ async function update<T>(opts: HostRecordOptions, fn: (r: HostRecord | undefined
 export async function joinHostRecord(
   runDir: string,
   entry: Omit<InstanceRecord, 'joinedAt' | 'bootId'>,
-  opts: HostRecordOptions & { sysctlsHint?: Record<string, string> } = {},
+  opts: HostRecordOptions & { sysctlsHint?: Record<string, string>; sharedChainsNow?: string[] } = {},
 ): Promise<HostRecord> {
   const key = instanceKey(runDir);
   const boot = opts.bootId ?? currentBootId();
@@ -198,6 +204,10 @@ export async function joinHostRecord(
       sysctlsBefore: fresh ? before : (r?.sysctlsBefore ?? {}),
       instances: { ...r?.instances },
     };
+    // chains die with the boot as the sysctls do; the first instance that knows (maps ports) notes them
+    const chains = fresh ? opts.sharedChainsNow : (r?.sharedChainsBefore ?? opts.sharedChainsNow);
+    if (chains) next.sharedChainsBefore = chains;
+    else delete next.sharedChainsBefore;
     const conf = entry.conf ?? old?.conf;
     next.instances[key] = {
       id: entry.id,
@@ -220,6 +230,8 @@ export interface LeaveResult {
   remaining: number;
   /** the sysctls written back, "key=value" (only when this was the last holder) */
   restored: string[];
+  /** the record's shared chains from before the demo (see HostRecord) */
+  sharedChainsBefore?: string[];
 }
 
 /**
@@ -230,7 +242,8 @@ export async function leaveHostRecord(runDir: string, opts: HostRecordOptions = 
   const key = instanceKey(runDir);
   const boot = opts.bootId ?? currentBootId();
   return update(opts, (r) => {
-    if (!r) return { next: undefined, out: { entry: undefined, remaining: 0, restored: [] } };
+    if (!r) return { next: undefined, out: { entry: undefined, remaining: 0, restored: [] } as LeaveResult };
+    const chains = r.bootId === boot && r.sharedChainsBefore ? { sharedChainsBefore: r.sharedChainsBefore } : {};
     const entry = r.instances[key];
     const instances = { ...r.instances };
     delete instances[key];
@@ -244,7 +257,8 @@ export async function leaveHostRecord(runDir: string, opts: HostRecordOptions = 
         restored.push(`${k}=${v}`);
       }
     }
-    return { next, out: { entry, remaining, restored } };
+    const out: LeaveResult = { entry, remaining, restored, ...chains };
+    return { next, out };
   });
 }
 

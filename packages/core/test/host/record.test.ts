@@ -139,4 +139,28 @@ test('the record is per network namespace', () => {
   assert.match(hostRecordFile(), /netns-\d+\.json$/);
 });
 
+test('shared chains from before: the first instance that maps ports notes them, later ones keep that, leave hands them back', async () => {
+  const s = sandbox('0');
+  try {
+    await joinHostRecord('/s1/a', entry('a'), s.opts);
+    assert.is(readHostRecord(s.opts)?.sharedChainsBefore, undefined, 'an instance without port mappings notes none');
+    const b = await joinHostRecord('/s1/b', entry('b'), { ...s.opts, sharedChainsNow: ['iptables filter CNI-ADMIN'] });
+    assert.equal(b.sharedChainsBefore, ['iptables filter CNI-ADMIN'], 'the first that knows notes its view');
+    // c joins after b's ADD made the portmap chains: the record keeps b's view
+    const c = await joinHostRecord('/s1/c', entry('c'), {
+      ...s.opts,
+      sharedChainsNow: ['iptables filter CNI-ADMIN', 'iptables nat CNI-HOSTPORT-DNAT'],
+    });
+    assert.equal(c.sharedChainsBefore, ['iptables filter CNI-ADMIN']);
+    assert.equal((await leaveHostRecord('/s1/b', s.opts)).sharedChainsBefore, ['iptables filter CNI-ADMIN']);
+    assert.equal((await leaveHostRecord('/s1/c', s.opts)).sharedChainsBefore, ['iptables filter CNI-ADMIN']);
+    // after a reboot the chains are gone: the next first instance notes its own view
+    await joinHostRecord('/s1/d', entry('d'), { ...s.opts, bootId: 'boot-2', sharedChainsNow: [] });
+    assert.equal(readHostRecord(s.opts)?.sharedChainsBefore, []);
+    assert.equal((await leaveHostRecord('/s1/a', { ...s.opts, bootId: 'boot-2' })).sharedChainsBefore, []);
+  } finally {
+    s.done();
+  }
+});
+
 test.run();
