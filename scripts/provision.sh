@@ -2,13 +2,16 @@
 # Brings a fresh Debian 12 / Ubuntu 22.04+ machine (root) to a working cni-demo checkout, then runs one thing.
 # The same script serves the README, CI (.ci/run) and the Vagrant provisioning hook. Idempotent, non-interactive.
 #
-#   bash scripts/provision.sh deps    system packages, Node 24 (if missing or older), pinned pnpm, workspace deps, build
+#   bash scripts/provision.sh deps    system packages, Node 24 (if missing or older), pinned pnpm, workspace deps, build,
+#                                     and the cni-demo and cni-tool commands linked into /usr/local/bin
 #   bash scripts/provision.sh demo    deps, then the whole demo (turbo run demo), ending with verify's table
 #   bash scripts/provision.sh down    tear the demo down (turbo run down)
 #   bash scripts/provision.sh test    deps, then the check gate (pnpm check: format check, lint, typecheck, every
 #                                     test); the last line is "N passed, N failed"
+#   bash scripts/provision.sh link    only the command links (PROVISION_BIN_DIR: another folder than /usr/local/bin)
 #
-# Rerun any of them at will: what is already installed is skipped.
+# demo and down pass what follows to every step: bash scripts/provision.sh demo --bridge br1
+# Rerun any of them at will: what is already installed is skipped. Exit codes: 1 failed, 2 wrong usage.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -165,6 +168,30 @@ install_pnpm() {
 # turbo straight from the workspace: `pnpm exec` would start pnpm just to find it
 turbo() { ./node_modules/.bin/turbo "$@"; }
 
+# the demo's options after turbo's own: turbo hands what follows "--" to every task (none: no "--")
+turbo_task() {
+  local task="$1"
+  shift
+  if [ "$#" -gt 0 ]; then turbo run "$task" -- "$@"; else turbo run "$task"; fi
+}
+
+# cni-demo and cni-tool on PATH: links to this checkout's entry scripts (built by deps), replaced when they point
+# elsewhere (another checkout), never over a file that is not a link
+link_commands() {
+  local bin="${PROVISION_BIN_DIR:-/usr/local/bin}" name target
+  mkdir -p "$bin"
+  for pair in "cni-demo=packages/cli/dist/scripts/cni-demo.mjs" "cni-tool=packages/cni/dist/scripts/cni-tool.mjs"; do
+    name="${pair%%=*}"
+    target="$PWD/${pair#*=}"
+    if [ -e "$bin/$name" ] && [ ! -L "$bin/$name" ]; then
+      echo "error: $bin/$name exists and is not a link; not replacing it" >&2
+      echo "  fix: remove it (or move it away), then rerun: bash scripts/provision.sh link" >&2
+      exit 1
+    fi
+    ln -sfn "$target" "$bin/$name"
+  done
+}
+
 deps() {
   need_root
   install_system_packages
@@ -172,18 +199,20 @@ deps() {
   install_pnpm
   pnpm install --frozen-lockfile --reporter=append-only >/dev/null
   turbo run build --output-logs=errors-only >&2
-  log "ready: node $(node --version), pnpm $PNPM_VERSION, $(runc --version | head -n1)"
+  link_commands
+  log "ready: node $(node --version), pnpm $PNPM_VERSION, $(runc --version | head -n1); cni-demo --help to start"
 }
 
 case "$MODE" in
   deps) deps ;;
-  demo) deps; turbo run demo "$@" ;;
-  down) need_root; turbo run down "$@" ;;
+  demo) deps; turbo_task demo "$@" ;;
+  down) need_root; turbo_task down "$@" ;;
+  link) link_commands ;;
   # the check gate (format check, lint, typecheck, then every test); test-all.mjs prints the last line
   test) deps; pnpm run --silent check "$@" ;;
   *)
     echo "error: unknown mode \"$MODE\"" >&2
-    echo "  fix: bash scripts/provision.sh deps|demo|down|test" >&2
-    exit 1
+    echo "  fix: bash scripts/provision.sh deps|demo|down|test|link" >&2
+    exit 2
     ;;
 esac

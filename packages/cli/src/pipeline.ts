@@ -124,7 +124,8 @@ export async function pipelineUp(ctx: Ctx, modules: Record<StepName, StepModule>
  * succeeded, and what it could not do is left to its step's down. The first error (in the graph's order) is
  * raised at the end.
  */
-export async function pipelineDown(ctx: Ctx, modules: Record<StepName, StepModule> = STEP_MODULES): Promise<void> {
+export async function pipelineDown(ctx: Ctx, modules: Record<StepName, StepModule> = STEP_MODULES): Promise<{ steps: StepRun[] }> {
+  const steps: StepRun[] = [];
   const outcomes = await schedule(
     GRAPH.down,
     async (t) => {
@@ -136,8 +137,8 @@ export async function pipelineDown(ctx: Ctx, modules: Record<StepName, StepModul
       }
       const span = ctx.log.step(`${t.step} down`);
       try {
-        await m.down(ctx);
-        span.done();
+        const result = await m.down(ctx);
+        steps.push({ step: t.step, durationMs: span.done(), result });
       } catch (e) {
         span.fail();
         ctx.log.error(String((e as Error).message ?? e));
@@ -148,4 +149,7 @@ export async function pipelineDown(ctx: Ctx, modules: Record<StepName, StepModul
   );
   const failed = GRAPH.down.find((t) => !t.stage && !outcomes.get(taskId(t))?.ok);
   if (failed) throw (outcomes.get(taskId(failed)) as { error?: unknown }).error;
+  // what each step's down returned (verify's: the leak audit's empty list), in the order down runs them
+  const order = stepOrder('down');
+  return { steps: steps.sort((a, b) => order.indexOf(a.step) - order.indexOf(b.step)) };
 }

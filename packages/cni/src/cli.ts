@@ -4,19 +4,35 @@ import { CniRuntime, type GcAttachment, MAX_TIMEOUT_MS } from './api.js';
 import { CniError, CniErrors, ErrorCode } from './errors.js';
 import { loadConfList } from './conf.js';
 import type { RuntimeConf } from './types.js';
+import { SUPPORTED_VERSIONS } from './version.js';
 
-const USAGE = `usage: cni-tool add|check|del <network> <netns-path>
+export const USAGE = `usage: cni-tool add|check|del <network> <netns-path>
        cni-tool gc|status <network> [<netns-path>]
        cni-tool version <plugin>
        cni-tool validate <network>
+       cni-tool --help | --version
 environment (as cnitool): NETCONFPATH (default /etc/cni/net.d), CNI_PATH (plugin dirs, ':'-separated),
   CNI_IFNAME (default eth0), CNI_ARGS (K=V;K2=V2), CAP_ARGS (JSON object of capability args)
 extensions: CNI_CACHE_DIR (default /var/lib/cni), CNI_TIMEOUT_MS (per plugin run and per wait for a lock,
-  1 to ${MAX_TIMEOUT_MS}, default 60000), CNI_GC_VALID (JSON [{"containerID","ifname"}] kept by gc; default none, like cnitool)`;
+  1 to ${MAX_TIMEOUT_MS}, default 60000), CNI_GC_VALID (JSON [{"containerID","ifname"}] kept by gc; default none, like cnitool)
+exit codes: 0 done, 1 the operation failed (the CNI error as JSON on stderr), 2 wrong usage`;
+
+/** What each command needs after its name, for the usage error's first line. */
+const OPERANDS: Record<string, string> = {
+  add: '<network> <netns-path>',
+  check: '<network> <netns-path>',
+  del: '<network> <netns-path>',
+  gc: '<network>',
+  status: '<network>',
+  version: '<plugin>',
+  validate: '<network>',
+};
 
 export interface CliIo {
   out: (s: string) => void;
   err: (s: string) => void;
+  /** what --version prints after "cni-tool " (the package's version, read by the entry script) */
+  version?: string;
 }
 
 /** cnitool's container id: "cnitool-" + hex of the first 10 bytes of SHA-512 of the netns path. */
@@ -87,11 +103,19 @@ export async function runCniTool(argv: string[], env: NodeJS.ProcessEnv, io: Cli
   const pluginDirs = (env.CNI_PATH ?? '').split(':').filter(Boolean);
   const needs = (n: number) => {
     if (argv.length < n) {
-      io.err(`${USAGE}\n`);
+      io.err(`cni-tool: ${cmd} needs ${OPERANDS[cmd ?? ''] ?? 'more arguments'}\n${USAGE}\n`);
       return false;
     }
     return true;
   };
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    io.out(`${USAGE}\n`);
+    return 0;
+  }
+  if (cmd === '--version') {
+    io.out(`cni-tool ${io.version ?? 'unknown'} (CNI spec ${SUPPORTED_VERSIONS.join(', ')})\n`);
+    return 0;
+  }
   // a sibling file skipped in NETCONFPATH is worth a line, not a failure
   const load = (name: string) => loadConfList(confDir, name, { warn: (m) => io.err(`cni-tool: warning: ${m}\n`) });
   try {
@@ -145,7 +169,7 @@ export async function runCniTool(argv: string[], env: NodeJS.ProcessEnv, io: Cli
         return 0;
       }
       default:
-        io.err(`${USAGE}\n`);
+        io.err(`cni-tool: unknown command "${cmd}"\n${USAGE}\n`);
         return 2;
     }
   } catch (e) {

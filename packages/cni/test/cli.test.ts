@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
@@ -111,9 +111,28 @@ test('cli: errors exit 1 with the CNI error as JSON on stderr; usage errors exit
   const missing = run(['add', 'nosuchnet', '/var/run/netns/t3-b']);
   assert.is(missing.code, 1);
   assert.match(missing.stderr, /no net configuration with name "nosuchnet"/);
-  assert.is(run(['frobnicate']).code, 2);
-  assert.is(run(['add', 'clinet']).code, 2);
+  const unknown = run(['frobnicate']);
+  assert.is(unknown.code, 2);
+  assert.match(unknown.stderr, /^cni-tool: unknown command "frobnicate"\nusage: /);
+  const short = run(['add', 'clinet']);
+  assert.is(short.code, 2);
+  assert.match(short.stderr, /^cni-tool: add needs <network> <netns-path>\n/);
   assert.is(run(['version', 'nope']).code, 1);
+});
+
+test('cli: alone, --help and -h print the usage on stdout and exit 0; --version prints the package version', () => {
+  const { f, run } = setup();
+  for (const args of [[], ['--help'], ['-h']]) {
+    const r = run(args);
+    assert.is(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, /^usage: cni-tool add\|check\|del/);
+    assert.is(r.stderr, '');
+  }
+  const v = run(['--version']);
+  assert.is(v.code, 0);
+  const pkg = JSON.parse(readFileSync(path.join(path.dirname(TOOL), '../../package.json'), 'utf8')) as { version: string };
+  assert.is(v.stdout, `cni-tool ${pkg.version} (CNI spec 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)\n`);
+  assert.is(f.calls().length, 0, 'no plugin was run');
 });
 
 test('cli: a NETCONFPATH with broken siblings: add/check/del/gc/status of the good network work, the bad ones are refused by name', () => {

@@ -1,6 +1,6 @@
 import { resolveConfig } from './config/resolve.js';
 import { type Config, helpText } from './config/schema.js';
-import { CommandError, UserError } from './errors.js';
+import { CommandError, EXIT_FAILURE, EXIT_USAGE, UserError } from './errors.js';
 import { createExec, type Exec } from './exec.js';
 import { withInstanceLock } from './instance-lock.js';
 import { createLogger, type Logger } from './log.js';
@@ -94,9 +94,10 @@ export async function runStep(entry: StepEntry): Promise<number> {
     }
     ctx = createContext(config);
   } catch (e) {
+    // the command line or the config is wrong: a usage error, and nothing was tried
     log0.error(describeError(e));
-    process.exitCode = 1;
-    return 1;
+    process.exitCode = EXIT_USAGE;
+    return EXIT_USAGE;
   }
   const c = ctx;
   const startedAt = new Date().toISOString();
@@ -119,8 +120,8 @@ export async function runStep(entry: StepEntry): Promise<number> {
     const ms = span.fail();
     ctx.log.error(describeError(e));
     finish(false, ms, undefined, e);
-    process.exitCode = 1;
-    return 1;
+    process.exitCode = EXIT_FAILURE;
+    return EXIT_FAILURE;
   }
 }
 

@@ -3,6 +3,13 @@
  * a UserError is something the user can fix (message + hint, no stack),
  * a CommandError is a system command that failed (argv to paste, exit code, stderr tail).
  */
+/**
+ * Exit codes, the same for cni-demo, cni-tool and every step script: 2 when the command line or the config
+ * is wrong (nothing was tried), 1 when the run failed (the host, the state, a command).
+ */
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
 export class UserError extends Error {
   override name = 'UserError';
   readonly hint: string | undefined;
@@ -12,6 +19,16 @@ export class UserError extends Error {
     this.hint = opts.hint;
     this.field = opts.field;
   }
+}
+
+/** A problem with how the command was called (a missing argument, an unknown subcommand): exit 2. */
+export class UsageError extends UserError {
+  override name = 'UsageError';
+}
+
+/** The exit code for an error: 2 for a usage error, 1 for anything else. */
+export function exitCodeOf(e: unknown): number {
+  return e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
 }
 
 /** Several problems found at once (preflight, config validation): all are reported together. */

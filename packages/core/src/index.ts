@@ -1,6 +1,7 @@
 export * from './config/args.js';
 export * from './config/resolve.js';
 export * from './config/schema.js';
+export * from './config/json-schema.js';
 export * from './context.js';
 export * from './errors.js';
 export * from './exec.js';

@@ -1,6 +1,7 @@
 /**
- * Human output goes to stderr (stdout carries data such as the CNI result). Colours only on a TTY
- * and only when NO_COLOR is unset.
+ * Human output goes to stderr (stdout carries data such as the CNI result). Colours on a TTY unless NO_COLOR
+ * is set; FORCE_COLOR turns them on anywhere (a CI log that renders them) and, as Node does, wins over
+ * NO_COLOR; FORCE_COLOR=0 turns them off.
  */
 export interface Logger {
   info(msg: string): void;
@@ -31,11 +32,19 @@ export interface LoggerOptions {
   quiet?: boolean;
 }
 
+/** Whether to colour output written to `stream`, from FORCE_COLOR, NO_COLOR, the terminal and TERM. */
+export function wantColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined && force !== '') return !/^(0|false)$/i.test(force);
+  if (env.NO_COLOR) return false;
+  return Boolean(stream.isTTY) && env.TERM !== 'dumb';
+}
+
 const paint = (on: boolean, code: number) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const stream = opts.stream ?? process.stderr;
-  const color = opts.color ?? (Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb');
+  const color = opts.color ?? wantColor(stream, process.env);
   const green = paint(color, 32);
   const red = paint(color, 31);
   const yellow = paint(color, 33);

@@ -80,4 +80,33 @@ test('runStep: records its duration and with --json prints exactly one JSON line
   assert.is(readTimings(path.join(stateDir, 'tj')).length, 2);
 });
 
+test('runStep: a wrong command line exits 2 and runs nothing; a failed run exits 1', async () => {
+  let ran = false;
+  const usage = await captured(() =>
+    runStep({
+      step: 'verify',
+      action: 'up',
+      argv: ['--no-such-flag'],
+      run: async () => {
+        ran = true;
+      },
+    }),
+  );
+  assert.is(usage.code, 2);
+  assert.not.ok(ran, 'nothing was tried');
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'rs-'));
+  const failed = await captured(() =>
+    runStep({
+      step: 'verify',
+      action: 'up',
+      argv: ['--state-dir', stateDir, '--id', 'tf'],
+      recordTiming: false,
+      run: async () => {
+        throw new Error('boom');
+      },
+    }),
+  );
+  assert.is(failed.code, 1);
+});
+
 test.run();

@@ -36,8 +36,14 @@ export function provisioners(vagrantfile: string): Provisioner[] {
 export function checkVagrantfile(vagrantfile: string): string[] {
   const problems: string[] = [];
   const found = provisioners(vagrantfile);
-  for (const want of ['deps', 'demo']) {
+  for (const want of ['deps', 'demo', 'down']) {
     if (!found.some((p) => p.name === want)) problems.push(`no provisioner named "${want}"`);
+  }
+  // tearing down is asked for by name (--provision-with down), never part of `vagrant up` or a plain `vagrant provision`
+  for (const p of found) {
+    const never = /\brun:\s*["':]never"?/.test(p.text);
+    if (p.name === 'down' && !never) problems.push(`line ${p.line}: provisioner "down" must have run: "never"`);
+    if (p.name !== 'down' && never) problems.push(`line ${p.line}: provisioner "${p.name}" has run: "never", so vagrant up skips it`);
   }
   for (const p of found) {
     const call = /scripts\/provision\.sh["']?\s*,?\s*(?:args:\s*\[?\s*)?["']?([\w-]+)/.exec(p.text);

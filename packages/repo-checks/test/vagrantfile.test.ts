@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createExec } from '@cni-demo/core';
@@ -10,10 +11,10 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const vagrantfile = readFileSync(path.join(repoRoot, 'Vagrantfile'), 'utf8');
 const provisionSh = path.join(repoRoot, 'scripts/provision.sh');
 
-test('the Vagrantfile provisions deps and demo through scripts/provision.sh, each with its rerun command', () => {
+test('the Vagrantfile provisions deps, demo and down through scripts/provision.sh, each with its rerun command', () => {
   assert.equal(checkVagrantfile(vagrantfile), []);
   const names = provisioners(vagrantfile).map((p) => p.name);
-  assert.equal(names, ['deps', 'demo']);
+  assert.equal(names, ['deps', 'demo', 'down']);
   for (const p of provisioners(vagrantfile)) assert.match(p.text, /scripts\/provision\.sh/);
 });
 
@@ -36,12 +37,42 @@ test('a provisioner that bypasses provision.sh, runs the wrong mode or is missin
   assert.ok(checkVagrantfile(missing).includes('no provisioner named "deps"'));
 });
 
+test('down runs only when asked for (run: "never"); deps and demo always run', () => {
+  assert.match(provisioners(vagrantfile).find((p) => p.name === 'down')?.text ?? '', /run: "never"/);
+  const always = vagrantfile.replace(/run: "never", /, '');
+  assert.ok(checkVagrantfile(always).some((p) => /provisioner "down" must have run: "never"/.test(p)));
+  const skipped = vagrantfile.replace(/(\.vm\.provision "demo", )/, '$1run: "never", ');
+  assert.ok(checkVagrantfile(skipped).some((p) => /provisioner "demo" has run: "never"/.test(p)));
+});
+
 test('provision.sh: valid bash, and an unknown mode fails before it changes anything', async () => {
   const exec = createExec();
   assert.is((await exec('bash', ['-n', provisionSh])).exitCode, 0);
   const r = await exec('bash', [provisionSh, 'no-such-mode'], { allowFail: true });
-  assert.is(r.exitCode, 1);
+  assert.is(r.exitCode, 2, 'a usage error');
   assert.match(r.stderr, /unknown mode "no-such-mode"/);
+});
+
+test('provision.sh link: cni-demo and cni-tool linked into the bin folder, runnable, idempotent; a file in the way is kept', async () => {
+  const exec = createExec();
+  const bin = mkdtempSync(path.join(os.tmpdir(), 'provision-bin-'));
+  try {
+    const env = { PROVISION_BIN_DIR: bin };
+    assert.is((await exec('bash', [provisionSh, 'link'], { env })).exitCode, 0);
+    assert.is(readlinkSync(path.join(bin, 'cni-demo')), path.join(repoRoot, 'packages/cli/dist/scripts/cni-demo.mjs'));
+    assert.is(readlinkSync(path.join(bin, 'cni-tool')), path.join(repoRoot, 'packages/cni/dist/scripts/cni-tool.mjs'));
+    assert.match((await exec(path.join(bin, 'cni-demo'), ['--version'])).stdout, /^cni-demo \d+\.\d+\.\d+/);
+    assert.match((await exec(path.join(bin, 'cni-tool'), ['--version'])).stdout, /^cni-tool \d+\.\d+\.\d+/);
+    assert.is((await exec('bash', [provisionSh, 'link'], { env })).exitCode, 0, 'a second run is fine');
+    rmSync(path.join(bin, 'cni-tool'));
+    writeFileSync(path.join(bin, 'cni-tool'), 'mine\n');
+    const r = await exec('bash', [provisionSh, 'link'], { env, allowFail: true });
+    assert.is(r.exitCode, 1);
+    assert.match(r.stderr, /cni-tool exists and is not a link/);
+    assert.is(readFileSync(path.join(bin, 'cni-tool'), 'utf8'), 'mine\n', 'left as it was');
+  } finally {
+    rmSync(bin, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -24,13 +24,14 @@ export function writeConfigFile(root: string, config: Config | Record<string, un
 
 /**
  * Runs a compiled step script as its own process (node, argv array, no shell), as turbo would. The
- * environment is the test's minus any CNI_DEMO_* of the person running it, plus `env`.
+ * environment is the test's minus any CNI_DEMO_* of the person running it, plus `env`. `input` is written
+ * to its stdin (otherwise stdin is closed).
  */
 export function runScript(
   pkg: string,
   script: string,
   args: readonly string[],
-  opts: { env?: Record<string, string>; wrap?: readonly string[]; timeoutMs?: number } = {},
+  opts: { env?: Record<string, string>; wrap?: readonly string[]; timeoutMs?: number; input?: string } = {},
 ): Promise<ProcResult> {
   const file = path.join(PACKAGES_DIR, pkg, 'dist', 'scripts', `${script}.mjs`);
   const base: Record<string, string> = {};
@@ -39,11 +40,15 @@ export function runScript(
   const argv = [...(opts.wrap ?? []), process.execPath, file, ...args];
   const [cmd = '', ...rest] = argv;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, rest, { env: { ...base, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, rest, {
+      env: { ...base, NO_COLOR: '1', ...opts.env },
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout?.on('data', (d) => (stdout += d));
+    child.stderr?.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {

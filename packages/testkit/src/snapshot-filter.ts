@@ -20,7 +20,7 @@ import { type HostSnapshot, instanceRoots, lineDiff } from './snapshot.js';
  *
  * The forwarding sysctls are left out: every instance on the host shares them, and the last one out restores
  * them (the host record), so a test here cannot tell its own effect from a concurrent test's; their exact
- * restore is tested in a private network namespace (cli/test/forwarding.test.ts). A leaked netns, lease or
+ * restore is tested in a private network namespace (cli/test/e2e/forwarding.test.ts). A leaked netns, lease or
  * cache entry outside the roots is the leak audit's to find.
  */
 export function ownSnapshotDiff(a: HostSnapshot, b: HostSnapshot, config: Config): string {

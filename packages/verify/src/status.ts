@@ -7,6 +7,7 @@ import {
   createContext,
   createLogger,
   describeError,
+  EXIT_USAGE,
   helpText,
   type Lease,
   readLeases,
@@ -125,12 +126,21 @@ export function formatStatus(s: Status): string {
  */
 export async function statusMain(argv: readonly string[] = scriptArgv()): Promise<number> {
   const log0 = createLogger();
+  let config: Config;
   try {
-    const { config, args } = resolveConfig({ argv });
-    if (args.help) {
+    const r = resolveConfig({ argv });
+    if (r.args.help) {
       process.stdout.write(`usage: status [options]  (--json for machines)\n${helpText()}\n`);
       return 0;
     }
+    config = r.config;
+  } catch (e) {
+    // the command line or the config is wrong: a usage error
+    log0.error(describeError(e));
+    process.exitCode = EXIT_USAGE;
+    return EXIT_USAGE;
+  }
+  try {
     requireRoot('status');
     const ctx = createContext(config);
     const s = await readStatus(ctx);

@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { statusMain } from '../src/status.js';
 
-test('status: a bad option is refused with exit code 1 before anything is read', async () => {
+test('status: a bad option is refused with exit code 2 (usage) before anything is read', async () => {
   const saved = process.exitCode;
-  assert.is(await statusMain(['--subnet4', 'not-a-cidr']), 1);
-  assert.is(await statusMain(['--no-such-flag']), 1);
+  assert.is(await statusMain(['--subnet4', 'not-a-cidr']), 2);
+  assert.is(await statusMain(['--no-such-flag']), 2);
   process.exitCode = saved;
 });
 

@@ -6,8 +6,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 /**
- * The bad-input corpus: every case runs a real step process with one thing wrong and must exit 1 with a
- * message that names the problem, leaving the host's links, addresses, routes, iptables rules, sysctls,
+ * The bad-input corpus: every case runs a real step process (or cni-demo) with one thing wrong and must exit
+ * 2 when the command line or the config is wrong (nothing was tried) and 1 when the host or the state is, with
+ * a message that names the problem, leaving the host's links, addresses, routes, iptables rules, sysctls,
  * mounts and the files under the instance's folders exactly as they were.
  */
 const exec = createExec();
@@ -31,6 +32,8 @@ interface Case {
   setup?: (e: Env) => Promise<(() => Promise<void>) | undefined> | void;
   /** every one of these must be in the message (case-insensitive) */
   expect: string[];
+  /** the exit code: 2 for usage (flags, environment, config file), 1 for the host and the state */
+  exit: 1 | 2;
 }
 
 /** Every config field as flags, for runs that cannot read the (root-only) config file. */
@@ -62,55 +65,108 @@ const NOBODY = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'
 
 const CASES: Case[] = [
   // flags
-  { name: 'IPv4 subnet prefix out of range', step: 'host-setup', args: ['--subnet4', '10.0.0.0/33'], expect: ['subnet4', '10.0.0.0/33'] },
-  { name: 'IPv4 subnet not a CIDR', step: 'host-setup', args: ['--subnet4', 'ten-dot-zero'], expect: ['subnet4', 'ten-dot-zero'] },
+  {
+    name: 'IPv4 subnet prefix out of range',
+    step: 'host-setup',
+    args: ['--subnet4', '10.0.0.0/33'],
+    expect: ['subnet4', '10.0.0.0/33'],
+    exit: 2,
+  },
+  { name: 'IPv4 subnet not a CIDR', step: 'host-setup', args: ['--subnet4', 'ten-dot-zero'], expect: ['subnet4', 'ten-dot-zero'], exit: 2 },
   {
     name: 'IPv4 subnet too small',
     step: 'host-setup',
     args: ['--subnet4', '10.9.9.0/31', '--gateway4', '10.9.9.1'],
     expect: ['subnet4', 'too small'],
+    exit: 2,
   },
   {
     name: 'IPv4 gateway outside the subnet',
     step: 'host-setup',
     args: ['--gateway4', '10.255.255.1'],
     expect: ['gateway4', '10.255.255.1'],
+    exit: 2,
   },
-  { name: 'IPv6 subnet given an IPv4 CIDR', step: 'host-setup', args: ['--subnet6', '10.1.0.0/16'], expect: ['subnet6', 'IPv6'] },
-  { name: 'IPv6 gateway outside the subnet', step: 'host-setup', args: ['--gateway6', 'fd99::1'], expect: ['gateway6', 'fd99::1'] },
-  { name: 'container id with a slash', step: 'host-setup', args: ['--id', 'a/b'], expect: ['id', 'a/b'] },
-  { name: 'container id too long', step: 'runc-bundle', args: ['--id', 'x'.repeat(49)], expect: ['id', 'at most 48'] },
-  { name: 'network name with a space', step: 'cni-attach', args: ['--network', 'my net'], expect: ['network', 'my net'] },
-  { name: 'bridge name longer than 15 bytes', step: 'host-setup', args: ['--bridge', 'averylongbridge0'], expect: ['bridge', '15'] },
-  { name: 'ifname with a colon', step: 'cni-attach', args: ['--ifname', 'eth:0'], expect: ['ifname', 'eth:0'] },
-  { name: 'unsupported cniVersion', step: 'host-setup', args: ['--cni-version', '9.9.9'], expect: ['cniVersion', '9.9.9'] },
-  { name: 'zero containers', step: 'host-setup', args: ['--containers', '0'], expect: ['containers', '0'] },
-  { name: 'containers not a number', step: 'host-setup', args: ['--containers', 'two'], expect: ['--containers', 'two'] },
-  { name: 'plugin timeout too short', step: 'cni-attach', args: ['--plugin-timeout-ms', '5'], expect: ['pluginTimeoutMs', '5'] },
-  { name: 'relative conf dir', step: 'host-setup', args: ['--conf-dir', 'etc/cni'], expect: ['confDir', 'absolute'] },
-  { name: 'relative plugin dir', step: 'host-setup', args: ['--plugin-dirs', '/usr/lib/cni:opt/cni'], expect: ['pluginDirs', 'opt/cni'] },
-  { name: 'negative lock wait', step: 'verify', args: ['--lock-wait-ms', '-1'], expect: ['lockWaitMs', '-1'] },
-  { name: 'unknown flag with a suggestion', step: 'host-setup', args: ['--subnet', '10.0.0.0/24'], expect: ['--subnet', 'did you mean'] },
-  { name: 'flag missing its value', step: 'host-setup', args: ['--subnet4'], expect: ['--subnet4 needs a value'] },
-  { name: 'bool flag given a word', step: 'host-setup', args: ['--verbose=perhaps'], expect: ['--verbose', 'perhaps'] },
-  { name: 'stray positional argument', step: 'image-fetch', args: ['busybox'], expect: ['unexpected argument', 'busybox'] },
-  { name: '--config without a file', step: 'host-setup', noConfig: true, args: ['--config'], expect: ['--config needs a file path'] },
+  { name: 'IPv6 subnet given an IPv4 CIDR', step: 'host-setup', args: ['--subnet6', '10.1.0.0/16'], expect: ['subnet6', 'IPv6'], exit: 2 },
+  {
+    name: 'IPv6 gateway outside the subnet',
+    step: 'host-setup',
+    args: ['--gateway6', 'fd99::1'],
+    expect: ['gateway6', 'fd99::1'],
+    exit: 2,
+  },
+  { name: 'container id with a slash', step: 'host-setup', args: ['--id', 'a/b'], expect: ['id', 'a/b'], exit: 2 },
+  { name: 'container id too long', step: 'runc-bundle', args: ['--id', 'x'.repeat(49)], expect: ['id', 'at most 48'], exit: 2 },
+  { name: 'network name with a space', step: 'cni-attach', args: ['--network', 'my net'], expect: ['network', 'my net'], exit: 2 },
+  {
+    name: 'bridge name longer than 15 bytes',
+    step: 'host-setup',
+    args: ['--bridge', 'averylongbridge0'],
+    expect: ['bridge', '15'],
+    exit: 2,
+  },
+  { name: 'ifname with a colon', step: 'cni-attach', args: ['--ifname', 'eth:0'], expect: ['ifname', 'eth:0'], exit: 2 },
+  { name: 'unsupported cniVersion', step: 'host-setup', args: ['--cni-version', '9.9.9'], expect: ['cniVersion', '9.9.9'], exit: 2 },
+  { name: 'zero containers', step: 'host-setup', args: ['--containers', '0'], expect: ['containers', '0'], exit: 2 },
+  { name: 'containers not a number', step: 'host-setup', args: ['--containers', 'two'], expect: ['--containers', 'two'], exit: 2 },
+  { name: 'plugin timeout too short', step: 'cni-attach', args: ['--plugin-timeout-ms', '5'], expect: ['pluginTimeoutMs', '5'], exit: 2 },
+  { name: 'relative conf dir', step: 'host-setup', args: ['--conf-dir', 'etc/cni'], expect: ['confDir', 'absolute'], exit: 2 },
+  {
+    name: 'relative plugin dir',
+    step: 'host-setup',
+    args: ['--plugin-dirs', '/usr/lib/cni:opt/cni'],
+    expect: ['pluginDirs', 'opt/cni'],
+    exit: 2,
+  },
+  { name: 'negative lock wait', step: 'verify', args: ['--lock-wait-ms', '-1'], expect: ['lockWaitMs', '-1'], exit: 2 },
+  {
+    name: 'unknown flag with a suggestion',
+    step: 'host-setup',
+    args: ['--subnet', '10.0.0.0/24'],
+    expect: ['--subnet', 'did you mean'],
+    exit: 2,
+  },
+  { name: 'flag missing its value', step: 'host-setup', args: ['--subnet4'], expect: ['--subnet4 needs a value'], exit: 2 },
+  { name: 'bool flag given a word', step: 'host-setup', args: ['--verbose=perhaps'], expect: ['--verbose', 'perhaps'], exit: 2 },
+  { name: 'stray positional argument', step: 'image-fetch', args: ['busybox'], expect: ['unexpected argument', 'busybox'], exit: 2 },
+  {
+    name: '--config without a file',
+    step: 'host-setup',
+    noConfig: true,
+    args: ['--config'],
+    expect: ['--config needs a file path'],
+    exit: 2,
+  },
   // environment
-  { name: 'env: IPv4 subnet garbage', step: 'host-setup', env: { CNI_DEMO_SUBNET4: 'garbage' }, expect: ['subnet4', 'garbage'] },
+  { name: 'env: IPv4 subnet garbage', step: 'host-setup', env: { CNI_DEMO_SUBNET4: 'garbage' }, expect: ['subnet4', 'garbage'], exit: 2 },
   {
     name: 'env: unknown CNI_DEMO_ variable',
     step: 'host-setup',
     env: { CNI_DEMO_SUBNET: '10.0.0.0/24' },
     expect: ['CNI_DEMO_SUBNET', 'did you mean'],
+    exit: 2,
   },
-  { name: 'env: bool not true/false', step: 'host-setup', env: { CNI_DEMO_IP_MASQ: 'maybe' }, expect: ['CNI_DEMO_IP_MASQ', 'maybe'] },
-  { name: 'env: int not a number', step: 'runc-bundle', env: { CNI_DEMO_CONTAINERS: 'many' }, expect: ['CNI_DEMO_CONTAINERS', 'many'] },
+  {
+    name: 'env: bool not true/false',
+    step: 'host-setup',
+    env: { CNI_DEMO_IP_MASQ: 'maybe' },
+    expect: ['CNI_DEMO_IP_MASQ', 'maybe'],
+    exit: 2,
+  },
+  {
+    name: 'env: int not a number',
+    step: 'runc-bundle',
+    env: { CNI_DEMO_CONTAINERS: 'many' },
+    expect: ['CNI_DEMO_CONTAINERS', 'many'],
+    exit: 2,
+  },
   {
     name: 'env: config file that does not exist',
     step: 'host-setup',
     noConfig: true,
     env: { CNI_DEMO_CONFIG: '/nonexistent/cni-demo.json' },
     expect: ['/nonexistent/cni-demo.json', 'cannot be read'],
+    exit: 2,
   },
   // config files
   {
@@ -120,6 +176,7 @@ const CASES: Case[] = [
     setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"subnet4": "10.0.0.0/24",}'),
     args: ['--config', 'BAD'],
     expect: ['not valid JSON'],
+    exit: 2,
   },
   {
     name: 'config file holding an array',
@@ -128,6 +185,7 @@ const CASES: Case[] = [
     setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '[1,2]'),
     args: ['--config', 'BAD'],
     expect: ['JSON object'],
+    exit: 2,
   },
   {
     name: 'config file with an unknown key',
@@ -136,6 +194,7 @@ const CASES: Case[] = [
     setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"subnet": "10.0.0.0/24"}'),
     args: ['--config', 'BAD'],
     expect: ['unknown key "subnet"', 'subnet4'],
+    exit: 2,
   },
   {
     name: 'config file with a wrong type',
@@ -144,22 +203,25 @@ const CASES: Case[] = [
     setup: (e) => void writeFileSync(path.join(e.root, 'bad.json'), '{"containers": "3"}'),
     args: ['--config', 'BAD'],
     expect: ['"containers"', 'whole number'],
+    exit: 2,
   },
   // missing previous steps and state files
-  { name: 'runc-bundle before image-fetch', step: 'runc-bundle', expect: ['needs image-fetch', 'run image-fetch first'] },
-  { name: 'cni-attach before host-setup', step: 'cni-attach', expect: ['needs host-setup'] },
-  { name: 'verify before anything', step: 'verify', expect: ['needs host-setup'] },
+  { name: 'runc-bundle before image-fetch', step: 'runc-bundle', expect: ['needs image-fetch', 'run image-fetch first'], exit: 1 },
+  { name: 'cni-attach before host-setup', step: 'cni-attach', expect: ['needs host-setup'], exit: 1 },
+  { name: 'verify before anything', step: 'verify', expect: ['needs host-setup'], exit: 1 },
   {
     name: 'corrupt host-setup state',
     step: 'cni-attach',
     setup: (e) => void writeState(e, 'host-setup', '{"bridge": '),
     expect: ['host-setup.json', 'corrupt'],
+    exit: 1,
   },
   {
     name: 'corrupt image-fetch state',
     step: 'runc-bundle',
     setup: (e) => void writeState(e, 'image-fetch', '\u0000\u0000'),
     expect: ['image-fetch.json', 'corrupt'],
+    exit: 1,
   },
   // malformed, so it is refused before any lookup: a test never reaches a registry off this machine
   {
@@ -167,6 +229,7 @@ const CASES: Case[] = [
     step: 'image-fetch',
     args: ['--image', 'Debian:12'],
     expect: ['image', 'Debian:12', 'not a valid reference'],
+    exit: 1,
   },
   // the host
   {
@@ -174,18 +237,21 @@ const CASES: Case[] = [
     step: 'host-setup',
     args: ['--plugin-dirs', '/nonexistent/cni', '--no-install'],
     expect: ['plugin "bridge" not found', '/nonexistent/cni'],
+    exit: 1,
   },
   {
     name: 'subnet overlapping a host route',
     step: 'host-setup',
     setup: (e) => link(`t5o${tag(2)}`, 'bridge', `${e.config.gateway4.replace(/\.1$/, '.77')}/28`),
     expect: ['overlaps the host route', 'subnet4'],
+    exit: 1,
   },
   {
     name: 'a non-bridge link has the bridge name',
     step: 'host-setup',
     setup: (e) => link(e.config.bridge, 'veth'),
     expect: ['veth link', 'already exists'],
+    exit: 1,
   },
   {
     name: 'a bridge with other addresses has the bridge name',
@@ -196,6 +262,7 @@ const CASES: Case[] = [
       return async () => void (await exec('ip', ['link', 'del', e.config.bridge], { allowFail: true }));
     },
     expect: ['already exists with addresses', 'not ['],
+    exit: 1,
   },
   {
     name: 'a different network config file is in the way',
@@ -205,9 +272,18 @@ const CASES: Case[] = [
       writeFileSync(names(e.config).confFile, '{"cniVersion":"0.4.0","name":"other","plugins":[]}');
     },
     expect: ['already exists with a different network config'],
+    exit: 1,
   },
   // who and when
-  { name: 'up as a non-root user', step: 'host-setup', noConfig: true, wrap: NOBODY, args: ['FLAGS'], expect: ['must run as root'] },
+  {
+    name: 'up as a non-root user',
+    step: 'host-setup',
+    noConfig: true,
+    wrap: NOBODY,
+    args: ['FLAGS'],
+    expect: ['must run as root'],
+    exit: 1,
+  },
   {
     name: 'down as a non-root user',
     step: 'cni-attach',
@@ -216,6 +292,7 @@ const CASES: Case[] = [
     wrap: NOBODY,
     args: ['FLAGS'],
     expect: ['must run as root'],
+    exit: 1,
   },
   {
     name: 'the instance is locked by a live run',
@@ -226,8 +303,152 @@ const CASES: Case[] = [
       return async () => release();
     },
     expect: ['in use by process', String(process.pid)],
+    exit: 1,
+  },
+  // the cni-demo command (FILE stands for the test's config file)
+  {
+    name: 'cni-demo: unknown command',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['updown'],
+    expect: ['unknown command "updown"', 'up, down, status, exec, logs'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo: an option where the command goes',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['--bridge', 'br1'],
+    expect: ['--bridge is not a command', 'cni-demo up --bridge br1'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo up: unknown flag',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['up', '--config', 'FILE', '--bridg', 'x'],
+    expect: ['unknown option --bridg', 'did you mean --bridge'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo status: flag without its value',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['status', '--config', 'FILE', '--id'],
+    expect: ['--id needs a value'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo exec: the command without --',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['exec', '--config', 'FILE', 'ip', 'a'],
+    expect: ['"ip": the command to run goes after --', '-- ip a'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo exec: nothing after --',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['exec', '--config', 'FILE', '--'],
+    expect: ['exec needs the command to run after --', 'cni-demo exec -- ip a'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo exec: unknown flag',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['exec', '--config', 'FILE', '--idd', 'x', '--', 'ip', 'a'],
+    expect: ['unknown option --idd', 'did you mean --id'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo exec: flag without its value',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['exec', '--config', 'FILE', '--id', '--', 'ip', 'a'],
+    expect: ['--id needs a value'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo logs: a stray argument',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['logs', '--config', 'FILE', 'web'],
+    expect: ['unexpected argument "web"', 'cni-demo logs --id'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo exec: an instance of several containers, none named',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['exec', '--config', 'FILE', '--', 'ip', 'a'],
+    setup: (e) => void writeState(e, 'runc-bundle', JSON.stringify(bundleState(e, [`${e.config.id}-1`, `${e.config.id}-2`]))),
+    expect: ['runs 2 containers', '--id t-'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo exec: an id that is not running',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['exec', '--config', 'FILE', '--', 'ip', 'a'],
+    expect: ['no container "t-', 'cni-demo up --id t-'],
+    exit: 1,
+  },
+  {
+    name: 'cni-demo logs: an id that is not running',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['logs', '--config', 'FILE'],
+    expect: ['no container "t-', 'cni-demo up --id t-'],
+    exit: 1,
+  },
+  {
+    name: 'cni-demo exec: a container runc does not know (state left, container gone)',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['exec', '--config', 'FILE', '--', 'ip', 'a'],
+    setup: (e) => void writeState(e, 'runc-bundle', JSON.stringify(bundleState(e, [e.config.id]))),
+    expect: ['is not known to runc, not running', 'cni-demo down --id'],
+    exit: 1,
+  },
+  {
+    name: 'cni-demo exec as a non-root user',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    wrap: NOBODY,
+    args: ['exec', 'FLAGS', '--', 'ip', 'a'],
+    expect: ['must run as root'],
+    exit: 1,
   },
 ];
+
+/** A runc-bundle state naming containers that do not exist (the instance's run folder left behind). */
+function bundleState(e: Env, ids: string[]) {
+  const containers = ids.map((containerId) => ({
+    containerId,
+    bundleDir: path.join(names(e.config).runDir, 'containers', containerId, 'bundle'),
+    pid: 1,
+    netnsPath: path.join(e.config.netnsDir, containerId),
+    rootfsDir: path.join(e.config.imageCacheDir, 'rootfs'),
+  }));
+  const first = containers[0];
+  return { ...first, runcRoot: e.config.runcRoot, containers };
+}
 
 for (const c of CASES) {
   test(`bad input: ${c.name}`, async () => {
@@ -238,12 +459,14 @@ for (const c of CASES) {
     try {
       undo = (await c.setup?.(env)) ?? undefined;
       const before = await hostSnapshot(exec, config);
-      const args = (c.args ?? []).flatMap((a) => (a === 'BAD' ? [path.join(root, 'bad.json')] : a === 'FLAGS' ? flagsOf(config) : [a]));
+      const args = (c.args ?? []).flatMap((a) =>
+        a === 'BAD' ? [path.join(root, 'bad.json')] : a === 'FLAGS' ? flagsOf(config) : a === 'FILE' ? [file] : [a],
+      );
       const argv = c.noConfig ? args : ['--config', file, ...args];
       const r = await runScript(c.step, c.script ?? 'up', argv, { env: c.env ?? {}, wrap: c.wrap ?? [] });
       const msg = r.stderr + r.stdout;
       assert.is(r.signal, null, `not killed: ${msg}`);
-      assert.is(r.code, 1, `exit code 1: ${msg}`);
+      assert.is(r.code, c.exit, `exit code ${c.exit}: ${msg}`);
       for (const want of c.expect) assert.ok(msg.toLowerCase().includes(want.toLowerCase()), `message names "${want}":\n${msg}`);
       assert.ok(/error: /.test(msg) && !/\n\s+at /.test(msg), `one clear message, no stack:\n${msg}`);
       // a step that ran and failed appends its timing for the report, to a run folder that already exists (here

@@ -55,7 +55,14 @@ export interface FieldSpec<K extends keyof Config = keyof Config> {
   help: string;
   /** returns a problem text (what is wrong and how to fix it) or undefined */
   check?: (value: Config[K], cfg: Config) => string | undefined;
+  /** the only values allowed (the check enforces them; the config file's JSON Schema lists them) */
+  choices?: readonly string[];
+  /** the smallest whole number allowed (the check enforces it; the JSON Schema says it) */
+  min?: number;
 }
+
+const CNI_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] as const;
+const FIREWALL = ['auto', 'on', 'off'] as const;
 
 // CNI's own rules (libcni pkg/utils): container id and network name share one pattern.
 export const CNI_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -141,8 +148,9 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'string',
     default: '0.4.0',
     help: 'cniVersion of the generated network config',
+    choices: CNI_VERSIONS,
     check: (v) =>
-      ['0.3.0', '0.3.1', '0.4.0', '1.0.0'].includes(v)
+      (CNI_VERSIONS as readonly string[]).includes(v)
         ? undefined
         : `"${v}" is not supported: use 0.3.0, 0.3.1, 0.4.0 or 1.0.0 (what Debian's plugins speak)`,
   },
@@ -175,6 +183,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'int',
     default: 600000,
     help: 'how long an image pull may take, in ms (a manifest lookup gets at most 30 s of it)',
+    min: 1000,
     check: (v) => (v >= 1000 ? undefined : `${v} is too short: use 1000 or more`),
   },
   cmd: {
@@ -198,6 +207,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'int',
     default: 1,
     help: 'number of containers',
+    min: 1,
     check: (v, c) => {
       if (v < 1) return `${v} is not a valid count: use 1 or more`;
       const cap = subnetCapacity(c.subnet4, c.subnet6);
@@ -211,6 +221,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'int',
     default: 8,
     help: 'how many containers are created, attached or checked at once',
+    min: 1,
     check: (v) => (v >= 1 && v <= 256 ? undefined : `${v} is not valid: use 1 to 256`),
   },
   portMap: {
@@ -223,6 +234,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'int',
     default: 1,
     help: 'with --port-map: which container (1..containers) runs busybox httpd on port 80 and gets the mappings',
+    min: 1,
     check: (v, c) =>
       v >= 1 && v <= Math.max(1, c.containers) ? undefined : `${v} is not a container number: use 1 to ${c.containers} (--containers)`,
   },
@@ -230,7 +242,8 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'string',
     default: 'auto',
     help: "with --port-map: chain the firewall plugin: auto (when the host's FORWARD policy drops), on, off",
-    check: (v) => (['auto', 'on', 'off'].includes(v) ? undefined : `"${v}" is not auto, on or off`),
+    choices: FIREWALL,
+    check: (v) => ((FIREWALL as readonly string[]).includes(v) ? undefined : `"${v}" is not auto, on or off`),
   },
   pluginDirs: {
     kind: 'list',
@@ -250,12 +263,14 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'int',
     default: 30000,
     help: 'how long a CNI plugin may run, in ms',
+    min: 100,
     check: (v) => (v >= 100 ? undefined : `${v} is too short: use 100 or more`),
   },
   lockWaitMs: {
     kind: 'int',
     default: 60000,
     help: 'how long a step waits for another run of the same --id to finish, in ms (0: refuse at once)',
+    min: 0,
     check: (v) => (v >= 0 ? undefined : `${v} is negative: use 0 or more`),
   },
   fixForward: {

@@ -17,7 +17,7 @@ import {
 
 /**
  * The host record's bookkeeping against a sysctl tree in a temp folder (the real one is shared by everyone on
- * the host; cli/test/forwarding.test.ts runs the real thing in a private network namespace).
+ * the host; cli/test/e2e/forwarding.test.ts runs the real thing in a private network namespace).
  */
 function sandbox(start: '0' | '1') {
   const root = mkdtempSync(path.join(os.tmpdir(), 'host-record-'));
