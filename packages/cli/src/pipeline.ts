@@ -110,13 +110,30 @@ export async function pipelineUp(ctx: Ctx, modules: Record<StepName, StepModule>
     const order = stepOrder('up');
     return { steps: steps.sort((a, b) => order.indexOf(a.step) - order.indexOf(b.step)) };
   }
+  const failedTask = GRAPH.up[failedAt] as Task;
+  const error = (outcomes.get(taskId(failedTask)) as { error?: unknown }).error;
+  if (UNDO_ALL_WHEN_FAILED.includes(failedTask.step)) {
+    // the plugins refused the network (its own DEL undid their part): nothing of the run is worth keeping
+    ctx.log.warn(`${failedTask.step} failed: taking down what this up made, so the host is as it was`);
+    await pipelineDown(ctx, modules).catch((e: unknown) => {
+      if (error instanceof Error) error.message += `\n(and the down after it failed too: ${(e as Error).message})`;
+    });
+    throw error;
+  }
   // a step that ran alongside the failed one, and would not have started had the steps run one after another,
   // is undone: a refusal (bad input found by host-setup) leaves nothing behind
   for (const t of GRAPH.up.slice(failedAt + 1).reverse()) {
     if (!t.stage && outcomes.get(taskId(t))?.ok) await modules[t.step].down(ctx).catch(() => undefined);
   }
-  throw (outcomes.get(taskId(GRAPH.up[failedAt] as Task)) as { error?: unknown }).error;
+  throw error;
 }
+
+/**
+ * Steps whose failure takes the whole run down again. A failed ADD is the network's own refusal (a plugin
+ * that fails, a config it rejects): the container, its netns and the host's preparation exist only to be
+ * attached, so the run undoes itself and the host is as before. A failed verify keeps everything to look at.
+ */
+export const UNDO_ALL_WHEN_FAILED: StepName[] = ['cni-attach'];
 
 /**
  * Every step's down, each as soon as the graph lets it. Each is tried even when one it waits for failed, so

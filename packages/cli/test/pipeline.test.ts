@@ -109,6 +109,22 @@ test('up: a failed image-fetch leaves host-setup, as if the steps had run one af
   }
 });
 
+test('up: a failed cni-attach (the plugins refused the network) takes down everything the up made', async () => {
+  const { root, ctx: c } = ctx();
+  try {
+    const f = fakes({ up: 'cni-attach up' });
+    await pipelineUp(c, f.modules).then(
+      () => assert.unreachable('up must fail'),
+      (e: Error) => assert.is(e.message, 'cni-attach up failed', 'the ADD failure is what is reported'),
+    );
+    assert.not.ok(f.events.includes('start verify up'));
+    for (const s of STEPS) assert.ok(f.events.includes(`end ${s} down`), `${s} down ran`);
+    assert.ok(f.events.indexOf('end cni-attach up') < f.events.indexOf('start cni-attach down'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('down: the containers stop while DEL runs, the bridge goes while the containers are removed, the audit last', async () => {
   const { root, ctx: c } = ctx();
   try {

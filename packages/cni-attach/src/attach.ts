@@ -1,19 +1,58 @@
-import { readFileSync } from 'node:fs';
-import { type AnyResult, CniRuntime, confFromBytes, type NetworkConfigList, type Result, type RuntimeConf } from '@cni-demo/cni';
-import { type Ctx, httpdContainerId, type PortMapping, parsePortMap, UserError } from '@cni-demo/core';
+import { existsSync } from 'node:fs';
+import { type AnyResult, CniRuntime, confFromFile, type NetworkConfigList, type Result, type RuntimeConf } from '@cni-demo/cni';
+import {
+  bridgePorts,
+  type Ctx,
+  type HostSetupState,
+  httpdContainerId,
+  linkAlias,
+  linkMark,
+  loadNetconf,
+  type PortMapping,
+  parsePortMap,
+  UserError,
+} from '@cni-demo/core';
 
 export function runtimeFor(ctx: Ctx, pluginDirs: string[]): CniRuntime {
   return new CniRuntime({ pluginDirs, cacheDir: ctx.config.cniCacheDir, timeoutMs: ctx.config.pluginTimeoutMs });
 }
 
-export function loadList(confFile: string): NetworkConfigList {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(confFile);
-  } catch {
-    throw new UserError(`network config ${confFile} is missing`, { hint: 'run host-setup first (it writes the network config)' });
+/**
+ * The network host-setup prepared, read as the runtime reads it (a user's .conf wrapped into a list), and only
+ * if it is still the file host-setup looked at: DEL must later run with the config ADD ran with.
+ */
+export function loadList(host: Pick<HostSetupState, 'confFile' | 'network'>): NetworkConfigList {
+  const file = host.confFile;
+  if (!existsSync(file)) {
+    throw new UserError(`network config ${file} is missing`, {
+      hint:
+        host.network?.source === 'file'
+          ? 'put the file back (down needs it too), or run host-setup again'
+          : 'run host-setup first (it writes the network config)',
+    });
   }
-  return confFromBytes(bytes, confFile);
+  const { list, view } = loadNetconf(file, confFromFile);
+  if (host.network && host.network.digest !== view.digest) {
+    throw new UserError(`network config ${file} changed since host-setup looked at it`, {
+      field: 'netconf',
+      hint: 'run host-setup up again, so what the host was prepared for is what the plugins get',
+    });
+  }
+  return list as NetworkConfigList;
+}
+
+/**
+ * Marks the bridges the network's plugin made in this ADD (host-setup recorded them as absent before up), so
+ * down removes them and nothing else. A bridge that already carries an alias is someone else's: left alone.
+ */
+export async function markPluginBridges(ctx: Ctx, host: HostSetupState): Promise<string[]> {
+  const marked: string[] = [];
+  for (const b of host.pluginBridges ?? []) {
+    if (bridgePorts(b) === undefined || (linkAlias(b) ?? '') !== '') continue;
+    await ctx.exec('ip', ['link', 'set', 'dev', b, 'alias', linkMark(ctx.config.id)]);
+    marked.push(b);
+  }
+  return marked;
 }
 
 export function runtimeConf(

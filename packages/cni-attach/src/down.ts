@@ -12,11 +12,12 @@ import {
   isNumberedContainerOf,
   linkInNetns,
   mapLimit,
+  readLeases,
   requireRoot,
 } from '@cni-demo/core';
 import { capabilityArgsFor, runtimeConf, runtimeFor } from './attach.js';
 import { removeLeakedMasq } from './masq.js';
-import { loadListForDown, releaseLeases, removeConfCopy } from './recover.js';
+import { loadListForDown, networkForDown, releaseLeases, removeConfCopy } from './recover.js';
 
 /**
  * CNI DEL for every attachment with the cached result as prevResult (and the cached capability args, so
@@ -28,10 +29,11 @@ export async function down(ctx: Ctx): Promise<void> {
   const s = ctx.state.read<CniAttachState>('cni-attach');
   const ids = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
   const list = loadListForDown(ctx, s, [...ids]);
+  const view = networkForDown(ctx);
   let proof: Promise<void> = Promise.resolve();
   let masqMayLeak = !list;
   if (!list) {
-    const leases = releaseLeases(ctx);
+    const leases = releaseLeases(ctx, view);
     ctx.log.info(`cni-attach: no network config left to run DEL with${leases.length ? `; released leases ${leases.join(', ')}` : ''}`);
   } else {
     const cni = runtimeFor(ctx, s?.pluginDirs ?? ctx.config.pluginDirs.filter((d) => existsSync(d)));
@@ -41,7 +43,14 @@ export async function down(ctx: Ctx): Promise<void> {
     for (const e of listCachedAttachments(cni.cacheDir)) {
       if (e.networkName === list.name && isNumberedContainerOf(ctx.config, e.containerId)) ids.add(e.containerId);
     }
-    const todo = [...ids];
+    // without state, DEL only where an ADD left a trace (a cache entry, a pin, a lease): a DEL for a container
+    // never attached is not free, host-local makes its store folder and lock file for it
+    const leased = new Set(view?.leaseStore ? readLeases(view.leaseStore, view.name).map((l) => l.containerId) : []);
+    const traced = (id: string) =>
+      existsSync(path.join(ctx.config.netnsDir, id)) ||
+      leased.has(id) ||
+      readCacheEntry(cni.cacheDir, list.name, id, ctx.config.ifname) !== undefined;
+    const todo = s ? [...ids] : [...ids].filter(traced);
     const pinned: { id: string; netns: string }[] = [];
     const progress = createProgress('detach', todo.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
     await mapLimit(todo, ctx.config.concurrency, async (id) => {
@@ -61,7 +70,7 @@ export async function down(ctx: Ctx): Promise<void> {
     // sysfs, no process) means no eth0 is left; only when some port is still there (another instance's
     // containers on an adopted bridge, or a DEL that did not remove it) is each container looked into
     proof = (async () => {
-      const ports = bridgePorts(ctx.config.bridge);
+      const ports = view?.bridge ? bridgePorts(view.bridge.name) : undefined;
       if (ports === undefined || ports.length > 0) {
         for (const { netns } of pinned) {
           if (await linkInNetns(ctx.exec, netns, ctx.config.ifname))
@@ -74,7 +83,9 @@ export async function down(ctx: Ctx): Promise<void> {
   // the bridge plugin leaves its NAT chain when DEL ran without a netns (or without prevResult): ours to
   // remove, alongside the proof
   // (a chain left anyway is still found by verify's leak audit, and the next down removes it)
-  const masq = masqMayLeak ? removeLeakedMasq(ctx, list?.name ?? s?.network ?? ctx.config.network, [...ids]) : Promise.resolve([]);
+  const masq = masqMayLeak
+    ? removeLeakedMasq(ctx, list?.name ?? s?.network ?? view?.name ?? ctx.config.network, [...ids])
+    : Promise.resolve([]);
   const settled = await Promise.allSettled([proof, masq]);
   for (const r of settled) if (r.status === 'rejected') throw r.reason;
   removeConfCopy(ctx);

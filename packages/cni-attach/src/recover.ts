@@ -1,7 +1,17 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { confFromBytes, type NetworkConfigList, readCacheEntry } from '@cni-demo/cni';
-import { type CniAttachState, containerIds, type Ctx, leaseDir, readLeases, writeFileAtomic } from '@cni-demo/core';
+import { confFromBytes, confFromFile, type NetworkConfigList, readCacheEntry } from '@cni-demo/cni';
+import {
+  type CniAttachState,
+  containerIds,
+  type Ctx,
+  type HostSetupState,
+  instanceNetwork,
+  type NetworkView,
+  networkLeaseDir,
+  readLeases,
+  writeFileAtomic,
+} from '@cni-demo/core';
 
 /** cni-attach's own copy of the conflist bytes, written before ADD, so DEL can run after the file is gone. */
 export function confCopyFile(ctx: Ctx): string {
@@ -27,10 +37,17 @@ export function loadListForDown(
   s: CniAttachState | undefined,
   ids: string[] = containerIds(ctx.config),
 ): NetworkConfigList | undefined {
-  for (const file of [s?.confFile, ctx.names.confFile]) {
+  // the copy is the config ADD ran with: a user's file edited since is not what DEL must get
+  const copy = readCopy(ctx);
+  for (const file of [s?.confFile, ctx.config.netconf || ctx.names.confFile]) {
     if (!file || !existsSync(file)) continue;
     try {
-      return confFromBytes(readFileSync(file), file);
+      const list = confFromFile(file);
+      if (copy && Buffer.compare(Buffer.from(copy.bytes), Buffer.from(list.bytes)) !== 0) {
+        ctx.log.warn(`${file} changed since ADD: DEL runs with the config ADD ran with (kept in ${confCopyFile(ctx)})`);
+        return copy;
+      }
+      return list;
     } catch {
       /* unreadable or replaced by something else: try the next source */
     }
@@ -49,21 +66,34 @@ export function loadListForDown(
       /* fall through */
     }
   }
+  return copy;
+}
+
+function readCopy(ctx: Ctx): NetworkConfigList | undefined {
   const copy = confCopyFile(ctx);
-  if (existsSync(copy)) {
-    try {
-      return confFromBytes(readFileSync(copy), copy);
-    } catch {
-      /* fall through */
-    }
+  if (!existsSync(copy)) return undefined;
+  try {
+    return confFromBytes(readFileSync(copy), copy);
+  } catch {
+    return undefined;
   }
-  return undefined;
+}
+
+/** The instance's network for down: host-setup's record, else the --netconf file, else the generated one; undefined if unknowable. */
+export function networkForDown(ctx: Ctx): NetworkView | undefined {
+  try {
+    return instanceNetwork(ctx.config, ctx.names.confFile, confFromFile, ctx.state.read<HostSetupState>('host-setup'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Last resort when no config is left to run DEL with: the host-local leases naming our containers are removed. */
-export function releaseLeases(ctx: Ctx): string[] {
+export function releaseLeases(ctx: Ctx, view = networkForDown(ctx)): string[] {
+  const dir = view ? networkLeaseDir(view) : undefined;
+  if (!view?.leaseStore || !dir) return [];
   const ids = new Set(containerIds(ctx.config));
-  const mine = readLeases(ctx.config.ipamDataDir, ctx.config.network).filter((l) => ids.has(l.containerId));
-  for (const l of mine) rmSync(path.join(leaseDir(ctx.config.ipamDataDir, ctx.config.network), l.address), { force: true });
+  const mine = readLeases(view.leaseStore, view.name).filter((l) => ids.has(l.containerId));
+  for (const l of mine) rmSync(path.join(dir, l.address), { force: true });
   return mine.map((l) => l.address);
 }

@@ -13,9 +13,10 @@ import {
   mapLimit,
   type RuncBundleState,
   requireRoot,
+  UserError,
 } from '@cni-demo/core';
-import type { CniRuntime, NetworkConfigList } from '@cni-demo/cni';
-import { addressesOf, capabilityArgsFor, loadList, runtimeConf, runtimeFor } from './attach.js';
+import { CniError, type CniRuntime, type NetworkConfigList } from '@cni-demo/cni';
+import { addressesOf, capabilityArgsFor, loadList, markPluginBridges, runtimeConf, runtimeFor } from './attach.js';
 import { keepConfCopy } from './recover.js';
 
 /**
@@ -26,7 +27,7 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
   requireRoot('cni-attach');
   const host = ctx.state.require<HostSetupState>('host-setup', 'cni-attach');
   const bundle = ctx.state.require<RuncBundleState>('runc-bundle', 'cni-attach');
-  const list = loadList(host.confFile);
+  const list = loadList(host);
   const cni = runtimeFor(ctx, host.pluginDirs);
   const containers = bundleContainers(bundle);
   // the conflist kept beside the state, so DEL still runs if the config file is gone by teardown time
@@ -45,7 +46,12 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
     if (!head) return [];
     const first = await attach(head);
     return [first, ...(await mapLimit(rest, ctx.config.concurrency, attach))];
-  })().finally(() => progress.done());
+  })().finally(async () => {
+    progress.done();
+    // a failed ADD may have made the bridge too (its DEL leaves it): marked all the same, so down removes it
+    const marked = await markPluginBridges(ctx, host);
+    if (marked.length > 0) ctx.log.info(`the ${list.plugins[0]?.type} plugin made bridge ${marked.join(', ')}: marked as this instance's`);
+  });
   faultPoint('cni-attach:after-add');
 
   const first = attachments[0] as CniAttachment;
@@ -91,8 +97,11 @@ async function attachOne(ctx: Ctx, cni: CniRuntime, list: NetworkConfigList, c: 
       result = await cni.addNetworkList(list, rt);
     } catch (e) {
       // every ADD gets a DEL, failed ones too: the bridge plugin may already have wired eth0
-      await cni.delNetworkList(list, rt).catch(() => undefined);
-      throw e;
+      const undone = await cni.delNetworkList(list, rt).then(
+        () => undefined,
+        (d: unknown) => d,
+      );
+      throw addFailed(list, c.containerId, e, undone);
     }
   }
   // the plugins return DNS and addresses but write no files: the container's resolv.conf and hosts are ours
@@ -104,4 +113,23 @@ async function attachOne(ctx: Ctx, cni: CniRuntime, list: NetworkConfigList, c: 
     ...addressesOf(result),
     ...(caps ? { portMappings: caps.portMappings } : {}),
   };
+}
+
+/**
+ * A failed ADD as one clear message: the plugin's own CNI error (code and text) and the last lines it wrote to
+ * stderr, and whether the DEL that followed undid it.
+ */
+function addFailed(list: NetworkConfigList, containerId: string, e: unknown, undone: unknown): unknown {
+  if (!(e instanceof CniError)) return e;
+  const stderr = e.stderr.trim().split('\n').slice(-3).join(' | ');
+  const del =
+    undone === undefined
+      ? 'the DEL that followed undid what it had made'
+      : `the DEL that followed failed too: ${(undone as Error).message}`;
+  return new UserError(
+    `CNI ADD of ${containerId} to network "${list.name}" failed: ${e.message}${stderr ? ` (plugin stderr: ${stderr})` : ''}; ${del}`,
+    {
+      hint: e.plugin ? `fix the "${e.plugin}" plugin or its config in ${list.source}` : `fix the network config ${list.source}`,
+    },
+  );
 }

@@ -119,6 +119,26 @@ export function confFromBytes(bytes: Uint8Array | string, source = 'config'): Ne
   return 'plugins' in raw ? confListFromBytes(bytes, source) : confListFromConfBytes(bytes, source);
 }
 
+/**
+ * One network file, read as libcni reads it (ConfListFromFile, ConfFromFile): `.conflist` is a list, `.conf` and
+ * `.json` are single-plugin files wrapped into a one-plugin list; any other name is read by its shape. An
+ * unreadable file is a ConfigError naming it and the reason (ENOENT, EISDIR, EACCES …).
+ */
+export function confFromFile(file: string): NetworkConfigList {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${code ?? e})`;
+    throw new ConfigError(file, undefined, why);
+  }
+  const ext = path.extname(file);
+  if (ext === '.conflist') return confListFromBytes(bytes, file);
+  if (ext === '.conf' || ext === '.json') return confListFromConfBytes(bytes, file);
+  return confFromBytes(bytes, file);
+}
+
 function filesWith(dir: string, exts: string[]): string[] {
   let entries: string[];
   try {

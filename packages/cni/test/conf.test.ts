@@ -3,7 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CniError, ConfigError, confFromBytes, confListFromBytes, confListFromConfBytes, loadConfList } from '../src/index.js';
+import {
+  CniError,
+  ConfigError,
+  confFromBytes,
+  confFromFile,
+  confListFromBytes,
+  confListFromConfBytes,
+  loadConfList,
+} from '../src/index.js';
 
 const list = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ name: 'n1', cniVersion: '1.0.0', plugins: [{ type: 'bridge' }], ...extra });
@@ -73,6 +81,30 @@ test('single-plugin .conf is wrapped into a one-element list', () => {
     /missing 'type'/,
     'x.conf',
   );
+});
+
+test('one file: read by its extension as libcni does; an unreadable file is named with the reason', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cni-file-'));
+  try {
+    const single = JSON.stringify({ name: 'n3', cniVersion: '0.4.0', type: 'bridge', plugins: 'ignored' });
+    for (const f of ['a.conf', 'a.json']) {
+      writeFileSync(path.join(dir, f), single);
+      const l = confFromFile(path.join(dir, f));
+      assert.is(l.plugins[0]?.type, 'bridge', `${f} is a single-plugin file whatever keys it has`);
+      assert.is(l.source, path.join(dir, f));
+    }
+    writeFileSync(path.join(dir, 'b.conflist'), JSON.stringify({ name: 'n4', cniVersion: '1.0.0', type: 'bridge' }));
+    configError(() => confFromFile(path.join(dir, 'b.conflist')), 'plugins', /needs a "plugins" array/, path.join(dir, 'b.conflist'));
+    writeFileSync(path.join(dir, 'c.txt'), list());
+    assert.is(confFromFile(path.join(dir, 'c.txt')).name, 'n1', 'another name is read by its shape');
+    writeFileSync(path.join(dir, 'd.conf'), JSON.stringify({ name: 'n5', cniVersion: '1.0.0' }));
+    configError(() => confFromFile(path.join(dir, 'd.conf')), '(plugin).type', /missing 'type'/, path.join(dir, 'd.conf'));
+    configError(() => confFromFile(path.join(dir, 'none.conf')), undefined, /does not exist/, path.join(dir, 'none.conf'));
+    mkdirSync(path.join(dir, 'e.conf'));
+    configError(() => confFromFile(path.join(dir, 'e.conf')), undefined, /is a folder/, path.join(dir, 'e.conf'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('directory lookup: conflists first in lexical order, then .conf/.json; errors name the dir', () => {

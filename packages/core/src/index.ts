@@ -10,6 +10,7 @@ export * from './graph.js';
 export * from './log.js';
 export * from './names.js';
 export * from './net.js';
+export * from './network.js';
 export * from './state.js';
 export * from './lock.js';
 export * from './states.js';

@@ -95,3 +95,13 @@ export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
   const bEnd = b.base + prefixSize(b);
   return a.base < bEnd && b.base < aEnd;
 }
+
+/** The network form of a prefix: "192.168.199.0/24" for "192.168.199.1/24". */
+export function networkOf(p: Prefix): string {
+  return `${bigIntToIp(p.base, p.family)}/${p.bits}`;
+}
+
+/** n-th address of a prefix (0 = network address): host-local's default gateway is the first. */
+export function nthAddress(p: Prefix, n: bigint): string {
+  return bigIntToIp(p.base + n, p.family);
+}

@@ -1,3 +1,5 @@
+import type { NetworkView } from './network.js';
+
 /**
  * The state files are the contract between steps: each step writes its own after it succeeded and reads
  * those of the steps before it. Their shapes live here so step packages never import each other.
@@ -5,6 +7,7 @@
 
 /** host-setup.json: what host-setup made or found, read by cni-attach, verify and down. */
 export interface HostSetupState {
+  /** the bridge host-setup made or adopted ("" when the network is not a bridge host-setup prepares) */
   bridge: string;
   /** false when the bridge was already there (made by hand) and was adopted: down then leaves it */
   createdBridge: boolean;
@@ -30,6 +33,15 @@ export interface HostSetupState {
   sharedChainsBefore?: string[];
   /** the plugins chained after bridge in the network config (portmap, firewall) */
   chainedPlugins?: string[];
+  /** the network the instance runs (generated or the user's --netconf file). Absent in older states: generated */
+  network?: NetworkView;
+  /**
+   * Bridges the network's plugins may make that did not exist before up: cni-attach marks each one the ADD
+   * made, and down removes those carrying the mark (and nothing else)
+   */
+  pluginBridges?: string[];
+  /** --master-veth: the veth pair host-setup made as the master, and the addresses on its other end */
+  masterVeth?: { master: string; peer: string; addrs: string[] };
 }
 
 /** runc-bundle's state with the single-container fields mapped into the list form. */
@@ -161,9 +173,13 @@ export interface CniAttachState {
 
 export interface CheckResult {
   name: string;
+  /** true for a pass, and for a check that does not apply (`na`): neither fails verify */
   ok: boolean;
+  /** what was seen, why it failed, or (na) why the check does not apply to this network */
   detail: string;
   durationMs: number;
+  /** the check does not apply to this network (a host ping where the network gives the host no path, …) */
+  na?: true;
 }
 
 /** verify.json: every check with its outcome. */

@@ -5,6 +5,7 @@ import {
   type LinkInfo,
   linkExists,
   listRoutes,
+  networkOf,
   parseCidr,
   prefixesOverlap,
   type RouteInfo,
@@ -30,23 +31,39 @@ export function bridgeAddrs(ctx: Ctx): string[] {
 
 const norm = (a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`.toLowerCase();
 
+/** The bridge host-setup makes (or adopts): its name, the exact addresses, the subnets they stand for. */
+export interface BridgeSpec {
+  name: string;
+  addrs: string[];
+  /** which field a clashing subnet comes from: the config's --subnet4/6, or the user's file */
+  subnetsFrom: 'config' | string;
+}
+
+/** The generated network's bridge: the config's name and gateways. */
+export function configBridge(ctx: Ctx): BridgeSpec {
+  return { name: ctx.config.bridge, addrs: bridgeAddrs(ctx), subnetsFrom: 'config' };
+}
+
 /**
  * Host safety, decided before anything changes: a link with the bridge's name is adopted only when it is
  * a bridge carrying exactly our addresses; our subnets must not overlap any route the host has (other
  * than the ones on our own bridge).
  */
-export async function planBridge(ctx: Ctx, opts: { ours?: boolean } = {}): Promise<BridgePlan> {
-  const c = ctx.config;
-  const addrs = bridgeAddrs(ctx);
+export async function planBridge(ctx: Ctx, opts: { ours?: boolean; spec?: BridgeSpec } = {}): Promise<BridgePlan> {
+  const spec = opts.spec ?? configBridge(ctx);
+  const { name, addrs } = spec;
   // independent reads, at once
-  const [existing, routes] = await Promise.all([getLink(ctx.exec, c.bridge), listRoutes(ctx.exec)]);
+  const [existing, routes] = await Promise.all([getLink(ctx.exec, name), listRoutes(ctx.exec)]);
   const problems: UserError[] = [];
   let adopt = false;
   if (existing) {
     if (existing.kind !== 'bridge') {
       problems.push(
-        new UserError(`a ${existing.kind ?? 'non-bridge'} link named "${c.bridge}" already exists, so the bridge cannot be made`, {
-          hint: `choose another name with --bridge, or remove that link if it is not needed`,
+        new UserError(`a ${existing.kind ?? 'non-bridge'} link named "${name}" already exists, so the bridge cannot be made`, {
+          hint:
+            spec.subnetsFrom === 'config'
+              ? `choose another name with --bridge, or remove that link if it is not needed`
+              : `choose another "bridge" in ${spec.subnetsFrom}, or remove that link if it is not needed`,
         }),
       );
     } else {
@@ -60,33 +77,50 @@ export async function planBridge(ctx: Ctx, opts: { ours?: boolean } = {}): Promi
         adopt = true;
       } else {
         problems.push(
-          new UserError(`bridge "${c.bridge}" already exists with addresses [${have.join(', ') || 'none'}], not [${want.join(', ')}]`, {
-            hint: `use another --bridge name, or give the bridge exactly ${want.join(' and ')}`,
+          new UserError(`bridge "${name}" already exists with addresses [${have.join(', ') || 'none'}], not [${want.join(', ')}]`, {
+            hint:
+              spec.subnetsFrom === 'config'
+                ? `use another --bridge name, or give the bridge exactly ${want.join(' and ')}`
+                : `use another "bridge" in ${spec.subnetsFrom}, or give the bridge exactly ${want.join(' and ')}`,
           }),
         );
       }
     }
   }
-  for (const subnet of [c.subnet4, c.subnet6]) {
-    const ours = parseCidr(subnet);
-    if (!ours) continue;
-    const clash = routes.find((r) => routeClashes(r, ours, c.bridge));
-    if (clash) {
-      problems.push(
-        new UserError(`subnet ${subnet} overlaps the host route ${clash.dst}${clash.dev ? ` on ${clash.dev}` : ''}`, {
-          hint: `choose a free subnet with --subnet${ours.family} (and --gateway${ours.family})`,
-          field: `subnet${ours.family}`,
-        }),
-      );
-    }
-  }
+  const subnets = addrs.map((a) => parseCidr(a)).flatMap((p) => (p ? [networkOf(p)] : []));
+  problems.push(...overlapProblems(routes, subnets, [name], spec.subnetsFrom));
   if (problems.length === 1 && problems[0]) throw problems[0];
   if (problems.length > 1) throw new UserErrors(problems, 'host-setup refused to change the host');
   return { addrs, existing, adopt };
 }
 
-function routeClashes(r: RouteInfo, ours: NonNullable<ReturnType<typeof parseCidr>>, bridge: string): boolean {
-  if (r.dev === bridge) return false;
+/**
+ * The subnets against every route the host has, except those on links of the network itself (its bridge, a
+ * master host-setup made): one problem per subnet that overlaps one. `from` names where a subnet is set.
+ */
+export function overlapProblems(routes: RouteInfo[], subnets: string[], ownLinks: string[], from: 'config' | string): UserError[] {
+  const problems: UserError[] = [];
+  for (const subnet of subnets) {
+    const ours = parseCidr(subnet);
+    if (!ours) continue;
+    const clash = routes.find((r) => routeClashes(r, ours, ownLinks));
+    if (clash) {
+      problems.push(
+        new UserError(`subnet ${subnet} overlaps the host route ${clash.dst}${clash.dev ? ` on ${clash.dev}` : ''}`, {
+          hint:
+            from === 'config'
+              ? `choose a free subnet with --subnet${ours.family} (and --gateway${ours.family})`
+              : `choose a free subnet in ${from} (its IPAM ranges)`,
+          field: from === 'config' ? `subnet${ours.family}` : 'netconf',
+        }),
+      );
+    }
+  }
+  return problems;
+}
+
+function routeClashes(r: RouteInfo, ours: NonNullable<ReturnType<typeof parseCidr>>, ownLinks: string[]): boolean {
+  if (r.dev && ownLinks.includes(r.dev)) return false;
   if (r.dst === 'default' || r.dst === '') return false;
   if (r.type && !['unicast', 'local', 'blackhole', 'unreachable', 'prohibit'].includes(r.type)) return false;
   // the local table holds one /32 per own address; a clash there is a clash with an address the host owns
@@ -102,8 +136,7 @@ function routeClashes(r: RouteInfo, ours: NonNullable<ReturnType<typeof parseCid
  * with `alias`. Idempotent. One `ip -batch` process for every change: it stops at the first command that
  * fails and names its line, and the mark goes on in the same breath as the bridge.
  */
-export async function ensureBridge(ctx: Ctx, plan: BridgePlan, alias?: string): Promise<void> {
-  const name = ctx.config.bridge;
+export async function ensureBridge(ctx: Ctx, plan: BridgePlan, alias?: string, name = ctx.config.bridge): Promise<void> {
   const lines: string[] = [];
   if (!plan.existing) lines.push(`link add name ${name} type bridge`);
   const have = new Set((plan.existing?.addrs ?? []).map(norm));

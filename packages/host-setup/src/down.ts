@@ -1,5 +1,6 @@
 import { readdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { confFromFile } from '@cni-demo/cni';
 import {
   confUnchanged,
   type Ctx,
@@ -8,12 +9,16 @@ import {
   type InstanceRecord,
   instanceRecord,
   isLeaseBookkeeping,
+  isMarkedLink,
   leaseDir,
   leaveHostRecord,
   removeSharedChainsWith,
+  loadNetconf,
+  networkLeaseDir,
   requireRoot,
 } from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
+import { deleteMasterVeth } from './network.js';
 import { removeForwardRules } from './forward.js';
 import { downWithoutState } from './recover.js';
 
@@ -33,8 +38,30 @@ function undoPlan(s: HostSetupState | undefined, rec: InstanceRecord | undefined
  */
 export async function deleteBridgeEarly(ctx: Ctx): Promise<void> {
   requireRoot('host-setup down');
-  const plan = undoPlan(ctx.state.read<HostSetupState>('host-setup'), instanceRecord(ctx.names.runDir));
-  if (plan.createdBridge && plan.bridge) await deleteBridge(ctx, plan.bridge);
+  const s = ctx.state.read<HostSetupState>('host-setup');
+  await Promise.all(ownBridges(ctx, s, undoPlan(s, instanceRecord(ctx.names.runDir))).map((b) => deleteBridge(ctx, b)));
+}
+
+/**
+ * The bridges this instance made: host-setup's own, and those the network's plugin made where none was before
+ * (recorded as absent at up, marked by cni-attach after ADD). A bridge that was there before carries no mark.
+ */
+export function ownBridges(ctx: Ctx, s: HostSetupState | undefined, plan: ReturnType<typeof undoPlan>): string[] {
+  const own = plan.createdBridge && plan.bridge ? [plan.bridge] : [];
+  return [...own, ...(s?.pluginBridges ?? []).filter((b) => !own.includes(b) && isMarkedLink(b, ctx.config.id))];
+}
+
+/** host-local's lease folder of the instance's network (its state's record, else the --netconf file, else the config's). */
+function leaseFolder(ctx: Ctx, s: HostSetupState | undefined): string | undefined {
+  if (s?.network) return networkLeaseDir(s.network);
+  if (ctx.config.netconf !== '') {
+    try {
+      return networkLeaseDir(loadNetconf(ctx.config.netconf, confFromFile).view);
+    } catch {
+      return undefined;
+    }
+  }
+  return leaseDir(ctx.config.ipamDataDir, ctx.config.network);
 }
 
 /**
@@ -57,10 +84,18 @@ export async function down(ctx: Ctx): Promise<void> {
   // from the record alone: only while the file holds exactly what host-setup wrote (a user may have taken it over)
   else if (rec?.conf && confUnchanged(rec.conf)) rmSync(rec.conf.file, { force: true });
   faultPoint('host-setup:down-after-conf');
-  // the rules and the bridge are independent: removed at once (the first error wins)
-  const [, r] = await Promise.all([rules, plan.createdBridge && plan.bridge ? deleteBridge(ctx, plan.bridge) : undefined]);
-  if (r === 'in-use') {
-    ctx.log.warn(`bridge ${plan.bridge} still has ports attached; left in place (run cni-attach down first)`);
+  // the rules, the bridges and the master pair are independent: removed at once (the first error wins)
+  const bridges = ownBridges(ctx, s, plan);
+  const [, r] = await Promise.all([
+    rules,
+    Promise.all(bridges.map((b) => deleteBridge(ctx, b))),
+    s?.masterVeth ? deleteMasterVeth(ctx, s.masterVeth) : undefined,
+  ]);
+  // the record alone knows no bridge a plugin made, nor a --master-veth pair: the file and the marks do
+  if (!s && ctx.config.netconf !== '') await downWithoutState(ctx);
+  const inUse = bridges.filter((_, i) => r[i] === 'in-use');
+  if (inUse.length > 0) {
+    ctx.log.warn(`bridge ${inUse.join(', ')} still has ports attached; left in place (run cni-attach down first)`);
     return;
   }
   // forwarding belongs to the network namespace: the record puts it back when this is the last instance in it
@@ -75,7 +110,7 @@ export async function down(ctx: Ctx): Promise<void> {
     const removed = await removeSharedChainsWith(ctx.exec, chainsBefore);
     if (removed.length > 0) ctx.log.info(`removed the portmap/firewall shared chains: ${removed.join(', ')}`);
   }
-  removeCreatedDirs(plan.createdDirs, leaseDir(ctx.config.ipamDataDir, ctx.config.network));
+  removeCreatedDirs(plan.createdDirs, leaseFolder(ctx, s) ?? '');
   ctx.state.remove('host-setup');
   ctx.state.removeDirIfEmpty();
 }

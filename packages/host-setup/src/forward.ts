@@ -7,8 +7,12 @@ import { type Ctx, type Exec, forwardPolicies, forwardRules, IPTABLES_TOOLS, typ
  * --fix-forward add two ACCEPT rules for the bridge, tagged with a derived comment so down (and the leak
  * audit) find them without any state. Returns the tools whose policy drops.
  */
-export async function handleForwardPolicy(ctx: Ctx, policiesRead = forwardPolicies(ctx.exec)): Promise<IptablesTool[]> {
-  const { id, bridge } = ctx.config;
+export async function handleForwardPolicy(
+  ctx: Ctx,
+  policiesRead = forwardPolicies(ctx.exec),
+  bridge = ctx.config.bridge,
+): Promise<IptablesTool[]> {
+  const { id } = ctx.config;
   const policies = await policiesRead;
   const dropping: IptablesTool[] = IPTABLES_TOOLS.filter((_, i) => policies[i] === 'DROP');
   if (dropping.length === 0) return dropping;

@@ -6,6 +6,7 @@ import { up } from './up.js';
 export * from './bridge.js';
 export * from './down.js';
 export * from './netconf.js';
+export * from './network.js';
 export * from './preflight.js';
 export * from './up.js';
 export * from './forward.js';

@@ -28,7 +28,7 @@ export function privilegedPortProblem(m: PortMapping, uid: number, unprivilegedS
  * mapped by another portmap user (its DNAT rule would shadow ours), or a privileged port without root.
  * Our own instance's rules (a rerun) do not count.
  */
-export async function hostPortProblems(ctx: Ctx, uid = process.getuid?.() ?? 0): Promise<UserError[]> {
+export async function hostPortProblems(ctx: Ctx, uid = process.getuid?.() ?? 0, network = ctx.config.network): Promise<UserError[]> {
   const { mappings } = parsePortMap(ctx.config.portMap);
   if (mappings.length === 0) return [];
   const problems: UserError[] = [];
@@ -39,7 +39,7 @@ export async function hostPortProblems(ctx: Ctx, uid = process.getuid?.() ?? 0):
   // our own instance's mappings (a rerun): the portmap comment names our network and one of our containers
   const ours = (r: Rule) => {
     const a = parseAttachmentComment(ruleArg(r, '--comment'));
-    return a?.network === ctx.config.network && a.id.startsWith(ctx.config.id);
+    return a?.network === network && a.id.startsWith(ctx.config.id);
   };
   for (const m of mappings) {
     const priv = privilegedPortProblem(m, uid, start);

@@ -1,7 +1,9 @@
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
+  attachmentsOf,
   bridgePorts,
+  type CniAttachState,
   type Config,
   containerIds as configuredIds,
   createExec,
@@ -9,11 +11,14 @@ import {
   IPTABLES_TOOLS,
   isMountPoint,
   leaveHostRecord,
+  linkExists,
   masqNetworksOf,
   mountPoints,
   readTable,
   realMountPath,
   removeMasqChains as removeChains,
+  names,
+  StateStore,
   splitRule,
 } from '@cni-demo/core';
 
@@ -60,8 +65,16 @@ export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>): Promise<T>
  * runc containers, netns pins, mounts under its state folder (overlays), the bridge, veths left on it,
  * masquerade chains naming the container, its entry in the host record.
  */
-export async function forceTeardown(config: Config, exec: Exec = createExec(), containerIds?: string[]): Promise<void> {
+export async function forceTeardown(
+  config: Config,
+  exec: Exec = createExec(),
+  containerIds?: string[],
+  links: string[] = [],
+): Promise<void> {
   const ids = containerIds ?? configuredIds(config);
+  // what the network's plugins put on the host for our containers (a bandwidth ifb …), as their results say:
+  // read before the containers go, removed after
+  const resultLinks = hostLinksOfResults(config);
   for (const id of ids) {
     await exec('runc', ['--root', config.runcRoot, 'delete', '--force', id], { allowFail: true });
     const pin = path.join(config.netnsDir, id);
@@ -77,6 +90,8 @@ export async function forceTeardown(config: Config, exec: Exec = createExec(), c
   }
   for (const p of bridgePorts(config.bridge) ?? []) await exec('ip', ['link', 'del', p], { allowFail: true });
   await exec('ip', ['link', 'del', config.bridge], { allowFail: true });
+  // links a test names (a --master-veth pair, a bridge its own network file names) and those of the results
+  for (const l of [...links, ...resultLinks]) if (linkExists(l)) await exec('ip', ['link', 'del', l], { allowFail: true });
   await removeMasqChains(exec, ids, config.network);
   await removeFirewallRules(exec, config);
   // last: the instance's share of the forwarding sysctls (restored when no other instance holds them)
@@ -106,6 +121,24 @@ export async function removeFirewallRules(exec: Exec, config: Config): Promise<v
  */
 export async function removeMasqChains(exec: Exec, ids: string[], network?: string): Promise<void> {
   for (const net of network ? [network] : await masqNetworksOf(exec, ids)) await removeChains(exec, net, ids);
+}
+
+/** The host-side interfaces (no sandbox) named by the results cni-attach recorded for the instance. */
+function hostLinksOfResults(config: Config): string[] {
+  let s: CniAttachState | undefined;
+  try {
+    s = new StateStore(names(config).runDir).read<CniAttachState>('cni-attach');
+  } catch {
+    return [];
+  }
+  if (!s) return [];
+  const out = new Set<string>();
+  for (const a of attachmentsOf(s)) {
+    for (const i of (a.result as { interfaces?: { name?: string; sandbox?: string }[] }).interfaces ?? []) {
+      if (i.name && !i.sandbox) out.add(i.name);
+    }
+  }
+  return [...out];
 }
 
 export { splitRule };

@@ -55,13 +55,17 @@ export function parseDefaultRoute(text: string): string | undefined {
 export function formatTable(checks: CheckResult[], color = false): string {
   const g = (s: string) => (color ? `\x1b[32m${s}\x1b[0m` : s);
   const r = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);
+  const y = (s: string) => (color ? `\x1b[33m${s}\x1b[0m` : s);
   const w = Math.max(5, ...checks.map((c) => c.name.length));
   const lines = [`${'check'.padEnd(w)}  result  ${'ms'.padStart(6)}  detail`, `${'-'.repeat(w)}  ------  ${'-'.repeat(6)}  ------`];
   for (const c of checks) {
-    const res = c.ok ? g('pass  ') : r('FAIL  ');
+    const res = c.na ? y('n/a   ') : c.ok ? g('pass  ') : r('FAIL  ');
     lines.push(`${c.name.padEnd(w)}  ${res}  ${c.durationMs.toFixed(0).padStart(6)}  ${c.detail}`);
   }
   const failed = checks.filter((c) => !c.ok).length;
-  lines.push(failed === 0 ? `all ${checks.length} checks passed` : `${failed} of ${checks.length} checks FAILED`);
+  const na = checks.filter((c) => c.na).length;
+  const ran = checks.length - na;
+  const naText = na > 0 ? ` (${na} not applicable to this network)` : '';
+  lines.push(failed === 0 ? `all ${ran} checks passed${naText}` : `${failed} of ${ran} checks FAILED${naText}`);
   return lines.join('\n');
 }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { cacheFile, listCacheFiles } from '@cni-demo/cni';
+import { cacheFile, confFromFile, listCacheFiles } from '@cni-demo/cni';
 import {
   bridgePorts,
   containerIds,
@@ -9,11 +9,13 @@ import {
   findMasqChains,
   type HostSetupState,
   hostRecordFile,
+  instanceNetwork,
   instanceRecord,
-  isMarkedBridge,
+  isMarkedLink,
   isNumberedContainerOf,
-  leaseDir,
   linkExists,
+  type NetworkView,
+  networkLeaseDir,
   mapLimit,
   mountPoints,
   presentForwardRules,
@@ -29,6 +31,7 @@ export interface Leak {
   kind:
     | 'bridge'
     | 'veth'
+    | 'link'
     | 'netns-pin'
     | 'runc-container'
     | 'lease'
@@ -57,12 +60,21 @@ async function hostVethOf(exec: Exec, pin: string, ifname: string): Promise<stri
 export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   const c = ctx.config;
   const exec = ctx.exec;
-  const ids = instanceIds(ctx);
+  let host: HostSetupState | undefined;
+  try {
+    host = ctx.state.read<HostSetupState>('host-setup');
+  } catch {
+    /* corrupt: listed as a state file below */
+  }
+  const view = auditedNetwork(ctx, host);
+  const ids = instanceIds(ctx, view);
   const leaks: Leak[] = [];
+  const network = view?.name ?? c.network;
+  const bridges = view ? [...new Set([...(host?.createdBridge ? [host.bridge] : []), ...view.bridges])] : [c.bridge];
 
   // the reads that start processes do not depend on each other: all at once, collected in order below
-  const masqRead = findMasqChains(exec, c.network, ids);
-  const forwardRead = presentForwardRules(exec, c.id, c.bridge);
+  const masqRead = findMasqChains(exec, network, ids);
+  const forwardRead = presentForwardRules(exec, c.id, view?.bridge?.name ?? host?.bridge ?? c.bridge);
   // runc keeps one folder per container under its root: only an id with a folder is asked about
   const runcRead = mapLimit(
     ids.filter((id) => existsSync(runcDir(c.runcRoot, id))),
@@ -71,9 +83,15 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   );
   for (const p of [masqRead, forwardRead, runcRead]) p.catch(() => undefined);
 
-  if (linkExists(c.bridge) && isMarkedBridge(c.bridge, c.id)) {
-    leaks.push({ kind: 'bridge', what: `bridge ${c.bridge} (made by this instance)` });
-    for (const p of bridgePorts(c.bridge) ?? []) leaks.push({ kind: 'veth', what: `${p} on bridge ${c.bridge}` });
+  // bridges carry the mark when this instance made them (host-setup) or its ADD did (the network's plugin)
+  for (const b of bridges) {
+    if (!b || !linkExists(b) || !isMarkedLink(b, c.id)) continue;
+    leaks.push({ kind: 'bridge', what: `bridge ${b} (made by this instance)` });
+    for (const p of bridgePorts(b) ?? []) leaks.push({ kind: 'veth', what: `${p} on bridge ${b}` });
+  }
+  const master = view?.parent?.name;
+  if (master && linkExists(master) && isMarkedLink(master, c.id)) {
+    leaks.push({ kind: 'link', what: `${master} (the --master-veth pair this instance made)` });
   }
 
   const mounts = mountPoints();
@@ -98,34 +116,30 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   const runDir = realMountPath(ctx.names.runDir);
   for (const m of mounts) if (m.startsWith(`${runDir}/`)) leaks.push({ kind: 'mount', what: m });
 
-  for (const l of readLeases(c.ipamDataDir, c.network)) {
-    if (ids.includes(l.containerId)) {
-      leaks.push({ kind: 'lease', what: `host-local lease ${l.address} for ${l.containerId} in ${leaseDir(c.ipamDataDir, c.network)}` });
+  if (view?.leaseStore) {
+    for (const l of readLeases(view.leaseStore, view.name)) {
+      if (ids.includes(l.containerId)) {
+        leaks.push({ kind: 'lease', what: `host-local lease ${l.address} for ${l.containerId} in ${networkLeaseDir(view)}` });
+      }
     }
   }
 
   // by derived name first (finds corrupt and half-written entries too), then by content
-  const entryNames = new Set(ids.map((id) => path.basename(cacheFile(c.cniCacheDir, c.network, id, c.ifname))));
+  const entryNames = new Set(ids.map((id) => path.basename(cacheFile(c.cniCacheDir, network, id, c.ifname))));
   for (const f of listCacheFiles(c.cniCacheDir)) {
-    if (entryNames.has(f.name) || (f.entry?.networkName === c.network && ids.includes(f.entry.containerId))) {
+    if (entryNames.has(f.name) || (f.entry?.networkName === network && ids.includes(f.entry.containerId))) {
       leaks.push({ kind: 'cni-cache', what: f.file });
     }
   }
 
   for (const ch of await masqRead) {
-    leaks.push({ kind: 'nat-chain', what: `${ch.tool} -t nat ${ch.chain} (masquerade for ${c.network})` });
+    leaks.push({ kind: 'nat-chain', what: `${ch.tool} -t nat ${ch.chain} (masquerade for ${network})` });
   }
   for (const { tool, rule } of await forwardRead) {
     leaks.push({ kind: 'forward-rule', what: `${tool} FORWARD ${rule.slice(0, 2).join(' ')} ACCEPT` });
   }
 
   for (const f of list(ctx.names.runDir)) leaks.push({ kind: 'state', what: path.join(ctx.names.runDir, f) });
-  let host: HostSetupState | undefined;
-  try {
-    host = ctx.state.read<HostSetupState>('host-setup');
-  } catch {
-    /* corrupt: already listed as a state file */
-  }
   // the host record outlives the run folder: an entry left there holds the forwarding sysctls on for good
   const rec = instanceRecord(ctx.names.runDir);
   const conf = host?.wroteConf ? host.confFile : rec?.conf?.file;
@@ -145,10 +159,24 @@ export function formatLeaks(leaks: Leak[]): string {
  * The configured container ids plus any <id>-<n> still pinned or leased: what an up with another
  * --containers left is found too (those names belong to this instance alone).
  */
-export function instanceIds(ctx: Ctx): string[] {
+export function instanceIds(ctx: Ctx, view?: NetworkView): string[] {
   const c = ctx.config;
-  const owners = readLeases(c.ipamDataDir, c.network).map((l) => l.containerId);
+  const owners = view?.leaseStore ? readLeases(view.leaseStore, view.name).map((l) => l.containerId) : [];
   return [...new Set([...containerIds(c), ...[...list(c.netnsDir), ...owners].filter((f) => isNumberedContainerOf(c, f))])];
+}
+
+/**
+ * The network whose objects are looked for: host-setup's record, else the --netconf file, else the generated
+ * one. Undefined (with a warning) when a --netconf file is gone and no state names the network: then only what
+ * carries the instance's own names (containers, pins, mounts, state) can be audited.
+ */
+function auditedNetwork(ctx: Ctx, host: HostSetupState | undefined): NetworkView | undefined {
+  try {
+    return instanceNetwork(ctx.config, ctx.names.confFile, confFromFile, host);
+  } catch (e) {
+    ctx.log.warn(`leak audit: the network's own objects are not looked for: ${(e as Error).message}`);
+    return undefined;
+  }
 }
 
 function list(dir: string): string[] {

@@ -1,5 +1,15 @@
-import { type CheckResult, type CniAttachment, type Ctx, createProgress, type HostSetupState, mapLimit, readLinks } from '@cni-demo/core';
-import { parseDefaultRoute, pingFrom, runCheck } from './checks.js';
+import {
+  type CheckResult,
+  type CniAttachment,
+  type Ctx,
+  createProgress,
+  mapLimit,
+  type RouteInfo,
+  readLinks,
+  readRoutes,
+} from '@cni-demo/core';
+import { pingFrom, runCheck } from './checks.js';
+import { type Expectations, expectationsOf, type HostPath, notApplicable, routeCheck, sameIp } from './result-checks.js';
 
 /**
  * Pairs for container-to-container checks: neighbours on the ring plus a few spread over the instance,
@@ -38,52 +48,86 @@ async function everyContainer(ctx: Ctx, label: string, atts: CniAttachment[], fn
   return `${atts.length}/${atts.length}`;
 }
 
-/** The checks for an instance with many containers: every container from the host, sampled pairs between them. */
-export async function manyChecks(ctx: Ctx, host: HostSetupState, atts: CniAttachment[]): Promise<CheckResult[]> {
+/**
+ * The checks for an instance with many containers, each derived from the containers' ADD results: every
+ * container carries its result's addresses, the first one has its result's routes, the host pings every
+ * address where the network gives it a path, and a sample of pairs ping each other.
+ */
+export async function manyChecks(
+  ctx: Ctx,
+  atts: CniAttachment[],
+  hostPath: (exp: Expectations, ip: string) => Promise<HostPath>,
+): Promise<CheckResult[]> {
   const ifname = ctx.config.ifname;
   const runc = (id: string, ...args: string[]) => ['runc', '--root', ctx.config.runcRoot, 'exec', id, ...args];
   const checks: CheckResult[] = [];
+  const exps = new Map<string, Expectations>();
+  const unreadable: string[] = [];
+  for (const a of atts) {
+    try {
+      exps.set(a.containerId, expectationsOf(a.result, ifname));
+    } catch (e) {
+      unreadable.push(`${a.containerId}: ${(e as Error).message}`);
+    }
+  }
+  if (unreadable.length > 0) {
+    checks.push(await runCheck('every CNI result is readable', () => Promise.reject(new Error(unreadable.slice(0, 3).join('; ')))));
+  }
+  const expOf = (a: CniAttachment) => exps.get(a.containerId) ?? { ips: [], routes: [], dns: undefined, hostInterfaces: [] };
   checks.push(
-    await runCheck(`every container has its IPv4 and IPv6 on ${ifname}`, () =>
+    await runCheck(`every container has the addresses of its result`, () =>
       everyContainer(ctx, 'addresses', atts, async (a) => {
-        const links = await readLinks(ctx.exec, { pin: a.netns, args: ['addr', 'show', 'dev', ifname] });
-        const locals = links.flatMap((l) => l.addrs.map((x) => x.local));
-        for (const want of [a.ipv4, a.ipv6])
-          if (!want || !locals.includes(want)) throw new Error(`${ifname} carries [${locals.join(', ')}], not ${want}`);
+        const links = await readLinks(ctx.exec, { pin: a.netns, args: ['addr', 'show'] });
+        const ips = expOf(a).ips;
+        if (ips.length === 0) throw new Error('its result has no ips');
+        for (const ip of ips) {
+          const link = links.find((l) => l.ifname === ip.ifname);
+          if (!link?.addrs.some((x) => sameIp(x.local, ip.address) && x.prefixlen === ip.prefixlen)) {
+            throw new Error(
+              `${ip.ifname} carries [${(link?.addrs ?? []).map((x) => `${x.local}/${x.prefixlen}`).join(', ')}], not ${ip.cidr}`,
+            );
+          }
+        }
       }),
     ),
   );
   const first = atts[0];
   if (first) {
+    let routes: Promise<RouteInfo[]> | undefined;
+    const routesIn = () => (routes ??= readRoutes(ctx.exec, { pin: first.netns, filter: [] }));
+    checks.push(...(await Promise.all(expOf(first).routes.map((rt) => routeCheck(rt, routesIn, `${first.containerId}: `)))));
+  }
+  for (const family of [4, 6] as const) {
+    const label = `host pings every container over IPv${family}`;
+    const withFamily = atts.filter((a) => expOf(a).ips.some((i) => i.family === family));
+    const sample = withFamily[0];
+    if (!sample) continue;
+    const sampleIp = expOf(sample).ips.find((i) => i.family === family)?.address ?? '';
+    const path = await hostPath(expOf(sample), sampleIp);
+    if (!path.reachable) {
+      checks.push(notApplicable(label, path.reason));
+      continue;
+    }
     checks.push(
-      await runCheck(`${first.containerId}: default routes via ${host.gateway4} and ${host.gateway6}`, async () => {
-        const v4 = parseDefaultRoute((await ctx.exec('nsenter', [`--net=${first.netns}`, 'ip', 'route'])).stdout);
-        const v6 = parseDefaultRoute((await ctx.exec('nsenter', [`--net=${first.netns}`, 'ip', '-6', 'route'])).stdout);
-        if (v4 !== host.gateway4 || v6 !== host.gateway6) throw new Error(`default routes via ${v4 ?? 'nothing'} and ${v6 ?? 'nothing'}`);
-        return `via ${v4}, ${v6}`;
-      }),
+      await runCheck(label, () =>
+        everyContainer(ctx, `ping v${family}`, withFamily, async (a) => {
+          for (const ip of expOf(a).ips.filter((i) => i.family === family))
+            await pingFrom(ctx, ['ping', `-${family}`, '-c1', '-W1', ip.address]);
+        }),
+      ),
     );
   }
-  checks.push(
-    await runCheck(`host pings every container over IPv4`, () =>
-      everyContainer(ctx, 'ping v4', atts, async (a) => void (await pingFrom(ctx, ['ping', '-4', '-c1', '-W1', a.ipv4 ?? '']))),
-    ),
-    await runCheck(`host pings every container over IPv6`, () =>
-      everyContainer(ctx, 'ping v6', atts, async (a) => void (await pingFrom(ctx, ['ping', '-6', '-c1', '-W1', a.ipv6 ?? '']))),
-    ),
-  );
   const pairs = samplePairs(atts.length);
   const pairChecks = await mapLimit(pairs, ctx.config.concurrency, async ([i, j]) => {
     const a = atts[i] as CniAttachment;
     const b = atts[j] as CniAttachment;
-    return [
-      await runCheck(`${a.containerId} pings ${b.containerId} ${b.ipv4 ?? '?'}`, () =>
-        pingFrom(ctx, runc(a.containerId, 'ping', '-c1', '-W1', b.ipv4 ?? '')),
+    return Promise.all(
+      expOf(b).ips.map((ip) =>
+        runCheck(`${a.containerId} pings ${b.containerId} ${ip.address}`, () =>
+          pingFrom(ctx, runc(a.containerId, 'ping', ...(ip.family === 6 ? ['-6'] : []), '-c1', '-W1', ip.address)),
+        ),
       ),
-      await runCheck(`${a.containerId} pings ${b.containerId} ${b.ipv6 ?? '?'}`, () =>
-        pingFrom(ctx, runc(a.containerId, 'ping', '-6', '-c1', '-W1', b.ipv6 ?? '')),
-      ),
-    ];
+    );
   });
   checks.push(...pairChecks.flat());
   return checks;

@@ -16,7 +16,7 @@ export function renderMermaid(t: Topology): string {
   if (t.bridge && br) out.push(`    ${br}[${ifaceLabel(t.bridge)}]`);
   for (const p of t.ports) {
     out.push(`    ${ident('hv', p.name)}[${ifaceLabel(p)}]`);
-    if (br) out.push(`    ${br} --- ${ident('hv', p.name)}`);
+    if (br && p.master === t.bridge?.name) out.push(`    ${br} --- ${ident('hv', p.name)}`);
   }
   if (t.hostRoutes.length) out.push(`    hroutes[${label(['routes', ...t.hostRoutes.map(routeText)])}]`);
   if (t.mappings.length) {
@@ -32,7 +32,7 @@ export function renderMermaid(t: Topology): string {
     out.push('  end');
   }
   for (const v of t.veths) {
-    out.push(`  ${ident('hv', v.hostIf)} ---|veth pair| ${ident(`${ident('ns', v.containerId)}_if`, v.containerIf)}`);
+    out.push(`  ${ident('hv', v.hostIf)} ---|${v.link ?? 'veth pair'}| ${ident(`${ident('ns', v.containerId)}_if`, v.containerIf)}`);
   }
   return out.join('\n');
 }

@@ -7,7 +7,9 @@ import {
   type CniAttachment,
   type Ctx,
   containerIds,
+  generatedNetwork,
   type HostSetupState,
+  type NetworkView,
   readTimings,
   stepOrder,
   removeTimings,
@@ -38,8 +40,19 @@ export interface Report {
   schemaVersion: number;
   generatedAt: string;
   ok: boolean;
-  summary: { total: number; passed: number; failed: number };
-  instance: { id: string; network: string; bridge: string; containers: string[]; runDir: string };
+  /** passed + failed + notApplicable = total */
+  summary: { total: number; passed: number; failed: number; notApplicable: number };
+  instance: {
+    id: string;
+    network: string;
+    /** "" for a network without a bridge */
+    bridge: string;
+    source: NetworkView['source'];
+    file: string;
+    plugins: string[];
+    containers: string[];
+    runDir: string;
+  };
   checks: CheckResult[];
   /** the latest recorded run of each step (one process per step under turbo, each writes its own) */
   timings: StepTiming[];
@@ -82,12 +95,16 @@ export function pluginTypes(conflist: { plugins?: { type?: string; ipam?: { type
  */
 export async function pluginVersions(ctx: Ctx, host: HostSetupState, exec?: PluginExec): Promise<PluginVersion[]> {
   let conf: { plugins?: { type?: string; ipam?: { type?: string } }[] } = {};
-  try {
-    conf = JSON.parse(readFileSync(host.confFile, 'utf8'));
-  } catch {
-    /* the config is gone: no plugin to ask */
+  if (!host.network) {
+    try {
+      conf = JSON.parse(readFileSync(host.confFile, 'utf8'));
+    } catch {
+      /* the config is gone: no plugin to ask */
+    }
   }
-  const found = pluginTypes(conf).map((type) => ({ type, bin: pluginPath(type, host.pluginDirs) }));
+  // the network's every binary (a user's single-plugin .conf and its delegates included), as host-setup found them
+  const types = host.network?.binaries ?? pluginTypes(conf);
+  const found = types.map((type) => ({ type, bin: pluginPath(type, host.pluginDirs) }));
   const cacheFile = path.join(ctx.config.imageCacheDir, PLUGIN_CACHE_FILE);
   const cache = readPluginCache(cacheFile);
   const keyOf = (bin: string | undefined) => (bin ? binaryKey(bin) : undefined);
@@ -234,7 +251,10 @@ export function startReportReads(ctx: Ctx, host: HostSetupState): ReportReads {
   const reads: ReportReads = {
     plugins: pluginVersions(ctx, host),
     // no portmap in the network (host-setup's record of the chain): no DNAT rule can map to these containers
-    topology: readTopology(ctx.exec, ctx.config, host.bridge, { portMappings: host.chainedPlugins?.includes('portmap') ?? true }),
+    topology: readTopology(ctx.exec, ctx.config, host.bridge, {
+      portMappings: host.chainedPlugins?.includes('portmap') ?? true,
+      hostLinks: networkHostLinks(host),
+    }),
   };
   // awaited later by buildReport; a failure must not surface as an unhandled rejection before that
   reads.plugins.catch(() => undefined);
@@ -259,16 +279,33 @@ export function latestTimings(all: StepTiming[]): StepTiming[] {
   return [...byKey.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 }
 
+/** Host links of the network beyond its bridge, for the picture: the master of a macvlan/ipvlan/vlan network, and a --master-veth peer. */
+export function networkHostLinks(host: HostSetupState): string[] {
+  return [...(host.network?.parent ? [host.network.parent.name] : []), ...(host.masterVeth ? [host.masterVeth.peer] : [])];
+}
+
 export async function buildReport(ctx: Ctx, input: ReportInput, reads = startReportReads(ctx, input.host)): Promise<Report> {
   const runDir = ctx.names.runDir;
-  const passed = input.checks.filter((c) => c.ok).length;
+  const view = input.host.network ?? generatedNetwork(ctx.config, input.host.confFile);
+  const passed = input.checks.filter((c) => c.ok && !c.na).length;
+  const notApplicable = input.checks.filter((c) => c.na).length;
+  const failed = input.checks.filter((c) => !c.ok).length;
   const [plugins, topology] = await Promise.all([reads.plugins, reads.topology]);
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     generatedAt: new Date().toISOString(),
-    ok: passed === input.checks.length,
-    summary: { total: input.checks.length, passed, failed: input.checks.length - passed },
-    instance: { id: ctx.config.id, network: ctx.config.network, bridge: input.host.bridge, containers: containerIds(ctx.config), runDir },
+    ok: failed === 0,
+    summary: { total: input.checks.length, passed, failed, notApplicable },
+    instance: {
+      id: ctx.config.id,
+      network: view.name,
+      bridge: input.host.bridge,
+      source: view.source,
+      file: view.file,
+      plugins: view.plugins,
+      containers: containerIds(ctx.config),
+      runDir,
+    },
     checks: input.checks,
     timings: latestTimings(readTimings(runDir)),
     versions: { cniDemo: ownVersion(), node: process.version, tools: input.host.tools, plugins },
@@ -289,15 +326,17 @@ export function renderMarkdown(r: Report): string {
   const lines = [
     `# cni-demo report: ${r.instance.id}`,
     '',
-    `${r.ok ? '**all checks passed**' : `**${r.summary.failed} of ${r.summary.total} checks FAILED**`} (${r.summary.passed}/${r.summary.total}), generated ${r.generatedAt}.`,
+    `${r.ok ? '**all checks passed**' : `**${r.summary.failed} of ${r.summary.total - r.summary.notApplicable} checks FAILED**`} (${r.summary.passed}/${r.summary.total - r.summary.notApplicable}${r.summary.notApplicable ? `; ${r.summary.notApplicable} not applicable` : ''}), generated ${r.generatedAt}.`,
     '',
-    `Network \`${r.instance.network}\` on bridge \`${r.instance.bridge}\`; containers ${r.instance.containers.map((c) => `\`${c}\``).join(', ')}; files in \`${r.instance.runDir}\`.`,
+    `Network \`${r.instance.network}\` (${r.instance.plugins.join(' → ')}, ${r.instance.source === 'file' ? `your file \`${r.instance.file}\`` : 'generated'})${r.instance.bridge ? ` on bridge \`${r.instance.bridge}\`` : ''}; containers ${r.instance.containers.map((c) => `\`${c}\``).join(', ')}; files in \`${r.instance.runDir}\`.`,
     '',
     '## Checks',
     '',
     '| check | result | ms | detail |',
     '|---|---|---:|---|',
-    ...r.checks.map((c) => `| ${cell(c.name)} | ${c.ok ? 'pass' : '**FAIL**'} | ${c.durationMs.toFixed(0)} | ${cell(c.detail)} |`),
+    ...r.checks.map(
+      (c) => `| ${cell(c.name)} | ${c.na ? 'n/a' : c.ok ? 'pass' : '**FAIL**'} | ${c.durationMs.toFixed(0)} | ${cell(c.detail)} |`,
+    ),
     '',
     '## Step timings',
     '',

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { confFromFile } from '@cni-demo/cni';
 import {
   type Config,
   type Ctx,
@@ -8,8 +9,11 @@ import {
   createLogger,
   describeError,
   EXIT_USAGE,
+  type HostSetupState,
   helpText,
+  instanceNetwork,
   type Lease,
+  type NetworkView,
   readLeases,
   requireRoot,
   resolveConfig,
@@ -17,6 +21,7 @@ import {
   STEPS,
   scriptArgv,
 } from '@cni-demo/core';
+import { networkHostLinks } from './report.js';
 import { type PortMapping, readTopology } from './topology.js';
 
 /**
@@ -36,10 +41,21 @@ export interface ContainerStatus {
 }
 
 export interface Status {
-  instance: { id: string; network: string; runDir: string };
+  instance: {
+    id: string;
+    network: string;
+    /** the generated network, or the user's file (--netconf); unknown when that file is gone and no state names it */
+    source: 'generated' | 'file' | 'unknown';
+    file: string;
+    plugins: string[];
+    runDir: string;
+  };
   /** the state files present, by step: which steps have run (and not been undone) */
   stateFiles: string[];
+  /** the network's bridge (name "" for a network without one) */
   bridge: { name: string; exists: boolean; up: boolean; addrs: string[] };
+  /** the network's other links on the host (ptp's veth ends, a macvlan master), with their addresses */
+  hostLinks: { name: string; kind: string | undefined; addrs: string[] }[];
   containers: ContainerStatus[];
   leases: Lease[];
   mappings: PortMapping[];
@@ -47,7 +63,22 @@ export interface Status {
 
 export async function readStatus(ctx: Ctx): Promise<Status> {
   const c: Config = ctx.config;
-  const topo = await readTopology(ctx.exec, c);
+  let host: HostSetupState | undefined;
+  try {
+    host = ctx.state.read<HostSetupState>('host-setup');
+  } catch {
+    /* corrupt: the network is read from the config below */
+  }
+  let view: NetworkView | undefined;
+  try {
+    view = instanceNetwork(c, ctx.names.confFile, confFromFile, host);
+  } catch {
+    /* a --netconf file that is gone, with no state: shown as unknown */
+  }
+  const bridgeName = view ? (view.bridge?.name ?? '') : c.bridge;
+  const topo = await readTopology(ctx.exec, c, bridgeName, {
+    hostLinks: host ? networkHostLinks(host) : view?.parent ? [view.parent.name] : [],
+  });
   const containers: ContainerStatus[] = [];
   for (const id of containerIds(c)) {
     const st = await runcState(ctx.exec, c.runcRoot, id);
@@ -66,11 +97,21 @@ export async function readStatus(ctx: Ctx): Promise<Status> {
     });
   }
   return {
-    instance: { id: c.id, network: c.network, runDir: ctx.names.runDir },
+    instance: {
+      id: c.id,
+      network: view?.name ?? c.network,
+      source: view?.source ?? 'unknown',
+      file: view?.file ?? c.netconf,
+      plugins: view?.plugins ?? [],
+      runDir: ctx.names.runDir,
+    },
     stateFiles: STEPS.filter((s) => ctx.state.has(s)),
-    bridge: { name: c.bridge, exists: Boolean(topo.bridge), up: topo.bridge?.up ?? false, addrs: topo.bridge?.addrs ?? [] },
+    bridge: { name: bridgeName, exists: Boolean(topo.bridge), up: topo.bridge?.up ?? false, addrs: topo.bridge?.addrs ?? [] },
+    hostLinks: topo.ports
+      .filter((p) => !topo.bridge || p.master !== topo.bridge.name)
+      .map((p) => ({ name: p.name, kind: p.kind, addrs: p.addrs })),
     containers,
-    leases: readLeases(c.ipamDataDir, c.network),
+    leases: view?.leaseStore ? readLeases(view.leaseStore, view.name) : [],
     mappings: topo.mappings,
   };
 }
@@ -87,9 +128,18 @@ function table(head: string[], rows: string[][]): string[] {
 
 export function formatStatus(s: Status): string {
   const b = s.bridge;
+  const from =
+    s.instance.source === 'file'
+      ? ` (${s.instance.plugins.join(' → ')}, from ${s.instance.file})`
+      : s.instance.source === 'unknown'
+        ? ` (unknown: ${s.instance.file || 'its file'} cannot be read and no state names it)`
+        : '';
   const lines = [
-    `instance ${s.instance.id}  network ${s.instance.network}  state ${s.stateFiles.length ? s.stateFiles.join(', ') : 'none'}`,
-    `bridge ${b.name}: ${b.exists ? `${b.up ? 'up' : 'DOWN'} ${b.addrs.join(', ')}` : 'absent'}`,
+    `instance ${s.instance.id}  network ${s.instance.network}${from}  state ${s.stateFiles.length ? s.stateFiles.join(', ') : 'none'}`,
+    b.name
+      ? `bridge ${b.name}: ${b.exists ? `${b.up ? 'up' : 'DOWN'} ${b.addrs.join(', ')}` : 'absent'}`
+      : 'bridge: none (the network has no bridge)',
+    ...s.hostLinks.map((l) => `host link ${l.name}${l.kind ? ` (${l.kind})` : ''}: ${l.addrs.join(', ') || 'no address'}`),
     '',
     ...table(
       ['container', 'runc', 'pid', 'netns pin', 'host veth', 'addresses'],

@@ -83,8 +83,11 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
       return widthOf(ls) + 4 * PAD;
     }),
   );
-  const bridgeLines = t.bridge ? ifaceLines(t.bridge) : ['no bridge found'];
-  const hostRouteLines = ['host routes via the bridge', ...(t.hostRoutes.length ? t.hostRoutes.map(routeText) : ['(none)'])];
+  const bridgeLines = t.bridge ? ifaceLines(t.bridge) : ['no bridge (the network wires containers without one)'];
+  const hostRouteLines = [
+    t.bridge ? 'host routes via the bridge' : 'host routes',
+    ...(t.hostRoutes.length ? t.hostRoutes.map(routeText) : ['(none)']),
+  ];
   const mapLines = [
     'port mappings (iptables DNAT)',
     ...(t.mappings.length
@@ -130,7 +133,7 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
     if (col.port) {
       const lines = ifaceLines(col.port);
       portBox = { x, y: portY, w: colW, h: boxH(lines.length) };
-      c.wire(wx, bridge.y + bridge.h, portY, 'w', 'port');
+      if (t.bridge && col.port.master === t.bridge.name) c.wire(wx, bridge.y + bridge.h, portY, 'w', 'port');
       c.rect(portBox, 'veth');
       c.text(x + PAD, portY + 2, lines);
     }
@@ -157,7 +160,8 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
     const pair = t.veths.find((v) => v.containerId === col.ns?.containerId);
     const target = ifBoxes.find((b) => b.iface.name === pair?.containerIf);
     if (portBox && target) {
-      c.wire(wx, portBox.y + portBox.h, target.box.y, 'w', `veth pair ${pair?.hostIf} = ${pair?.containerIf}`, nsTop - GAP);
+      const how = pair?.link ? `${pair.containerIf} ${pair.link} ${pair.hostIf}` : `veth pair ${pair?.hostIf} = ${pair?.containerIf}`;
+      c.wire(wx, portBox.y + portBox.h, target.box.y, 'w', how, nsTop - GAP);
     }
     bottom = Math.max(bottom, nsBox.y + nsBox.h);
   });

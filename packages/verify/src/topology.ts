@@ -58,12 +58,17 @@ export interface VethPair {
   containerId: string;
   hostIf: string;
   containerIf: string;
+  /** how the two are joined: a veth pair (default), or a macvlan/ipvlan/vlan link on its host master */
+  link?: string;
 }
 
 export interface Topology {
   readAt: string;
   bridge: Iface | undefined;
-  /** links enslaved to the bridge (the host ends of the veth pairs) */
+  /**
+   * the network's links on the host: those enslaved to the bridge, the host ends of veth pairs into the
+   * containers (ptp), the master a macvlan/ipvlan/vlan container link hangs on (and a --master-veth peer)
+   */
   ports: Iface[];
   /** host routes through the bridge */
   hostRoutes: Route[];
@@ -99,14 +104,14 @@ export async function readTopology(
   exec: Exec,
   config: Config,
   bridgeName = config.bridge,
-  opts: { portMappings?: boolean } = {},
+  opts: { portMappings?: boolean; hostLinks?: string[] } = {},
 ): Promise<Topology> {
   const ids = containerIds(config);
   const pins = ids.map((id) => ({ id, pin: path.join(config.netnsDir, id) })).filter((c) => existsSync(c.pin));
   const [hostLinks, hostRoutesRaw, containers, nat] = await Promise.all([
     readLinks(exec, { allowFail: true }),
     // `ip route show dev X` fails when X is gone: then there are no routes to show
-    readRoutes(exec, { filter: ['dev', bridgeName], allowFail: true }),
+    readRoutes(exec, { filter: bridgeName ? ['dev', bridgeName] : [], allowFail: true }),
     mapLimit(pins, 8, async ({ id, pin }) => {
       const [links, r] = await Promise.all([
         readLinks(exec, { pin, allowFail: true }),
@@ -118,10 +123,17 @@ export async function readTopology(
     opts.portMappings === false ? Promise.resolve([]) : Promise.all(IPTABLES_TOOLS.map((tool) => readTable(exec, tool, 'nat'))),
   ]);
   const host = hostLinks.map(toIface);
-  const bridge = host.find((l) => l.name === bridgeName);
-  const ports = bridge ? host.filter((l) => l.master === bridgeName) : [];
+  const bridge = bridgeName ? host.find((l) => l.name === bridgeName) : undefined;
+  const inside = containers.flatMap((c) => c.interfaces);
+  // a veth's link_index names its peer's ifindex in the other namespace: a host end found from both sides
+  const peerOf = (l: Iface) =>
+    l.kind === 'veth' && inside.some((i) => i.kind === 'veth' && i.peerIfindex === l.ifindex && l.peerIfindex === i.ifindex);
+  const ports = host.filter((l) => (bridge && l.master === bridgeName) || (!l.master && peerOf(l)) || opts.hostLinks?.includes(l.name));
   // `ip route show dev X` leaves dev out of each entry: it is the filter
-  const hostRoutes = bridge ? hostRoutesRaw.map((r) => ({ ...toRoute(r), dev: r.dev ?? bridgeName })) : [];
+  // without a bridge: the host's routes over the network's own links (ptp's /32 to each container)
+  const hostRoutes = bridge
+    ? hostRoutesRaw.map((r) => ({ ...toRoute(r), dev: r.dev ?? bridgeName }))
+    : hostRoutesRaw.filter((r) => ports.some((p) => p.name === r.dev)).map(toRoute);
 
   const veths: VethPair[] = [];
   for (const c of containers) {
@@ -129,6 +141,9 @@ export async function readTopology(
       // a veth's link_index names its peer's ifindex in the other namespace
       const hostEnd = i.kind === 'veth' ? ports.find((p) => p.ifindex === i.peerIfindex && p.peerIfindex === i.ifindex) : undefined;
       if (hostEnd) veths.push({ containerId: c.containerId, hostIf: hostEnd.name, containerIf: i.name });
+      // a macvlan/ipvlan/vlan link's link_index is its master's ifindex on the host
+      const master = i.kind && ['macvlan', 'ipvlan', 'vlan'].includes(i.kind) ? ports.find((p) => p.ifindex === i.peerIfindex) : undefined;
+      if (master) veths.push({ containerId: c.containerId, hostIf: master.name, containerIf: i.name, link: `${i.kind} on` });
     }
   }
 

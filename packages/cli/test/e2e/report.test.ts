@@ -63,7 +63,13 @@ test('a real run writes a schema-valid report, an SVG naming every interface on 
     const validate = ajv.compile(schema);
     assert.ok(validate(report), JSON.stringify(validate.errors, null, 2));
     assert.ok(report.ok);
-    assert.is(report.checks.length, 8);
+    // from the result: 2 addresses, 2 routes, 2 gateway pings, 2 host pings, and DNS, which the generated network's result has none of
+    assert.is(report.checks.length, 9);
+    assert.equal(
+      report.checks.filter((x) => x.na).map((x) => x.name),
+      ["resolv.conf has the result's DNS"],
+    );
+    assert.equal(report.summary, { total: 9, passed: 8, failed: 0, notApplicable: 1 });
     assert.equal(
       report.timings.map((t) => t.step),
       ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach'],

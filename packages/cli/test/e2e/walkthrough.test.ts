@@ -37,7 +37,12 @@ test('the whole walkthrough runs for real and down leaves the host as found', as
     await exec('ping', ['-6', '-c1', '-W2', att?.ipv6 ?? '']);
     const v = ctx.state.read<VerifyState>('verify');
     assert.ok(v?.ok, 'verify passed');
-    assert.is(v?.checks.length, 8);
+    // every check from the ADD result: addresses, routes, gateway and host pings, and DNS (none in the generated result)
+    assert.is(v?.checks.length, 9);
+    assert.equal(
+      v?.checks.filter((x) => x.na).map((x) => x.name),
+      ["resolv.conf has the result's DNS"],
+    );
 
     // a second up is a no-op that succeeds
     await pipelineUp(ctx);

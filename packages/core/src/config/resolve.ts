@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { UserError, UserErrors } from '../errors.js';
 import { type ParsedArgs, parseCommandLine } from './args.js';
 import { type Config, closest, defaults, envName, FIELDS, type FieldSpec, flagName, schema } from './schema.js';
@@ -26,6 +27,13 @@ function fromText(field: keyof Config, text: string, where: string): unknown {
     default:
       return text;
   }
+}
+
+/** A relative path of a field that allows one, made absolute against `base` (see FieldSpec.relativePaths). */
+function absolutize(field: keyof Config, value: unknown, base: string): unknown {
+  if (!schema[field].relativePaths) return value;
+  const abs = (p: string) => (p === '' || path.isAbsolute(p) ? p : path.resolve(base, p));
+  return Array.isArray(value) ? value.map((p) => (typeof p === 'string' ? abs(p) : p)) : typeof value === 'string' ? abs(value) : value;
 }
 
 function fromJson(field: keyof Config, value: unknown, where: string): unknown {
@@ -106,7 +114,8 @@ export function resolveConfig(input: ResolveInput = {}): Resolved {
         continue;
       }
       attempt(() => {
-        cfg[key] = fromJson(key as keyof Config, value, `${fileName}: "${key}"`);
+        const base = configFile && !input.file ? path.dirname(path.resolve(configFile)) : process.cwd();
+        cfg[key] = absolutize(key as keyof Config, fromJson(key as keyof Config, value, `${fileName}: "${key}"`), base);
       });
     }
   }
@@ -124,13 +133,13 @@ export function resolveConfig(input: ResolveInput = {}): Resolved {
       continue;
     }
     attempt(() => {
-      cfg[field] = fromText(field, value, name);
+      cfg[field] = absolutize(field, fromText(field, value, name), process.cwd());
     });
   }
 
   for (const [field, value] of args.fields) {
     attempt(() => {
-      cfg[field] = fromText(field, value, `--${flagName(field)}`);
+      cfg[field] = absolutize(field, fromText(field, value, `--${flagName(field)}`), process.cwd());
     });
   }
 

@@ -32,6 +32,8 @@ export interface Config {
   httpdContainer: number;
   firewall: string;
   pluginDirs: string[];
+  netconf: string;
+  masterVeth: boolean;
   confDir: string;
   stateDir: string;
   imageCacheDir: string;
@@ -59,6 +61,11 @@ export interface FieldSpec<K extends keyof Config = keyof Config> {
   choices?: readonly string[];
   /** the smallest whole number allowed (the check enforces it; the JSON Schema says it) */
   min?: number;
+  /**
+   * a path (or list of paths) that may be relative: made absolute as it is read, against the config file's
+   * folder when it comes from one, else the current folder, so every later reader sees the same path
+   */
+  relativePaths?: true;
 }
 
 const CNI_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] as const;
@@ -248,8 +255,22 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   pluginDirs: {
     kind: 'list',
     default: ['/opt/cni/bin', '/usr/lib/cni'],
-    help: 'CNI plugin directories, searched in order (":"-separated)',
+    help: 'CNI plugin directories, searched in order (":"-separated; a relative one is taken from the current folder, e.g. ./bin:/usr/lib/cni)',
     check: (v) => (v.length === 0 ? 'needs at least one directory' : v.map(absPath).find(Boolean)),
+    relativePaths: true,
+  },
+  netconf: {
+    kind: 'path',
+    default: '',
+    help: 'run your own network: a CNI network config file (.conflist, or a single-plugin .conf/.json), used as it is instead of the generated bridge network; its plugins are looked up in --plugin-dirs',
+    check: (v) => (v === '' ? undefined : absPath(v)),
+    relativePaths: true,
+  },
+  masterVeth: {
+    kind: 'bool',
+    default: false,
+    help: "with --netconf: make the macvlan/ipvlan/vlan master (host-device device) the file names, as a veth pair whose other end (<name>-gw) carries the network's gateways; down removes it",
+    check: (v, c) => (v && c.netconf === '' ? 'only applies with --netconf (the generated network has no master)' : undefined),
   },
   confDir: { kind: 'path', default: '/etc/cni/net.d', help: 'where the network config file is written', check: absPath },
   stateDir: { kind: 'path', default: '/run/cni-demo', help: 'runtime state (dies at reboot with the netns)', check: absPath },

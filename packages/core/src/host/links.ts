@@ -111,6 +111,21 @@ export async function readRoutes(exec: Exec, o: IpOptions & { filter?: string[] 
   return [...parseRoutes(read[0] ?? '', 4), ...parseRoutes(read[1] ?? '', 6)];
 }
 
+/**
+ * The route the kernel would take to `ip` (`ip -j route get`), on the host or inside a pinned netns: its device
+ * and gateway; undefined when there is none (unreachable) or the read failed.
+ */
+export async function routeTo(
+  exec: Exec,
+  ip: string,
+  o: IpOptions = {},
+): Promise<{ dev: string | undefined; gateway: string | undefined } | undefined> {
+  const family = ip.includes(':') ? '-6' : '-4';
+  const text = await ipJson(exec, [family, 'route', 'get', ip], { ...o, allowFail: true });
+  const r = (JSON.parse(text || '[]') as Record<string, string>[])[0];
+  return r ? { dev: r.dev, gateway: r.gateway } : undefined;
+}
+
 /** Every route of the host, every table; a failed read is an error (a check that sees no routes would pass wrongly). */
 export const listRoutes = (exec: Exec) => readRoutes(exec);
 

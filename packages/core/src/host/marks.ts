@@ -5,13 +5,19 @@ import { linkAlias } from './links.js';
  * down and the leak audit recognise them without any state file (derived, like everything in names.ts).
  */
 
-/** The alias of a bridge host-setup made; a bridge made by hand and adopted has none. */
-export function bridgeMark(id: string): string {
+/**
+ * The alias of a link this instance made (or, for a bridge a plugin made, that its ADD made): host-setup's
+ * bridge, a bridge the network's plugin made where none was before, a --master-veth pair. A bridge made by
+ * hand and adopted has none.
+ */
+export function linkMark(id: string): string {
   return `cni-demo:${id}`;
 }
+export const bridgeMark = linkMark;
 
-/** True when the link carries this instance's bridge mark. */
-export const isMarkedBridge = (bridge: string, id: string) => linkAlias(bridge) === bridgeMark(id);
+/** True when the link carries this instance's mark. */
+export const isMarkedLink = (name: string, id: string) => linkAlias(name) === linkMark(id);
+export const isMarkedBridge = isMarkedLink;
 
 /** The comment on the opt-in FORWARD ACCEPT rules (--fix-forward). */
 export function forwardComment(id: string, bridge: string): string {

@@ -19,6 +19,27 @@ test('precedence: defaults < file < env < flags', () => {
   assert.is(config.id, 'fileid');
 });
 
+test("netconf and plugin dirs may be relative: to the config file's folder there, to the current folder elsewhere", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+  const file = path.join(dir, 'c.json');
+  writeFileSync(file, JSON.stringify({ netconf: 'nets/my.conflist', pluginDirs: ['./bin', '/usr/lib/cni'] }));
+  const fromFile = resolveConfig({ env: {}, argv: ['--config', file] }).config;
+  assert.is(fromFile.netconf, path.join(dir, 'nets/my.conflist'));
+  assert.equal(fromFile.pluginDirs, [path.join(dir, 'bin'), '/usr/lib/cni']);
+  const fromFlags = resolveConfig({ env: {}, argv: ['--netconf', './my.conflist', '--plugin-dirs', './bin:/usr/lib/cni'] }).config;
+  assert.is(fromFlags.netconf, path.join(process.cwd(), 'my.conflist'));
+  assert.equal(fromFlags.pluginDirs, [path.join(process.cwd(), 'bin'), '/usr/lib/cni']);
+  const fromEnv = resolveConfig({ env: { CNI_DEMO_NETCONF: 'x.conf' } }).config;
+  assert.is(fromEnv.netconf, path.join(process.cwd(), 'x.conf'));
+  // other paths stay absolute-only
+  assert.match(
+    problem(() => resolveConfig({ env: {}, argv: ['--conf-dir', 'etc/cni'] })).message,
+    /confDir: "etc\/cni" must be an absolute path/,
+  );
+  assert.is(resolveConfig({ env: {} }).config.netconf, '', 'no netconf: the generated network');
+  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--master-veth'] })).message, /masterVeth: only applies with --netconf/);
+});
+
 test('unknown config key names the key and suggests the right one', () => {
   const e = problem(() => resolveConfig({ env: {}, file: { bridg: 'x' } }));
   assert.match(e.message, /unknown key "bridg"/);
