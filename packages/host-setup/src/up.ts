@@ -49,7 +49,8 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
   sameNetworkAsBefore(ctx, previous, view);
   // the bridge host-setup makes: the generated network's, or the walkthrough's hand-made one a user's file calls for
   const spec = view.source === 'generated' ? configBridge(ctx) : handMadeBridge(view);
-  const ours = previous?.createdBridge === true || recorded?.createdBridge === true || (spec !== undefined && isMarkedLink(spec.name, c.id));
+  const ours =
+    previous?.createdBridge === true || recorded?.createdBridge === true || (spec !== undefined && isMarkedLink(spec.name, c.id));
   const parent = view.source === 'file' ? planParent(ctx, view) : { problems: [] };
   // independent looks at the host, made at once; nothing changes before all of them passed
   const [portProblems, planned, overlaps] = await Promise.all([

@@ -9,7 +9,16 @@ import {
   readRoutes,
 } from '@cni-demo/core';
 import { pingFrom, runCheck } from './checks.js';
-import { type Expectations, expectationsOf, type HostPath, notApplicable, routeCheck, sameIp } from './result-checks.js';
+import {
+  dnsCheck,
+  type Expectations,
+  expectationsOf,
+  gatewayChecks,
+  type HostPath,
+  notApplicable,
+  routeCheck,
+  sameIp,
+} from './result-checks.js';
 
 /**
  * Pairs for container-to-container checks: neighbours on the ring plus a few spread over the instance,
@@ -95,7 +104,14 @@ export async function manyChecks(
   if (first) {
     let routes: Promise<RouteInfo[]> | undefined;
     const routesIn = () => (routes ??= readRoutes(ctx.exec, { pin: first.netns, filter: [] }));
-    checks.push(...(await Promise.all(expOf(first).routes.map((rt) => routeCheck(rt, routesIn, `${first.containerId}: `)))));
+    const prefix = `${first.containerId}: `;
+    checks.push(
+      ...(await Promise.all([
+        ...expOf(first).routes.map((rt) => routeCheck(rt, routesIn, prefix)),
+        ...gatewayChecks(ctx, first.containerId, expOf(first), undefined, prefix),
+        dnsCheck(ctx, first.containerId, expOf(first), prefix),
+      ])),
+    );
   }
   for (const family of [4, 6] as const) {
     const label = `host pings every container over IPv${family}`;

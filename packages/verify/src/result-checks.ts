@@ -256,23 +256,7 @@ export async function resultChecks(
     );
   }
   for (const rt of exp.routes) rows.push(routeCheck(rt, routesIn));
-  const pinged = new Set<string>();
-  for (const ip of exp.ips) {
-    if (!ip.gateway) {
-      rows.push(
-        Promise.resolve(notApplicable(`container pings the gateway of ${ip.cidr}`, 'the result names no gateway for this address')),
-      );
-      continue;
-    }
-    if (pinged.has(ip.gateway)) continue;
-    pinged.add(ip.gateway);
-    const gw = ip.gateway;
-    rows.push(
-      runCheck(`container pings gateway ${gw}`, () =>
-        pingFrom(ctx, pingArgv(t.containerId, [...(ip.family === 6 ? ['-6'] : []), '-c1', '-W1', gw])),
-      ),
-    );
-  }
+  rows.push(...gatewayChecks(ctx, t.containerId, exp, pingArgv));
   for (const ip of exp.ips) {
     const name = `host pings container ${ip.address}`;
     rows.push(
@@ -283,25 +267,59 @@ export async function resultChecks(
       ),
     );
   }
-  const dns = exp.dns;
-  rows.push(
-    dns
-      ? runCheck(`resolv.conf has the result's DNS`, async () => {
-          const r = await inContainer(ctx, t.containerId, ['cat', '/etc/resolv.conf']);
-          const have = parseResolvConf(r.stdout);
-          const missing = [
-            ...dns.nameservers.filter((n) => !have.nameservers.some((h) => sameIp(h, n) || h === n)).map((n) => `nameserver ${n}`),
-            ...dns.search.filter((s) => !have.search.includes(s)).map((s) => `search ${s}`),
-            ...(dns.domain && have.domain !== dns.domain ? [`domain ${dns.domain}`] : []),
-          ];
-          if (missing.length > 0) throw new Error(`/etc/resolv.conf lacks ${missing.join(', ')}`);
-          return [
-            ...dns.nameservers.map((n) => `nameserver ${n}`),
-            ...(dns.search.length ? [`search ${dns.search.join(' ')}`] : []),
-            ...(dns.domain ? [`domain ${dns.domain}`] : []),
-          ].join(', ');
-        })
-      : Promise.resolve(notApplicable(`resolv.conf has the result's DNS`, 'the result has no DNS (no nameservers, search or domain)')),
-  );
+  rows.push(dnsCheck(ctx, t.containerId, exp));
   return Promise.all(rows);
+}
+
+/** Each gateway of the result pinged from the container, once each; an address without one is not applicable. */
+export function gatewayChecks(
+  ctx: Ctx,
+  containerId: string,
+  exp: Expectations,
+  pingArgv: PingFrom = runcPing(ctx),
+  prefix = '',
+): Promise<CheckResult>[] {
+  const rows: Promise<CheckResult>[] = [];
+  const pinged = new Set<string>();
+  for (const ip of exp.ips) {
+    if (!ip.gateway) {
+      rows.push(
+        Promise.resolve(
+          notApplicable(`${prefix}container pings the gateway of ${ip.cidr}`, 'the result names no gateway for this address'),
+        ),
+      );
+      continue;
+    }
+    if (pinged.has(ip.gateway)) continue;
+    pinged.add(ip.gateway);
+    const gw = ip.gateway;
+    rows.push(
+      runCheck(`${prefix}container pings gateway ${gw}`, () =>
+        pingFrom(ctx, pingArgv(containerId, [...(ip.family === 6 ? ['-6'] : []), '-c1', '-W1', gw])),
+      ),
+    );
+  }
+  return rows;
+}
+
+/** The result's DNS (nameservers, search, domain) in the container's /etc/resolv.conf; not applicable without any. */
+export function dnsCheck(ctx: Ctx, containerId: string, exp: Expectations, prefix = ''): Promise<CheckResult> {
+  const name = `${prefix}resolv.conf has the result's DNS`;
+  const dns = exp.dns;
+  if (!dns) return Promise.resolve(notApplicable(name, 'the result has no DNS (no nameservers, search or domain)'));
+  return runCheck(name, async () => {
+    const r = await inContainer(ctx, containerId, ['cat', '/etc/resolv.conf']);
+    const have = parseResolvConf(r.stdout);
+    const missing = [
+      ...dns.nameservers.filter((n) => !have.nameservers.some((h) => sameIp(h, n) || h === n)).map((n) => `nameserver ${n}`),
+      ...dns.search.filter((s) => !have.search.includes(s)).map((s) => `search ${s}`),
+      ...(dns.domain && have.domain !== dns.domain ? [`domain ${dns.domain}`] : []),
+    ];
+    if (missing.length > 0) throw new Error(`/etc/resolv.conf lacks ${missing.join(', ')}`);
+    return [
+      ...dns.nameservers.map((n) => `nameserver ${n}`),
+      ...(dns.search.length ? [`search ${dns.search.join(' ')}`] : []),
+      ...(dns.domain ? [`domain ${dns.domain}`] : []),
+    ].join(', ');
+  });
 }

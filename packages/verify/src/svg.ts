@@ -83,7 +83,7 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
       return widthOf(ls) + 4 * PAD;
     }),
   );
-  const bridgeLines = t.bridge ? ifaceLines(t.bridge) : ['no bridge (the network wires containers without one)'];
+  const bridgeLines = t.bridge ? ifaceLines(t.bridge) : ['no bridge found'];
   const hostRouteLines = [
     t.bridge ? 'host routes via the bridge' : 'host routes',
     ...(t.hostRoutes.length ? t.hostRoutes.map(routeText) : ['(none)']),

@@ -5,9 +5,33 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bridgePorts, createExec, linkAlias, linkExists, linkInNetns, parseLinks, parseRoutes, recordingExec } from '../../src/index.js';
+import {
+  bridgePorts,
+  createExec,
+  linkAlias,
+  linkExists,
+  linkInNetns,
+  parseLinks,
+  parseRoutes,
+  recordingExec,
+  routeTo,
+} from '../../src/index.js';
 
 const exec = createExec();
+
+test('routeTo: the device and gateway of `ip -j route get`, on the host or in a pin; nothing when there is no route', async () => {
+  const rec = recordingExec((argv) => {
+    if (argv.includes('10.0.0.9'))
+      return { stdout: '[{"dst":"10.0.0.9","gateway":"10.0.0.1","dev":"eth0","prefsrc":"10.0.0.5","flags":[],"uid":0,"cache":[]}]' };
+    return { exitCode: 2, stderr: 'RTNETLINK answers: Network is unreachable' };
+  });
+  assert.equal(await routeTo(rec, '10.0.0.9'), { dev: 'eth0', gateway: '10.0.0.1' });
+  assert.equal(rec.calls[0]?.argv, ['ip', '-j', '-4', 'route', 'get', '10.0.0.9']);
+  assert.is(await routeTo(rec, 'fd00::9', { pin: '/run/netns/x' }), undefined);
+  assert.equal(rec.calls[1]?.argv, ['nsenter', '--net=/run/netns/x', 'ip', '-j', '-6', 'route', 'get', 'fd00::9']);
+  // the real host: loopback goes over lo
+  assert.is((await routeTo(exec, '127.0.0.1'))?.dev, 'lo');
+});
 
 test('bridgePorts reads a bridge and its ports from a sysfs tree; undefined for no link or a non-bridge', () => {
   const sys = mkdtempSync(path.join(os.tmpdir(), 'core-sysnet-'));
