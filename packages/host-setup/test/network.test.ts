@@ -1,10 +1,10 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ConfList, createContext, createLogger, describeNetwork, generatedNetwork, type NetworkView, UserError } from '@cni-demo/core';
+import { type ConfList, createContext, createLogger, describeNetwork, generatedNetwork, type NetworkView } from '@cni-demo/core';
 import { removeRoot, testConfig } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { handMadeBridge, masterPeerName, networkNameProblems, probeLinkKind } from '../src/index.js';
+import { handMadeBridge, masterPeerName, networkNameProblems } from '../src/index.js';
 
 const view = (name: string, plugins: Record<string, unknown>[]): NetworkView => {
   const bytes = Buffer.from(JSON.stringify({ name, plugins }));
@@ -25,27 +25,6 @@ test("the walkthrough's hand-made bridge: only for a bridge with isGateway and o
   assert.is(handMadeBridge(view('w', [{ type: 'ptp', ipam: both }])), undefined);
   assert.is(masterPeerName('m1'), 'm1-gw');
   assert.is(masterPeerName('a15charsnameabc'), 'a15charsname-gw', 'cut to fit 15 bytes');
-});
-
-test('the kernel is probed for real: macvlan works here, ipvlan is refused naming the type; no probe link is left', async () => {
-  const { root, ctx } = await testConfig();
-  try {
-    assert.is(await probeLinkKind(ctx, 'macvlan', ['macvlan']), undefined, 'macvlan links can be made');
-    assert.is(await probeLinkKind(ctx, 'veth', ['ptp']), undefined);
-    const ipvlan = await probeLinkKind(ctx, 'ipvlan', ['ipvlan']);
-    // this kernel has no ipvlan (the issue says so); where it has, the probe passes and says so here
-    assert.instance(ipvlan, UserError, 'ipvlan is refused on this kernel');
-    assert.match(ipvlan?.message ?? '', /this kernel has no "ipvlan" link type, which the ipvlan plugin of the network needs/);
-    assert.match(ipvlan?.message ?? '', /Unknown device type/);
-    assert.match(ipvlan?.hint ?? '', /modprobe ipvlan/);
-    assert.equal(
-      readdirSync('/sys/class/net').filter((l) => l.startsWith(`cdprobe${process.pid % 100000}`)),
-      [],
-      'the probes removed their links',
-    );
-  } finally {
-    removeRoot(root);
-  }
 });
 
 test('a network name another instance runs with other content is refused; the same content is shared', async () => {

@@ -20,7 +20,7 @@ import { forceTeardown, hostSnapshot, ownSnapshotDiff, removeRoot, tag, testConf
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pipelineDown, pipelineUp } from '../../src/pipeline.js';
-import { hostLocal, MARKER, walkthroughConf, writeMarkerPlugin, writeNetconf } from '../netconf-env.js';
+import { hostLocal, MARKER, walkthroughConf, writeMarkerPlugin, writeNetconf } from './netconf-env.js';
 
 /**
  * Your own network, for real: each file goes through the same pipeline (real runc container, real plugins),
