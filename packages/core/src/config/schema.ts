@@ -217,6 +217,8 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     min: 1,
     check: (v, c) => {
       if (v < 1) return `${v} is not a valid count: use 1 or more`;
+      // with --netconf the file's IPAM hands the addresses out: a range too small is its plugin's error at ADD
+      if (c.netconf !== '') return undefined;
       const cap = subnetCapacity(c.subnet4, c.subnet6);
       if (cap !== undefined && v > cap) {
         return `${v} containers do not fit: subnets ${c.subnet4} and ${c.subnet6} hold ${cap} (all addresses but network, gateway and broadcast); use at most ${cap} or a larger --subnet4`;

@@ -38,6 +38,9 @@ test("netconf and plugin dirs may be relative: to the config file's folder there
   );
   assert.is(resolveConfig({ env: {} }).config.netconf, '', 'no netconf: the generated network');
   assert.match(problem(() => resolveConfig({ env: {}, argv: ['--master-veth'] })).message, /masterVeth: only applies with --netconf/);
+  // the generated subnets do not bound --containers when the file's IPAM hands the addresses out
+  assert.match(problem(() => resolveConfig({ env: {}, argv: ['--containers', '500'] })).message, /500 containers do not fit/);
+  assert.is(resolveConfig({ env: {}, argv: ['--containers', '500', '--netconf', '/n.conflist'] }).config.containers, 500);
 });
 
 test('unknown config key names the key and suggests the right one', () => {
