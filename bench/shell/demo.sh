@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# The plain-shell baseline for bench/run.mjs: the same steps as the TypeScript pipeline with the same tools
-# (ip, umoci, runc, jq, mount, the CNI plugins run by hand as the walkthrough does, ping), one after another,
-# as a person would script it. Reads the same CNI_DEMO_* variables; refuses to run without an explicit id,
-# so it never touches the real demo.
-#   bash bench/shell/demo.sh up     bridge, netconf, unpack, N containers (overlay rootfs when N > 1), ADD, checks
-#   bash bench/shell/demo.sh down   DEL, containers, pins, overlays, bridge, netconf, unpack, leases
+# The plain-shell baseline for bench/run.mjs: the work the TypeScript pipeline does, with the same tools
+# (ip, iptables, sha256sum, mount, runc, the CNI plugins run by hand as the walkthrough does, ping), one
+# step after another, as a person would script it, and no more than the pipeline does:
+#   - the same checks before anything changes: the commands and plugins are there, busybox is the static
+#     one, IPv6 is on, the FORWARD policy, the bridge name and the subnets against the host's routes;
+#   - the same image work on a warm cache: the builtin image's entry found by the busybox binary's digest,
+#     its blobs checked against their digests, the unpacked tree the cache already holds (the warm-up run
+#     made it) mounted read-only under a writable overlay per container, never unpacked again;
+#   - the same container: config.json from `runc spec` and the image config, /etc/hostname, hosts and
+#     resolv.conf as bind-mounted files filled from the CNI result, runc create with a pid file, the netns
+#     pinned by a bind mount, runc start;
+#   - the same checks afterwards (verify's: the addresses and routes inside the container, the host's pings,
+#     the container's pings of the gateway) and the same teardown (DEL with the result as prevResult, runc
+#     delete, pins and overlays unmounted, the FORWARD fix's rules looked for, the bridge, the network
+#     config, the lease folder).
+# What the pipeline does beyond this (state files, the host record and the forwarding sysctls it puts back,
+# the instance lock, the bridge's ownership mark, step timings, the report and its picture, the leak audit) is
+# not here: bench/run.mjs measures each of those on its own and lists it in RESULTS.md. Reads the same
+# CNI_DEMO_* variables; refuses to run without an explicit id, so it never touches the real demo.
+#   bash bench/shell/demo.sh up     checks, bridge, netconf, image, N containers on overlays, ADD, checks
+#   bash bench/shell/demo.sh down   DEL, containers, pins, overlays, FORWARD rules, bridge, netconf, leases
 set -euo pipefail
 
 : "${CNI_DEMO_ID:?set CNI_DEMO_ID (the bench never uses the default names)}"
@@ -12,101 +27,179 @@ ID=$CNI_DEMO_ID NET=$CNI_DEMO_NETWORK BR=$CNI_DEMO_BRIDGE
 S4=$CNI_DEMO_SUBNET4 G4=$CNI_DEMO_GATEWAY4 S6=$CNI_DEMO_SUBNET6 G6=$CNI_DEMO_GATEWAY6
 N=${CNI_DEMO_CONTAINERS:-1}
 CONF_DIR=$CNI_DEMO_CONF_DIR STATE=$CNI_DEMO_STATE_DIR/$ID-sh IMAGES=$CNI_DEMO_IMAGE_CACHE_DIR
-CNI_CACHE=$CNI_DEMO_CNI_CACHE_DIR LEASES=$CNI_DEMO_IPAM_DATA_DIR RUNC_ROOT=$CNI_DEMO_RUNC_ROOT NETNS=$CNI_DEMO_NETNS_DIR
+LEASES=$CNI_DEMO_IPAM_DATA_DIR RUNC_ROOT=$CNI_DEMO_RUNC_ROOT NETNS=$CNI_DEMO_NETNS_DIR
 CONF=$CONF_DIR/10-$NET.conflist
-export CNI_PATH=/usr/lib/cni
+PLUGINS=/usr/lib/cni
 IFN=eth0
 
 ids() { if [ "$N" -le 1 ]; then echo "$ID"; else seq -f "$ID-%g" 1 "$N"; fi; }
 runc_() { runc --root "$RUNC_ROOT" "$@"; }
 bits() { echo "${1#*/}"; }
+die() { echo "error: $*" >&2; exit 1; }
 
-# one plugin call of the chain (bridge only), stdin from the conflist, as CNI_COMMAND=... bridge < conf
+# one plugin call of the chain (bridge only), its stdin made from the conflist (with the ADD result as
+# prevResult for DEL), as CNI_COMMAND=... bridge < conf
 cni() { # cmd id netns [prevResult-file]
   local req
-  # the plugin's stdin, derived from the conflist once per run
-  [ -n "${BASE_REQ:-}" ] || BASE_REQ=$(jq -c '.plugins[0] + {name: .name, cniVersion: .cniVersion}' "$CONF")
-  req=$BASE_REQ
-  if [ -n "${4:-}" ] && [ -s "$4" ]; then req=$(jq -c --slurpfile r "$4" '. + {prevResult: $r[0]}' <<<"$req"); fi
-  CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=$3 CNI_IFNAME=$IFN CNI_ARGS=IgnoreUnknown=1 /usr/lib/cni/bridge <<<"$req"
+  if [ -n "${4:-}" ] && [ -s "$4" ]; then
+    req=$(jq -c --slurpfile r "$4" '.plugins[0] + {name: .name, cniVersion: .cniVersion, prevResult: $r[0]}' "$CONF")
+  else
+    req=$(jq -c '.plugins[0] + {name: .name, cniVersion: .cniVersion}' "$CONF")
+  fi
+  CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=$3 CNI_IFNAME=$IFN CNI_ARGS=IgnoreUnknown=1 CNI_PATH=$PLUGINS "$PLUGINS/bridge" <<<"$req"
 }
+
+# the first IPv4 and IPv6 address of a result, without prefix length
+addrs_of() { jq -r '[.ips[].address | split("/")[0]] | [(map(select(contains(":") | not)) | .[0]), (map(select(contains(":"))) | .[0])] | @tsv' "$1"; }
 
 ping_retry() { for _ in 1 2 3 4 5; do "$@" >/dev/null 2>&1 && return 0; sleep 0.3; done; echo "no reply: $*" >&2; return 1; }
 
-up() {
-  mkdir -p "$STATE" "$CONF_DIR" "$NETNS" "$CNI_CACHE/results"
-  cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding >"$STATE/sysctls"
-  if ! ip link show "$BR" >/dev/null 2>&1; then
-    ip link add name "$BR" type bridge
-    ip addr add "$G4/$(bits "$S4")" dev "$BR"
-    ip -6 addr add "$G6/$(bits "$S6")" dev "$BR" nodad
+# /etc/hosts as the pipeline writes it: loopback names, then the container's name on each address given
+hosts() { # name [addresses...]
+  local name=$1 a
+  shift
+  printf '# written by cni-demo from the CNI result\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n'
+  for a in "$@"; do printf '%s\t%s\n' "$a" "$name"; done
+}
+NO_DNS=$'# written by cni-demo from the CNI result\n# the CNI result has no nameservers'
+
+preflight() {
+  local c p
+  for c in ip iptables ip6tables runc umoci busybox ping mount; do command -v "$c" >/dev/null || die "command $c not found"; done
+  for p in bridge host-local loopback; do [ -x "$PLUGINS/$p" ] || die "CNI plugin $p not found in $PLUGINS"; done
+  # the container's busybox must be the static one: no dynamic loader named in it
+  if grep -qF -e /lib64/ld-linux -e /lib/ld-linux "$(command -v busybox)"; then die "busybox is dynamically linked"; fi
+  [ "$(</proc/sys/net/ipv6/conf/all/disable_ipv6)" = 0 ] || die "IPv6 is disabled"
+  [ -e /proc/sys/net/ipv4/ip_forward ] || die "/proc/sys/net is not available"
+}
+
+# the host's side, decided before anything changes: FORWARD policy, the bridge name, the subnets' routes
+host_checks() {
+  local t
+  for t in iptables ip6tables; do
+    if "$t" -w -S FORWARD | grep -x -- '-P FORWARD DROP' >/dev/null; then echo "warning: the $t FORWARD policy is DROP" >&2; fi
+  done
+  if ip -d addr show dev "$BR" >"$STATE/bridge.txt" 2>/dev/null; then
+    grep -q ' bridge ' "$STATE/bridge.txt" || die "a link named $BR exists and is not a bridge"
+    grep -q "inet $G4/" "$STATE/bridge.txt" && grep -q "inet6 $G6/" "$STATE/bridge.txt" || die "bridge $BR has other addresses"
+    BRIDGE_EXISTS=1
   fi
-  ip link set "$BR" up
-  jq -n --arg n "$NET" --arg br "$BR" --arg s4 "$S4" --arg g4 "$G4" --arg s6 "$S6" --arg g6 "$G6" --arg d "$LEASES" '{
-    cniVersion: "0.4.0", name: $n,
-    plugins: [{type: "bridge", bridge: $br, isGateway: true, ipMasq: true,
-      ipam: {type: "host-local", ranges: [[{subnet: $s4, gateway: $g4}], [{subnet: $s6, gateway: $g6}]],
-             routes: [{dst: "0.0.0.0/0"}, {dst: "::/0"}], dataDir: $d}}]}' >"$CONF"
+  # routes inside or around either subnet (the bridge's own, default and non-unicast entries aside)
+  local clash
+  clash=$(printf 'route show table all root %s\nroute show table all match %s\nroute show table all root %s\nroute show table all match %s\n' \
+    "$S4" "$S4" "$S6" "$S6" | ip -batch - | grep -v -e '^default' -e "dev $BR " -e '^broadcast' -e '^multicast' -e '^anycast' \
+    -e '^throw' -e '^nat' -e '^fe80:' -e '^ff' || true)
+  [ -z "$clash" ] || die "the subnets overlap the host routes: $clash"
+}
 
-  # the image: the cached builtin busybox (one OCI layout per digest, tagged "image"; the bench's own
-  # cache holds only that one, made by the warm-up run), unpacked with umoci
-  local layout
-  layout=$(ls -td "$IMAGES"/images/sha256-* | head -n 1)
-  rm -rf "$STATE/image"
-  umoci unpack --image "$layout:image" "$STATE/image" >/dev/null
-  local rootfs=$STATE/image/rootfs
+# the builtin image's cache entry: found by the busybox binary's digest, every blob checked against its own
+image() {
+  local sum key digest entry manifest
+  sum=$(sha256sum "$(command -v busybox)")
+  key=$IMAGES/keys/builtin-busybox-${sum:0:16}
+  digest=$(<"$key")
+  entry=$IMAGES/images/${digest/:/-}
+  [ -f "$entry/cni-demo.json" ] || die "the image cache has no entry for $digest (the warm-up run makes it)"
+  manifest=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "image") | .digest | ltrimstr("sha256:")' "$entry/index.json")
+  # the manifest, its config (first: the image config comes from it) and its layers, each against its digest
+  local sums
+  sums=$(jq -r --arg m "$manifest" --arg b "$entry/blobs/sha256/" '[.config] + .layers | map(.digest | ltrimstr("sha256:")) | [$m] + . | .[] | "\(.)  \($b)\(.)"' \
+    "$entry/blobs/sha256/$manifest")
+  sha256sum --quiet -c - <<<"$sums" >/dev/null || die "image cache entry $entry is damaged"
+  IMAGE_CONFIG=$(sed -n '2s/^[0-9a-f]*  //p' <<<"$sums")
+  ROOTFS=$entry/unpacked/rootfs
+  [ -d "$ROOTFS" ] || die "the cache entry has no unpacked tree (the warm-up run makes it)"
+}
 
+up() {
+  preflight
+  mkdir -p "$STATE" "$CONF_DIR" "$NETNS" "$LEASES"
+  BRIDGE_EXISTS=0
+  host_checks
+  if [ "$BRIDGE_EXISTS" = 0 ]; then
+    printf 'link add name %s type bridge\naddr add %s/%s dev %s\naddr add %s/%s dev %s nodad\nlink set dev %s up\n' \
+      "$BR" "$G4" "$(bits "$S4")" "$BR" "$G6" "$(bits "$S6")" "$BR" "$BR" | ip -batch -
+  fi
+  cat >"$CONF" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "$NET",
+  "plugins": [
+    {
+      "type": "bridge", "bridge": "$BR", "isGateway": true, "ipMasq": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "$S4", "gateway": "$G4" }], [{ "subnet": "$S6", "gateway": "$G6" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }, { "dst": "::/0" }],
+        "dataDir": "$LEASES"
+      }
+    }
+  ]
+}
+EOF
+
+  image
   runc spec --bundle "$STATE" && mv "$STATE/config.json" "$STATE/template.json"
+  local id v4 v6
   for id in $(ids); do
-    local dir=$STATE/c/$id root=$rootfs
-    mkdir -p "$dir/bundle"
-    if [ "$N" -gt 1 ]; then
-      mkdir -p "$dir/upper" "$dir/work" "$dir/rootfs"
-      mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$dir/upper,workdir=$dir/work" "$dir/rootfs"
-      root=$dir/rootfs
-    fi
-    jq --arg root "$root" --arg h "$id" '.process.terminal = false | .process.args = ["/bin/sleep", "infinity"]
-      | .root = {path: $root, readonly: false} | .hostname = $h
+    local dir=$STATE/c/$id
+    mkdir -p "$dir/bundle/etc" "$dir/upper" "$dir/work" "$dir/rootfs"
+    # the cache's tree is never written to: each container gets a writable overlay over it
+    mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$dir/upper,workdir=$dir/work" "$dir/rootfs"
+    echo "$id" >"$dir/bundle/etc/hostname"
+    hosts "$id" >"$dir/bundle/etc/hosts"
+    echo "$NO_DNS" >"$dir/bundle/etc/resolv.conf"
+    jq --arg root "$dir/rootfs" --arg h "$id" --arg etc "$dir/bundle/etc" --slurpfile img "$IMAGE_CONFIG" '
+      ($img[0].config // {}) as $c
+      | .process.terminal = false
+      | .process.args = (($c.Entrypoint // []) + ($c.Cmd // []))
+      | .process.env = ($c.Env // ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+      | .process.cwd = (if ($c.WorkingDir // "") == "" then "/" else $c.WorkingDir end)
       | .process.capabilities |= with_entries(.value += ["CAP_NET_RAW"])
-      | .linux.namespaces |= (if any(.type == "network") then . else . + [{type: "network"}] end)' \
+      | .root = {path: $root, readonly: false} | .hostname = $h
+      | .linux.namespaces |= (if any(.type == "network") then . else . + [{type: "network"}] end)
+      | .mounts += [["/etc/hostname", "hostname"], ["/etc/hosts", "hosts"], ["/etc/resolv.conf", "resolv.conf"]
+          | {destination: .[0], type: "bind", source: "\($etc)/\(.[1])", options: ["rbind", "rprivate"]}]' \
       "$STATE/template.json" >"$dir/bundle/config.json"
-    runc_ create --bundle "$dir/bundle" "$id" >"$dir/bundle/container.log" 2>&1
-    local pid
-    pid=$(runc_ state "$id" | jq -r .pid)
+    runc_ create --bundle "$dir/bundle" --pid-file "$dir/bundle/container.pid" "$id" >"$dir/bundle/container.log" 2>&1
     touch "$NETNS/$id"
-    mount --bind "/proc/$pid/ns/net" "$NETNS/$id"
+    mount --bind "/proc/$(<"$dir/bundle/container.pid")/ns/net" "$NETNS/$id"
     runc_ start "$id"
     cni ADD "$id" "$NETNS/$id" >"$dir/result.json"
+    # the container's /etc/hosts from the result (the files are bind-mounted: rewritten in place)
+    read -r v4 v6 < <(addrs_of "$dir/result.json")
+    hosts "$id" "$v4" "$v6" >"$dir/bundle/etc/hosts"
+    echo "$NO_DNS" >"$dir/bundle/etc/resolv.conf"
   done
+  [ "$N" -le 1 ] && cat "$STATE/c/$ID/result.json"
 
   # checks: as verify does them
   local first
   first=$(ids | head -1)
   if [ "$N" -le 1 ]; then
-    local r=$STATE/c/$first/result.json v4 v6
-    v4=$(jq -r '.ips[] | select(.version == "4") | .address | split("/")[0]' "$r")
-    v6=$(jq -r '.ips[] | select(.version == "6") | .address | split("/")[0]' "$r")
-    runc_ exec "$first" ip addr show dev "$IFN" | grep "inet $v4/" >/dev/null
-    runc_ exec "$first" ip addr show dev "$IFN" | grep "inet6 $v6/" >/dev/null
-    runc_ exec "$first" ip route | grep "^default via $G4" >/dev/null
-    runc_ exec "$first" ip -6 route | grep "^default via $G6" >/dev/null
+    local addr
+    read -r v4 v6 < <(addrs_of "$STATE/c/$first/result.json")
+    # one look at the addresses serves both address checks, as in verify
+    addr=$(runc_ exec "$first" ip addr show dev "$IFN")
+    grep -q "inet $v4/" <<<"$addr" || die "$IFN lacks $v4"
+    grep -q "inet6 $v6/" <<<"$addr" || die "$IFN lacks $v6"
+    runc_ exec "$first" ip route | grep -q "^default via $G4" || die "no IPv4 default route via $G4"
+    runc_ exec "$first" ip -6 route | grep -q "^default via $G6" || die "no IPv6 default route via $G6"
     ping_retry ping -4 -c1 -W1 "$v4"
     ping_retry ping -6 -c1 -W1 "$v6"
     ping_retry runc_ exec "$first" ping -c1 -W1 "$G4"
     ping_retry runc_ exec "$first" ping -6 -c1 -W1 "$G6"
   else
-    local id r v4 v6
+    local id
     declare -a A4 A6 IDS
     for id in $(ids); do
-      r=$STATE/c/$id/result.json
-      v4=$(jq -r '.ips[] | select(.version == "4") | .address | split("/")[0]' "$r")
-      v6=$(jq -r '.ips[] | select(.version == "6") | .address | split("/")[0]' "$r")
+      read -r v4 v6 < <(addrs_of "$STATE/c/$id/result.json")
       nsenter --net="$NETNS/$id" ip -j addr show dev "$IFN" | jq -e --arg a "$v4" --arg b "$v6" \
         '[.[0].addr_info[].local] | index($a) != null and index($b) != null' >/dev/null
       IDS+=("$id") A4+=("$v4") A6+=("$v6")
     done
-    nsenter --net="$NETNS/$first" ip route | grep "^default via $G4" >/dev/null
-    nsenter --net="$NETNS/$first" ip -6 route | grep "^default via $G6" >/dev/null
+    nsenter --net="$NETNS/$first" ip route | grep -q "^default via $G4" || die "no IPv4 default route via $G4"
+    nsenter --net="$NETNS/$first" ip -6 route | grep -q "^default via $G6" || die "no IPv6 default route via $G6"
     for v4 in "${A4[@]}"; do ping_retry ping -4 -c1 -W1 "$v4"; done
     for v6 in "${A6[@]}"; do ping_retry ping -6 -c1 -W1 "$v6"; done
     # the same sampled pairs as verify: neighbours, last->first, middle->last, spread
@@ -138,14 +231,18 @@ down() {
     rm -f "$NETNS/$id"
     while mountpoint -q "$dir/rootfs" 2>/dev/null; do umount "$dir/rootfs"; done
   done
+  # every DEL done: no port may be left on the bridge
+  local ports=("/sys/class/net/$BR/brif/"*)
+  [ ! -e "${ports[0]}" ] || echo "warning: bridge $BR still has ports: ${ports[*]##*/}" >&2
+  # the --fix-forward rules (commented with the instance), looked for as the pipeline's down does
+  local t
+  for t in iptables ip6tables; do
+    "$t" -w -S FORWARD | grep -F -- "cni-demo id=$ID bridge=$BR" | sed 's/^-A /-D /' | xargs -r -L1 "$t" -w || true
+  done
   ip link del "$BR" 2>/dev/null || true
   rm -f "$CONF"
-  if [ -f "$STATE/sysctls" ]; then
-    { read -r f4; read -r f6; } <"$STATE/sysctls"
-    echo "$f4" >/proc/sys/net/ipv4/ip_forward
-    echo "$f6" >/proc/sys/net/ipv6/conf/all/forwarding
-  fi
   rm -rf "$STATE" "${LEASES:?}/$NET"
+  rmdir "$CONF_DIR" "$NETNS" "$LEASES" "$CNI_DEMO_STATE_DIR" 2>/dev/null || true
   echo "shell down: done"
 }
 
