@@ -289,14 +289,10 @@ const header = [
   table(['', ''], machineRows),
   '',
 ];
-// bench:cni (bench/cni/run.mjs) owns a section of this file between its markers: carried over as it is
-const CNI_START = '<!-- bench:cni start -->';
-const CNI_END = '<!-- bench:cni end -->';
+// the other benches (bench:cni, bench:nodes) own a section of this file each, between their markers
+// (<!-- bench:<name> start --> … <!-- bench:<name> end -->): carried over as they are
 const previous = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
-const cniSection =
-  previous.includes(CNI_START) && previous.indexOf(CNI_END) > previous.indexOf(CNI_START)
-    ? previous.slice(previous.indexOf(CNI_START), previous.indexOf(CNI_END) + CNI_END.length)
-    : '';
-writeFileSync(OUT, `${header.join('\n')}\n${out.join('\n')}\n${cniSection ? `\n${cniSection}\n` : ''}`);
+const sections = [...previous.matchAll(/<!-- bench:([\w-]+) start -->[\s\S]*?<!-- bench:\1 end -->/g)].map((m) => m[0]);
+writeFileSync(OUT, `${header.join('\n')}\n${out.join('\n')}\n${sections.map((x) => `\n${x}\n`).join('')}`);
 process.stderr.write(`bench: wrote ${path.relative(repo, OUT)}\n`);
 if (existsSync(root)) rmSync(root, { recursive: true, force: true });

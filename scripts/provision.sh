@@ -4,13 +4,13 @@
 #
 #   bash scripts/provision.sh deps    system packages, Node 24 (if missing or older), pinned pnpm, workspace deps, build,
 #                                     and the cni-demo and cni-tool commands linked into /usr/local/bin
-#   bash scripts/provision.sh demo    deps, then the whole demo (turbo run demo), ending with verify's table
-#   bash scripts/provision.sh down    tear the demo down (turbo run down)
+#   bash scripts/provision.sh demo    deps, then the whole demo (cni-demo up), ending with verify's table
+#   bash scripts/provision.sh down    tear the demo down (cni-demo down)
 #   bash scripts/provision.sh test    deps, then the check gate (pnpm check: format check, lint, typecheck, every
 #                                     test); the last line is "N passed, N failed"
 #   bash scripts/provision.sh link    only the command links (PROVISION_BIN_DIR: another folder than /usr/local/bin)
 #
-# demo and down pass what follows to every step: bash scripts/provision.sh demo --bridge br1
+# demo and down pass what follows to cni-demo: bash scripts/provision.sh demo --bridge br1
 # Rerun any of them at will: what is already installed is skipped. Exit codes: 1 failed, 2 wrong usage.
 set -euo pipefail
 
@@ -168,12 +168,10 @@ install_pnpm() {
 # turbo straight from the workspace: `pnpm exec` would start pnpm just to find it
 turbo() { ./node_modules/.bin/turbo "$@"; }
 
-# the demo's options after turbo's own: turbo hands what follows "--" to every task (none: no "--")
-turbo_task() {
-  local task="$1"
-  shift
-  if [ "$#" -gt 0 ]; then turbo run "$task" -- "$@"; else turbo run "$task"; fi
-}
+# the cni-demo command (the whole pipeline in one process) from this checkout, what the Vagrant provisioners run:
+# the tests run the same command, in network namespaces standing in for the VMs (`pnpm turbo run demo` stays the
+# step-by-step way)
+cni_demo() { node packages/cli/dist/scripts/cni-demo.mjs "$@"; }
 
 # cni-demo and cni-tool on PATH: links to this checkout's entry scripts (built by deps), replaced when they point
 # elsewhere (another checkout), never over a file that is not a link
@@ -205,8 +203,8 @@ deps() {
 
 case "$MODE" in
   deps) deps ;;
-  demo) deps; turbo_task demo "$@" ;;
-  down) need_root; turbo_task down "$@" ;;
+  demo) deps; cni_demo up "$@" ;;
+  down) need_root; cni_demo down "$@" ;;
   link) link_commands ;;
   # the check gate (format check, lint, typecheck, then every test); test-all.mjs prints the last line
   test) deps; pnpm run --silent check "$@" ;;

@@ -12,6 +12,7 @@ import {
 } from '@cni-demo/core';
 import { step as hostSetup } from '@cni-demo/host-setup';
 import { step as imageFetch } from '@cni-demo/image-fetch';
+import { step as nodes } from '@cni-demo/nodes';
 import { step as runcBundle } from '@cni-demo/runc-bundle';
 import { step as verify } from '@cni-demo/verify';
 
@@ -19,6 +20,7 @@ import { step as verify } from '@cni-demo/verify';
 export const STEP_MODULES: Record<StepName, StepModule> = {
   'host-setup': hostSetup,
   'image-fetch': imageFetch,
+  nodes,
   'runc-bundle': runcBundle,
   'cni-attach': cniAttach,
   verify,
@@ -85,10 +87,12 @@ export async function pipelineUp(ctx: Ctx, modules: Record<StepName, StepModule>
   const outcomes = await schedule(
     GRAPH.up,
     async (t) => {
+      const m = modules[t.step];
+      // a step with nothing to do for this config passes by unseen (no status line, no timing, no result)
+      if (m.applies && !m.applies(ctx, 'up')) return undefined;
       if (!began.has(t.step)) began.set(t.step, { startedAt: new Date().toISOString(), t0: performance.now() });
       const span = ctx.log.step(`${t.step} ${t.stage ?? 'up'}`);
       try {
-        const m = modules[t.step];
         const result = t.stage ? await stageOf(m, t)(ctx) : await m.up(ctx, stages.get(t.step));
         span.done();
         if (t.stage) stages.set(t.step, { ...stages.get(t.step), [t.stage]: result });
@@ -123,7 +127,8 @@ export async function pipelineUp(ctx: Ctx, modules: Record<StepName, StepModule>
   // a step that ran alongside the failed one, and would not have started had the steps run one after another,
   // is undone: a refusal (bad input found by host-setup) leaves nothing behind
   for (const t of GRAPH.up.slice(failedAt + 1).reverse()) {
-    if (!t.stage && outcomes.get(taskId(t))?.ok) await modules[t.step].down(ctx).catch(() => undefined);
+    const m = modules[t.step];
+    if (!t.stage && outcomes.get(taskId(t))?.ok && m.applies?.(ctx, 'down') !== false) await m.down(ctx).catch(() => undefined);
   }
   throw error;
 }
@@ -147,6 +152,7 @@ export async function pipelineDown(ctx: Ctx, modules: Record<StepName, StepModul
     GRAPH.down,
     async (t) => {
       const m = modules[t.step];
+      if (m.applies && !m.applies(ctx, 'down')) return;
       if (t.stage) {
         // early work yields first, so the tasks started in the same round are handed off before it
         await new Promise((r) => setImmediate(r));

@@ -60,8 +60,11 @@ test('up: preflight first, then host-setup and image-fetch at once, then one ste
       'start host-setup up',
       'start image-fetch up',
       'end host-setup up',
+      // the nodes only wait for host-setup; the containers wait for the image too
+      'start nodes up',
       'end image-fetch up',
       'start runc-bundle up',
+      'end nodes up',
       'end runc-bundle up',
       'start cni-attach up',
       'end cni-attach up',
@@ -92,7 +95,7 @@ test('up: a failed host-setup stops the pipeline and undoes image-fetch, which r
   }
 });
 
-test('up: a failed image-fetch leaves host-setup, as if the steps had run one after another', async () => {
+test('up: a failed image-fetch leaves host-setup, as if the steps had run one after another; the nodes made alongside go', async () => {
   const { root, ctx: c } = ctx();
   try {
     const f = fakes({ up: 'image-fetch up' });
@@ -100,10 +103,14 @@ test('up: a failed image-fetch leaves host-setup, as if the steps had run one af
       () => assert.unreachable('up must fail'),
       (e: Error) => assert.is(e.message, 'image-fetch up failed'),
     );
-    assert.not.ok(
-      f.events.some((e) => e.includes('down') || e.includes('runc-bundle')),
-      f.events.join(', '),
-    );
+    assert.equal(f.events.slice(4), [
+      'end host-setup up',
+      'start nodes up',
+      'end image-fetch up',
+      'end nodes up',
+      'start nodes down',
+      'end nodes down',
+    ]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -136,7 +143,10 @@ test('down: the containers stop while DEL runs, the bridge goes while the contai
       'end runc-bundle stop-containers',
       'end cni-attach down',
       'start runc-bundle down',
+      // the nodes, and the bridge, go once every DEL is done, while the containers are removed
+      'start nodes down',
       'start host-setup delete-bridge',
+      'end nodes down',
       'end host-setup delete-bridge',
       'end runc-bundle down',
       'start host-setup down',
@@ -161,6 +171,31 @@ test('down: after a failed DEL every down still runs, the bridge is not deleted 
     );
     assert.not.ok(f.events.includes('start host-setup delete-bridge'));
     for (const s of STEPS) assert.ok(f.events.includes(`end ${s} down`), `${s} down ran`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a step with nothing to do for the config (the nodes, with one node) passes by: no start, no result, no down', async () => {
+  const { root, ctx: c } = ctx();
+  try {
+    const f = fakes();
+    const nodes = { ...f.modules.nodes, applies: () => false };
+    const { steps } = await pipelineUp(c, { ...f.modules, nodes });
+    assert.not.ok(
+      f.events.some((e) => e.includes('nodes')),
+      f.events.join(', '),
+    );
+    assert.equal(
+      steps.map((s) => s.step),
+      ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach', 'verify'],
+    );
+    await pipelineDown(c, { ...f.modules, nodes });
+    assert.not.ok(
+      f.events.some((e) => e.includes('nodes')),
+      f.events.join(', '),
+    );
+    assert.ok(f.events.includes('end verify down'));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

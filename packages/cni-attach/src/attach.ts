@@ -2,19 +2,31 @@ import { existsSync } from 'node:fs';
 import { type AnyResult, CniRuntime, confFromFile, type NetworkConfigList, type Result, type RuntimeConf } from '@cni-demo/cni';
 import {
   bridgePorts,
+  type Config,
   type Ctx,
+  containerIds,
+  containerNumber,
   type HostSetupState,
   httpdContainerId,
   linkAlias,
   linkMark,
   loadNetconf,
+  nodeMode,
+  nodeOfContainer,
   type PortMapping,
   parsePortMap,
+  podAddresses,
   UserError,
 } from '@cni-demo/core';
 
-export function runtimeFor(ctx: Ctx, pluginDirs: string[]): CniRuntime {
-  return new CniRuntime({ pluginDirs, cacheDir: ctx.config.cniCacheDir, timeoutMs: ctx.config.pluginTimeoutMs });
+/** The runtime; with `hostNetns` (a node's pin) every plugin runs with that node as its host side. */
+export function runtimeFor(ctx: Ctx, pluginDirs: string[], hostNetns?: string): CniRuntime {
+  return new CniRuntime({
+    pluginDirs,
+    cacheDir: ctx.config.cniCacheDir,
+    timeoutMs: ctx.config.pluginTimeoutMs,
+    ...(hostNetns ? { hostNetns } : {}),
+  });
 }
 
 /**
@@ -71,11 +83,33 @@ export function runtimeConf(
   };
 }
 
-/** The capability args of one container: portMappings for the httpd container when --port-map is set. */
-export function capabilityArgsFor(ctx: Ctx, containerId: string): { portMappings: PortMapping[] } | undefined {
-  if (httpdContainerId(ctx.config) !== containerId) return undefined;
-  const { mappings } = parsePortMap(ctx.config.portMap);
+/**
+ * The capability args of one container: portMappings for the httpd container when --port-map is set; with several
+ * nodes, the addresses the container asks for (`ips`: container k of node i takes the k-th address of the node's
+ * subnets, so any node can compute any other's).
+ */
+export function capabilityArgsFor(ctx: Ctx, containerId: string): { portMappings?: PortMapping[]; ips?: string[] } | undefined {
+  const c = ctx.config;
+  const place = nodePlace(c, containerId);
+  if (place) return { ips: podAddresses(c, place.node, place.k).cidrs };
+  if (httpdContainerId(c) !== containerId) return undefined;
+  const { mappings } = parsePortMap(c.portMap);
   return mappings.length > 0 ? { portMappings: mappings } : undefined;
+}
+
+/** Where a container runs with several nodes: its node and its number there; undefined with one node. */
+export function nodePlace(c: Config, containerId: string): { node: number; k: number } | undefined {
+  const mode = nodeMode(c);
+  if (mode === 'netns') {
+    const node = nodeOfContainer(c, containerId);
+    const k = containerNumber(c, containerId);
+    return node && k ? { node, k } : undefined;
+  }
+  if (mode === 'vm') {
+    const k = containerIds(c).indexOf(containerId) + 1;
+    return k > 0 ? { node: c.nodeIndex, k } : undefined;
+  }
+  return undefined;
 }
 
 /** Addresses of the result by family, without the prefix length. */

@@ -17,6 +17,7 @@ import {
 } from '@cni-demo/core';
 import { capabilityArgsFor, runtimeConf, runtimeFor } from './attach.js';
 import { removeLeakedMasq } from './masq.js';
+import { downNodeAttachments } from './nodes.js';
 import { loadListForDown, networkForDown, releaseLeases, removeConfCopy } from './recover.js';
 
 /**
@@ -27,7 +28,15 @@ import { loadListForDown, networkForDown, releaseLeases, removeConfCopy } from '
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('cni-attach down');
   const s = ctx.state.read<CniAttachState>('cni-attach');
-  const ids = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
+  const all = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
+  // the nodes' containers first, each node's DEL inside it; the rest are the host's, as today
+  const onNodes = new Set(await downNodeAttachments(ctx, s, all));
+  const ids = new Set([...all].filter((id) => !onNodes.has(id)));
+  if (ids.size === 0) {
+    ctx.state.remove('cni-attach');
+    ctx.state.removeDirIfEmpty();
+    return;
+  }
   const list = loadListForDown(ctx, s, [...ids]);
   const view = networkForDown(ctx);
   let proof: Promise<void> = Promise.resolve();
@@ -41,7 +50,8 @@ export async function down(ctx: Ctx): Promise<void> {
     // an up with a smaller --containers than the one before): only <id>-<n>, the names this instance owns
     // (its netns pins carry the same names, so no other instance can hold them at the same time)
     for (const e of listCachedAttachments(cni.cacheDir)) {
-      if (e.networkName === list.name && isNumberedContainerOf(ctx.config, e.containerId)) ids.add(e.containerId);
+      if (e.networkName === list.name && isNumberedContainerOf(ctx.config, e.containerId) && !onNodes.has(e.containerId))
+        ids.add(e.containerId);
     }
     // without state, DEL only where an ADD left a trace (a cache entry, a pin, a lease): a DEL for a container
     // never attached is not free, host-local makes its store folder and lock file for it

@@ -11,6 +11,8 @@ import {
   type HostSetupState,
   linkInNetns,
   mapLimit,
+  nodeNames,
+  nodeOfContainer,
   type RuncBundleState,
   requireRoot,
   UserError,
@@ -28,20 +30,38 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
   const host = ctx.state.require<HostSetupState>('host-setup', 'cni-attach');
   const bundle = ctx.state.require<RuncBundleState>('runc-bundle', 'cni-attach');
   const list = loadList(host);
-  const cni = runtimeFor(ctx, host.pluginDirs);
   const containers = bundleContainers(bundle);
-  // the conflist kept beside the state, so DEL still runs if the config file is gone by teardown time
-  keepConfCopy(ctx, list);
+  // several nodes here: each container's plugins run with its node's namespace as their host side, on the node's
+  // own network config; otherwise the host's, as today
+  const networks = new Map<number, { cni: CniRuntime; list: NetworkConfigList }>();
+  const networkOf = (containerId: string) => {
+    const node = host.nodes ? nodeOfContainer(ctx.config, containerId) : undefined;
+    const spec = node ? host.nodes?.find((n) => n.index === node) : undefined;
+    const key = spec ? spec.index : 0;
+    let net = networks.get(key);
+    if (!net) {
+      net = spec
+        ? { cni: runtimeFor(ctx, host.pluginDirs, nodeNames(ctx.config, spec.index).pin), list: loadList({ confFile: spec.confFile }) }
+        : { cni: runtimeFor(ctx, host.pluginDirs), list };
+      networks.set(key, net);
+    }
+    return { ...net, node };
+  };
+  // the conflist kept beside the state, so DEL still runs if the config file is gone by teardown time (the
+  // nodes' configs are in their own folders, and in every cache entry)
+  if (!host.nodes) keepConfCopy(ctx, list);
 
   const progress = createProgress('attach', containers.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
   const attach = async (c: ContainerBundle) => {
-    const a = await attachOne(ctx, cni, list, c);
+    const net = networkOf(c.containerId);
+    const a = await attachOne(ctx, net.cni, net.list, c, net.node);
     progress.tick();
     return a;
   };
   // the first ADD runs alone: the firewall and portmap plugins create their shared chains on first use
-  // without a lock, and two first ADDs at once race ("CHAIN_USER_ADD failed (File exists)")
+  // without a lock, and two first ADDs at once race ("CHAIN_USER_ADD failed (File exists)"); nodes have neither
   const attachments = await (async () => {
+    if (host.nodes) return mapLimit(containers, ctx.config.concurrency, attach);
     const [head, ...rest] = containers;
     if (!head) return [];
     const first = await attach(head);
@@ -78,7 +98,7 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
   return state;
 }
 
-async function attachOne(ctx: Ctx, cni: CniRuntime, list: NetworkConfigList, c: ContainerBundle): Promise<CniAttachment> {
+async function attachOne(ctx: Ctx, cni: CniRuntime, list: NetworkConfigList, c: ContainerBundle, node?: number): Promise<CniAttachment> {
   const caps = capabilityArgsFor(ctx, c.containerId);
   const rt = runtimeConf(ctx, c.netnsPath, c.containerId, caps);
   let result = cni.getCachedResult(list, rt);
@@ -111,7 +131,8 @@ async function attachOne(ctx: Ctx, cni: CniRuntime, list: NetworkConfigList, c: 
     netns: c.netnsPath,
     result: result as unknown as Record<string, unknown>,
     ...addressesOf(result),
-    ...(caps ? { portMappings: caps.portMappings } : {}),
+    ...(caps?.portMappings ? { portMappings: caps.portMappings } : {}),
+    ...(node ? { node } : {}),
   };
 }
 

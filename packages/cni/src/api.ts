@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
 import { type HeldLock, LockBusyError, LockFileError, type LockMode, lockFile, removeLockDirIfEmpty } from '@cni-demo/flock';
 import { buildEnv, encodeCniArgs, validateContainerId, validateIfName, withIgnoreUnknown } from './args.js';
@@ -33,6 +33,13 @@ export interface RuntimeOptions {
   /** add IgnoreUnknown=1 to non-empty CNI_ARGS (libcni does not; off by default for the same bytes) */
   ignoreUnknownArgs?: boolean;
   /**
+   * The network namespace every plugin runs in, as a pinned path (a bind mount, like `/var/run/netns/<name>`):
+   * the plugin is started through `nsenter --net=<hostNetns>`, so that namespace is its host side (where bridge
+   * makes the bridge and the veth's host end, where ipMasq's rules and forwarding go), as on another machine.
+   * The container's CNI_NETNS is a path and stays as given. Default: the runtime's own namespace.
+   */
+  hostNetns?: string;
+  /**
    * fsync the cache entry before the rename (default true). Off only trades crash safety for the ~5-10 ms
    * an fsync costs per ADD on a busy disk (the bench shows the difference).
    */
@@ -62,6 +69,7 @@ export class CniRuntime {
   private readonly exec: PluginExec;
   private readonly ignoreUnknownArgs: boolean;
   private readonly durableCache: boolean;
+  readonly hostNetns: string | undefined;
   /** cross-process locks (flock): <network>.lock is the GC gate, <network>+<containerId>+<ifName>.lock an attachment */
   readonly locksDir: string;
   // in-process queues in front of the file locks: waiters in this process line up instead of polling
@@ -76,6 +84,7 @@ export class CniRuntime {
     this.exec = opts.exec ?? defaultPluginExec;
     this.ignoreUnknownArgs = opts.ignoreUnknownArgs ?? false;
     this.durableCache = opts.durableCache ?? true;
+    this.hostNetns = opts.hostNetns;
   }
 
   private effective(rt: RuntimeConf): RuntimeConf {
@@ -103,13 +112,27 @@ export class CniRuntime {
     // `found`: looked up by validate() for this operation a moment ago, no need to stat the directories again
     const pluginPath = found ?? findInPath(plugin.type, this.pluginDirs);
     const stdin = Buffer.from(JSON.stringify(request));
-    const r = await this.spawn(verb, plugin.type, { pluginPath, env, stdin, timeoutMs: this.timeoutMs });
+    const r = await this.spawn(verb, plugin.type, { pluginPath, env, stdin, timeoutMs: this.timeoutMs, ...this.inNetns() });
     if (r.exitCode !== 0 || r.timedOut || r.overflow) throw decodePluginError(plugin.type, verb, r, this.timeoutMs);
     if (r.stderr) process.stderr.write(r.stderr); // libcni copies a successful plugin's stderr to ours
     return r;
   }
 
+  /** The request's hostNetns, when the runtime has one. */
+  private inNetns(): { hostNetns?: string } {
+    return this.hostNetns ? { hostNetns: this.hostNetns } : {};
+  }
+
   private async spawn(verb: Verb, type: string, req: PluginRequest) {
+    // a namespace that is gone would only show as nsenter's complaint on stderr: say what is wrong instead
+    if (req.hostNetns && !existsSync(req.hostNetns)) {
+      throw new CniError({
+        code: ErrorCode.InvalidNetNS,
+        msg: `the plugins' host network namespace ${req.hostNetns} does not exist (RuntimeOptions.hostNetns)`,
+        plugin: type,
+        verb,
+      });
+    }
     try {
       return await this.exec(req);
     } catch (e) {
@@ -434,6 +457,7 @@ export class CniRuntime {
       env: buildEnv('VERSION', undefined, this.pluginDirs),
       stdin,
       timeoutMs: this.timeoutMs,
+      ...this.inNetns(),
     });
     if (r.exitCode !== 0 || r.timedOut || r.overflow) {
       const err = decodePluginError(type, 'VERSION', r, this.timeoutMs);

@@ -12,6 +12,11 @@ export interface PluginRequest {
   timeoutMs?: number;
   /** most bytes read from stdout, and from stderr; past it the plugin's process group is killed (default MAX_PLUGIN_OUTPUT) */
   maxOutputBytes?: number;
+  /**
+   * run the plugin inside the network namespace pinned at this path (RuntimeOptions.hostNetns): its "host side"
+   * (bridge, veth host ends, iptables rules, sysctls) is that namespace; CNI_NETNS is untouched
+   */
+  hostNetns?: string;
 }
 
 /**
@@ -84,7 +89,10 @@ export const defaultPluginExec: PluginExec = spawnPluginExec;
 
 function spawnOnce(req: PluginRequest): Promise<PluginResponse> {
   return new Promise((resolve, reject) => {
-    const child = spawn(req.pluginPath, [], {
+    // nsenter enters the namespace and execs the plugin in the same process: the group, the pipes and the
+    // timeout work as for the plugin itself; only the network namespace differs (paths resolve as before)
+    const [cmd, args] = req.hostNetns ? ['nsenter', [`--net=${req.hostNetns}`, '--', req.pluginPath]] : [req.pluginPath, []];
+    const child = spawn(cmd as string, args as string[], {
       env: { ...process.env, ...req.env },
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],

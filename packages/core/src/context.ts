@@ -59,6 +59,8 @@ export interface StepEntry {
   recordTiming?: boolean;
   /** false for a subcommand whose own output is its JSON document (leaks): no step-outcome line then */
   jsonOutcome?: boolean;
+  /** false when the step has nothing to do for this config (StepModule.applies): the process exits 0 in silence */
+  applies?: (ctx: Ctx) => boolean;
 }
 
 /** With --json, each step prints exactly this on stdout, as one line: the whole run is a JSON Lines stream. */
@@ -100,6 +102,7 @@ export async function runStep(entry: StepEntry): Promise<number> {
     return EXIT_USAGE;
   }
   const c = ctx;
+  if (entry.applies && !entry.applies(c)) return 0;
   const startedAt = new Date().toISOString();
   const span = ctx.log.step(entry.label ?? `${entry.step} ${entry.action}`);
   const finish = (ok: boolean, durationMs: number, result: unknown, e?: unknown) => {

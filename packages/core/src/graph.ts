@@ -6,7 +6,7 @@ import type { Ctx } from './context.js';
  * turbo.json's demo and down chains must agree with it (a repo check), and the test drivers take their
  * orders from it.
  */
-export const STEPS = ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach', 'verify'] as const;
+export const STEPS = ['host-setup', 'image-fetch', 'nodes', 'runc-bundle', 'cni-attach', 'verify'] as const;
 export type StepName = (typeof STEPS)[number];
 export type Action = 'up' | 'down';
 
@@ -34,9 +34,13 @@ export const GRAPH: Record<Action, Task[]> = {
     { step: 'host-setup', stage: 'preflight', after: [] },
     { step: 'host-setup', after: ['host-setup:preflight'] },
     { step: 'image-fetch', after: ['host-setup:preflight'] },
+    // several nodes: host-setup has checked the host and written each node's network config; the nodes (netns,
+    // underlay, their bridges, routes) are made alongside the containers (a no-op with one node)
+    { step: 'nodes', after: ['host-setup'] },
     // the container's netns pin and rootfs overlay go under folders host-setup records as made by the demo
     { step: 'runc-bundle', after: ['host-setup', 'image-fetch'] },
-    { step: 'cni-attach', after: ['host-setup', 'runc-bundle'] },
+    // a node's plugins run inside its namespace: ADD waits for the nodes (and through them for host-setup)
+    { step: 'cni-attach', after: ['nodes', 'runc-bundle'] },
     { step: 'verify', after: ['cni-attach'] },
   ],
   down: [
@@ -46,8 +50,12 @@ export const GRAPH: Record<Action, Task[]> = {
     { step: 'runc-bundle', after: ['cni-attach', 'runc-bundle:stop-containers'] },
     // every DEL done, the bridge has no port left: it goes while the containers' folders are removed
     { step: 'host-setup', stage: 'delete-bridge', after: ['cni-attach'] },
-    // the containers' rootfs is the unpacked image (or an overlay over it): the image waits for them
-    { step: 'host-setup', after: ['runc-bundle', 'host-setup:delete-bridge'] },
+    // a node's namespace holds its bridge and the host ends of its containers' veths: it goes once every DEL
+    // that runs inside it is done
+    { step: 'nodes', after: ['cni-attach'] },
+    // the containers' rootfs is the unpacked image (or an overlay over it): the image waits for them; the
+    // nodes' network configs (host-setup's) go after the nodes
+    { step: 'host-setup', after: ['runc-bundle', 'host-setup:delete-bridge', 'nodes'] },
     { step: 'image-fetch', after: ['runc-bundle'] },
     // the leak audit, last
     { step: 'verify', after: ['host-setup', 'image-fetch'] },
@@ -79,4 +87,9 @@ export interface StepModule {
   up(ctx: Ctx, stages?: Partial<Record<StageName, unknown>>): Promise<unknown>;
   down(ctx: Ctx): Promise<unknown>;
   stages?: Partial<Record<StageName, (ctx: Ctx) => Promise<unknown>>>;
+  /**
+   * false when the step has nothing to do for this config (nodes with one node): the orchestrators then pass it by
+   * as done, with no status line and no timing, so a run looks as it did before the step existed
+   */
+  applies?(ctx: Ctx, action: Action): boolean;
 }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Config } from './config/schema.js';
+import { nodeContainerIds, nodeMode } from './nodes.js';
 
 /**
  * Every object the demo makes is named from the config, so a rerun and a teardown find the same
@@ -36,6 +37,8 @@ export function names(config: Config): Names {
  * `<id>-1` … `<id>-N`. Everything per container (netns pin, bundle, CNI attachment) is named from these.
  */
 export function containerIds(config: Config): string[] {
+  // several nodes on this machine: `<id>-n<i>-<k>`, node by node (nodes.ts)
+  if (nodeMode(config) === 'netns') return Array.from({ length: config.nodes }, (_, i) => nodeContainerIds(config, i + 1)).flat();
   if (config.containers <= 1) return [config.id];
   return Array.from({ length: config.containers }, (_, i) => `${config.id}-${i + 1}`);
 }
@@ -76,11 +79,12 @@ export function httpdContainerId(config: Config): string | undefined {
 }
 
 /**
- * True for `<id>-<n>`: a container name this instance owns whatever --containers says now (an up with a
+ * True for `<id>-<n>` (or a node's `<id>-n<i>-<k>`): a container name this instance owns whatever --containers says now (an up with a
  * larger N may have left more than containerIds lists). Its netns pin has the same name, so no other
  * instance can hold it at the same time.
  */
 export function isNumberedContainerOf(config: Config, containerId: string): boolean {
   const prefix = `${config.id}-`;
-  return containerId.startsWith(prefix) && /^\d+$/.test(containerId.slice(prefix.length));
+  // `<id>-<k>`, or a node's `<id>-n<i>-<k>` (an up with more --nodes may have left more than containerIds lists)
+  return containerId.startsWith(prefix) && /^(\d+|n\d+-\d+)$/.test(containerId.slice(prefix.length));
 }

@@ -225,23 +225,36 @@ export function loadNetconf(file: string, load: ConfLoader): { list: ConfList; v
   return { list, view: describeNetwork(list, { source: 'file', file }) };
 }
 
+/** Options of the generated network: the firewall plugin before portmap; one node of several (`node`). */
+export interface NetConfOptions {
+  firewall?: boolean;
+  node?: { ipamDataDir: string };
+}
+
 /**
  * The walkthrough's network: bridge + host-local with both ranges, gateway on the bridge, masquerade,
  * default routes for both families (and, with --port-map, portmap after bridge; see chainedPlugins).
+ *
+ * One node of several (`node`): the node's own subnets (the caller passes its config), its own lease store, and
+ * two changes. The bridge plugin's ipMasq is off, because it would masquerade traffic to the other nodes' pods
+ * too; the nodes step masquerades only what leaves the cluster's pod subnets. And each container asks for its
+ * address (capability `ips`), so every node's addresses can be computed anywhere (a VM checks another's).
  */
-export function buildNetConf(c: Config, opts: { firewall?: boolean } = {}): Record<string, unknown> {
+export function buildNetConf(c: Config, opts: NetConfOptions = {}): Record<string, unknown> {
   const ipam: Record<string, unknown> = {
     type: 'host-local',
     ranges: [[{ subnet: c.subnet4, gateway: c.gateway4 }], [{ subnet: c.subnet6, gateway: c.gateway6 }]],
     routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }],
   };
-  if (c.ipamDataDir !== HOST_LOCAL_STORE) ipam.dataDir = c.ipamDataDir;
+  const dataDir = opts.node?.ipamDataDir ?? c.ipamDataDir;
+  if (dataDir !== HOST_LOCAL_STORE) ipam.dataDir = dataDir;
   const plugins: Record<string, unknown>[] = [
     {
       type: 'bridge',
       bridge: c.bridge,
       isGateway: c.isGateway,
-      ipMasq: c.ipMasq,
+      ipMasq: opts.node ? false : c.ipMasq,
+      ...(opts.node ? { capabilities: { ips: true } } : {}),
       ipam,
     },
   ];
@@ -263,12 +276,12 @@ export function chainedPlugins(c: Config, opts: { firewall?: boolean } = {}): Re
 }
 
 /** The generated network's text, as host-setup writes it to <confDir>/10-<network>.conflist. */
-export function generatedConfText(c: Config, opts: { firewall?: boolean } = {}): string {
+export function generatedConfText(c: Config, opts: NetConfOptions = {}): string {
   return `${JSON.stringify(buildNetConf(c, opts), null, 2)}\n`;
 }
 
 /** The generated network described (what readers use when no host-setup state says otherwise). */
-export function generatedNetwork(c: Config, file: string, opts: { firewall?: boolean } = {}): NetworkView {
+export function generatedNetwork(c: Config, file: string, opts: NetConfOptions = {}): NetworkView {
   const conf = buildNetConf(c, opts) as { name: string; cniVersion: string; plugins: ConfList['plugins'] };
   const list: ConfList = { ...conf, bytes: Buffer.from(generatedConfText(c, opts)), source: file };
   return describeNetwork(list, { source: 'generated', file });

@@ -1,4 +1,5 @@
 import type { NetworkView } from './network.js';
+import type { NodeRoute } from './nodes.js';
 
 /**
  * The state files are the contract between steps: each step writes its own after it succeeded and reads
@@ -42,6 +43,47 @@ export interface HostSetupState {
   pluginBridges?: string[];
   /** --master-veth: the veth pair host-setup made as the master, and the addresses on its other end */
   masterVeth?: { master: string; peer: string; addrs: string[] };
+  /**
+   * Several nodes on this machine (netns mode): each node's own network config (its subnets, its lease store),
+   * written by host-setup and used by cni-attach with the node's namespace as the plugins' host side. No bridge is
+   * made on the host then: each node has its own, inside it.
+   */
+  nodes?: { index: number; name: string; confFile: string; ipamDataDir: string }[];
+}
+
+/** One node as the nodes step made it: a network namespace (netns mode), or this machine itself (vm mode). */
+export interface NodeRecord {
+  index: number;
+  name: string;
+  /** netns mode: the node's pinned namespace; absent for a VM (the node is its host) */
+  pin?: string;
+  /** netns mode: the host end of its underlay veth, a port of the underlay bridge */
+  hostVeth?: string;
+  /** the interface that carries the underlay addresses (ul0 inside a node, the private-network interface of a VM) */
+  underlayIf: string;
+  underlay4: string;
+  /** the link-local address IPv6 routes to this node go via */
+  underlay6: string;
+  subnet4: string;
+  gateway4: string;
+  subnet6: string;
+  gateway6: string;
+  /** the pod bridge inside the node (netns mode) */
+  bridge: string;
+  /** the routes this node has to the other nodes' pod subnets */
+  routes: NodeRoute[];
+}
+
+/** nodes.json: what the nodes step made (written before it makes anything, so a kill midway leaves down a map). */
+export interface NodesState {
+  mode: 'netns' | 'vm';
+  underlaySubnet: string;
+  /** netns mode: the bridge on the host that joins the nodes */
+  underlayBridge?: string;
+  /** netns mode: every node; vm mode: this machine */
+  nodes: NodeRecord[];
+  /** vm mode: up put the link-local next hop on the underlay interface (down takes away only what up added) */
+  addedLinkLocal?: boolean;
 }
 
 /** runc-bundle's state with the single-container fields mapped into the list form. */
@@ -151,6 +193,8 @@ export interface CniAttachment {
   ipv6: string | undefined;
   /** portMappings passed as capability args (the httpd container with --port-map) */
   portMappings?: { hostPort: number; containerPort: number; protocol: string }[];
+  /** several nodes: the node the container runs on (its plugins ran with that node as their host side) */
+  node?: number;
 }
 
 /** cni-attach.json: the attachment and the CNI result, read by verify and down. */
@@ -186,6 +230,18 @@ export interface CheckResult {
 export interface VerifyState {
   ok: boolean;
   checks: CheckResult[];
-  /** container id -> addresses, as printed in the address table */
-  addresses?: { containerId: string; ipv4: string | undefined; ipv6: string | undefined }[];
+  /** container id -> addresses, as printed in the address table (with its node when there are several) */
+  addresses?: { containerId: string; ipv4: string | undefined; ipv6: string | undefined; node?: number }[];
+  /** several nodes: each cross-node ping, from a container of one node to a container of another */
+  crossNode?: CrossNodePing[];
+}
+
+export interface CrossNodePing {
+  from: { node: number; containerId: string };
+  to: { node: number; containerId: string | undefined; address: string };
+  family: 4 | 6;
+  ok: boolean;
+  /** the reply's round-trip time, when one came */
+  rttMs: number | undefined;
+  detail: string;
 }

@@ -3,21 +3,23 @@ import * as assert from 'uvu/assert';
 import { type Action, GRAPH, STEPS, stepDeps, stepOrder, taskId } from '../src/index.js';
 
 test('the orders a one-process-per-step driver runs', () => {
-  assert.equal(stepOrder('up'), ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach', 'verify']);
-  assert.equal(stepOrder('down'), ['cni-attach', 'runc-bundle', 'host-setup', 'image-fetch', 'verify']);
+  assert.equal(stepOrder('up'), ['host-setup', 'image-fetch', 'nodes', 'runc-bundle', 'cni-attach', 'verify']);
+  assert.equal(stepOrder('down'), ['cni-attach', 'runc-bundle', 'nodes', 'host-setup', 'image-fetch', 'verify']);
 });
 
 test('what each step waits for, step by step (what turbo.json says)', () => {
   assert.equal(stepDeps('up'), {
     'host-setup': [],
     'image-fetch': ['host-setup'],
+    nodes: ['host-setup'],
     'runc-bundle': ['host-setup', 'image-fetch'],
-    'cni-attach': ['host-setup', 'runc-bundle'],
+    'cni-attach': ['nodes', 'runc-bundle'],
     verify: ['cni-attach'],
   });
   assert.equal(stepDeps('down'), {
-    'host-setup': ['cni-attach', 'runc-bundle'],
+    'host-setup': ['cni-attach', 'runc-bundle', 'nodes'],
     'image-fetch': ['runc-bundle'],
+    nodes: ['cni-attach'],
     'runc-bundle': ['cni-attach'],
     'cni-attach': [],
     verify: ['host-setup', 'image-fetch'],

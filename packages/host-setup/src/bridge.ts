@@ -119,7 +119,8 @@ export function overlapProblems(routes: RouteInfo[], subnets: string[], ownLinks
   return problems;
 }
 
-function routeClashes(r: RouteInfo, ours: NonNullable<ReturnType<typeof parseCidr>>, ownLinks: string[]): boolean {
+/** Does route `r` (not on one of `ownLinks`) overlap our prefix? Default routes, multicast and link-local do not count. */
+export function routeClashes(r: RouteInfo, ours: NonNullable<ReturnType<typeof parseCidr>>, ownLinks: string[]): boolean {
   if (r.dev && ownLinks.includes(r.dev)) return false;
   if (r.dst === 'default' || r.dst === '') return false;
   if (r.type && !['unicast', 'local', 'blackhole', 'unreachable', 'prohibit'].includes(r.type)) return false;

@@ -12,6 +12,7 @@ import {
   isMarkedLink,
   leaseDir,
   leaveHostRecord,
+  nodeMode,
   removeSharedChainsWith,
   loadNetconf,
   networkLeaseDir,
@@ -73,7 +74,15 @@ export async function down(ctx: Ctx): Promise<void> {
   const warn = (m: string) => ctx.log.warn(m);
   const s = ctx.state.read<HostSetupState>('host-setup');
   const rec = instanceRecord(ctx.names.runDir, { warn });
-  const rules = removeForwardRules(ctx.exec, ctx.config.id, s?.bridge ?? rec?.bridge ?? ctx.config.bridge);
+  // with several nodes the FORWARD fix went on the underlay bridge, the only bridge on the host
+  const bridges = [
+    s?.bridge ?? rec?.bridge ?? ctx.config.bridge,
+    ...(s?.nodes || nodeMode(ctx.config) === 'netns' ? [ctx.config.underlayBridge] : []),
+  ];
+  const rules = Promise.all([...new Set(bridges)].map((b) => removeForwardRules(ctx.exec, ctx.config.id, b)));
+  // the nodes' own folders (network configs, lease stores) live in the run folder: whatever is left there goes
+  // (the nodes step has removed the nodes by now; a lease left means its DEL could not run, and its node is gone)
+  rmSync(nodesDir(ctx), { recursive: true, force: true });
   if (!s && !rec) {
     await rules;
     await downWithoutState(ctx);
@@ -99,7 +108,8 @@ export async function down(ctx: Ctx): Promise<void> {
     return;
   }
   // forwarding belongs to the network namespace: the record puts it back when this is the last instance in it
-  const left = await leaveHostRecord(ctx.names.runDir, { warn });
+  // (several nodes here never joined it: their forwarding is inside the nodes)
+  const left = s?.nodes ? { restored: [], entry: undefined, remaining: 0 } : await leaveHostRecord(ctx.names.runDir, { warn });
   if (left.restored.length > 0) ctx.log.info(`forwarding put back as found: ${left.restored.join(', ')}`);
   else if (left.entry && left.remaining > 0)
     ctx.log.info(`forwarding left on: ${left.remaining} other instance(s) on this host still use it`);
@@ -135,3 +145,6 @@ export function removeCreatedDirs(dirs: string[], ipamNetDir: string): void {
     }
   }
 }
+
+/** The folder holding every node's own folder (netns mode). */
+export const nodesDir = (ctx: Ctx) => path.join(ctx.names.runDir, 'nodes');

@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CniRuntime, confFromFile, findInPath } from '@cni-demo/cni';
-import { type Ctx, loadNetconf, type NetworkView, readSysctl, UserError, UserErrors, writeFileAtomic } from '@cni-demo/core';
+import { type Ctx, loadNetconf, type NetworkView, nodeMode, readSysctl, UserError, UserErrors, writeFileAtomic } from '@cni-demo/core';
 
 /** What the demo needs on the host, with the Debian package that brings each. */
 export const REQUIRED_COMMANDS: Record<string, string> = {
@@ -13,6 +13,14 @@ export const REQUIRED_COMMANDS: Record<string, string> = {
   busybox: 'busybox-static',
   ping: 'iputils-ping',
   mount: 'mount',
+};
+/** What several nodes need besides: namespaces made and entered, their sysctls and masquerade set from inside. */
+export const NODE_COMMANDS: Record<string, string> = {
+  unshare: 'util-linux',
+  nsenter: 'util-linux',
+  sysctl: 'procps',
+  'iptables-restore': 'iptables',
+  'ip6tables-restore': 'iptables',
 };
 export const REQUIRED_PLUGINS = ['bridge', 'host-local', 'loopback'];
 export const PLUGIN_PACKAGE = 'containernetworking-plugins';
@@ -74,7 +82,8 @@ export interface PreflightResult {
 export function findMissing(ctx: Ctx, network?: NetworkView): Missing {
   const packages = new Set<string>();
   const problems: UserError[] = [];
-  for (const [cmd, pkg] of Object.entries(REQUIRED_COMMANDS)) {
+  const commands = { ...REQUIRED_COMMANDS, ...(nodeMode(ctx.config) === 'single' ? {} : NODE_COMMANDS) };
+  for (const [cmd, pkg] of Object.entries(commands)) {
     const found = whichCommand(cmd);
     if (!found) {
       packages.add(pkg);

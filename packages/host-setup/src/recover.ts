@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { confFromFile } from '@cni-demo/cni';
-import { type Ctx, generatedConfText, isMarkedBridge, isMarkedLink, loadNetconf } from '@cni-demo/core';
+import { type Ctx, generatedConfText, isMarkedBridge, isMarkedLink, loadNetconf, localConfig, nodeMode } from '@cni-demo/core';
 import { deleteBridge } from './bridge.js';
 import { deleteMasterVeth, masterPeerName } from './network.js';
 
@@ -21,7 +21,12 @@ export async function downWithoutState(ctx: Ctx): Promise<void> {
     return;
   }
   const conf = ctx.names.confFile;
-  if (existsSync(conf) && readFileSync(conf, 'utf8') === generatedConfText(ctx.config)) {
+  // a VM as one node of several wrote its node's network (localConfig), with the node options
+  const text =
+    nodeMode(ctx.config) === 'vm'
+      ? generatedConfText(localConfig(ctx.config), { node: { ipamDataDir: ctx.config.ipamDataDir } })
+      : generatedConfText(ctx.config);
+  if (existsSync(conf) && readFileSync(conf, 'utf8') === text) {
     rmSync(conf, { force: true });
   }
   const r = await deleteBridge(ctx, ctx.config.bridge);

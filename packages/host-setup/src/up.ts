@@ -15,9 +15,11 @@ import {
   linkExists,
   linkMark,
   listRoutes,
+  localConfig,
   missingDirs,
   type NetworkView,
   networkLeaseDir,
+  nodeMode,
   readSysctl,
   requireRoot,
   sharedChainsWith,
@@ -30,22 +32,42 @@ import { hostPortProblems } from './ports.js';
 import { configBridge, ensureBridge, overlapProblems, planBridge } from './bridge.js';
 import { handleForwardPolicy } from './forward.js';
 import { ensureMasterVeth, handMadeBridge, networkNameProblems, planParent } from './network.js';
+import { upNodes, vmProblems } from './nodes.js';
 import { type PreflightResult, preflight } from './preflight.js';
 
 export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promise<HostSetupState> {
   requireRoot('host-setup');
-  const c = ctx.config;
-  const previous = ctx.state.read<HostSetupState>('host-setup');
-  // the host record outlives the run folder: with the state lost, it still knows what an earlier up made
-  const recorded = instanceRecord(ctx.names.runDir, { warn: (m) => ctx.log.warn(m) });
   const found = (stages.preflight as PreflightResult | undefined) ?? (await preflight(ctx));
   // read once, now: the port-map checks and the FORWARD handling after the bridge is made both use it (the
   // policy does not depend on anything host-setup changes)
   const policies = forwardPolicies(ctx.exec);
   policies.catch(() => undefined);
+  const mode = nodeMode(ctx.config);
+  // several nodes here: no bridge on the host, and forwarding only inside the nodes (no host record to join)
+  if (mode === 'netns') return upNodes(ctx, found, policies);
+  // a VM as one node of several: this machine's bridge gets the node's own subnets (everything else as today)
+  return upHost(mode === 'vm' ? { ...ctx, config: localConfig(ctx.config) } : ctx, found, policies, mode === 'vm' ? vmProblems(ctx) : []);
+}
+
+/** The generated network's options: a VM as one node of several writes a node's network (see buildNetConf). */
+const netOpts = (c: Ctx['config'], firewall: boolean) => ({
+  firewall,
+  ...(nodeMode(c) === 'vm' ? { node: { ipamDataDir: c.ipamDataDir } } : {}),
+});
+
+async function upHost(
+  ctx: Ctx,
+  found: PreflightResult,
+  policies: Promise<(string | undefined)[]>,
+  moreProblems: Promise<UserError[]> | UserError[],
+): Promise<HostSetupState> {
+  const c = ctx.config;
+  const previous = ctx.state.read<HostSetupState>('host-setup');
+  // the host record outlives the run folder: with the state lost, it still knows what an earlier up made
+  const recorded = instanceRecord(ctx.names.runDir, { warn: (m) => ctx.log.warn(m) });
   const firewall = await wantFirewall(ctx, policies);
   const confFile = found.network ? found.network.file : ctx.names.confFile;
-  const view = found.network ?? generatedNetwork(c, confFile, { firewall });
+  const view = found.network ?? generatedNetwork(c, confFile, netOpts(c, firewall));
   sameNetworkAsBefore(ctx, previous, view);
   // the bridge host-setup makes: the generated network's, or the walkthrough's hand-made one a user's file calls for
   const spec = view.source === 'generated' ? configBridge(ctx) : handMadeBridge(view);
@@ -53,7 +75,7 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
     previous?.createdBridge === true || recorded?.createdBridge === true || (spec !== undefined && isMarkedLink(spec.name, c.id));
   const parent = view.source === 'file' ? planParent(ctx, view) : { problems: [] };
   // independent looks at the host, made at once; nothing changes before all of them passed
-  const [portProblems, planned, overlaps] = await Promise.all([
+  const [portProblems, planned, overlaps, more] = await Promise.all([
     portMapPreflight(ctx, found.pluginDirs, policies, view),
     spec
       ? planBridge(ctx, { ours, spec }).then(
@@ -65,8 +87,9 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
     spec
       ? Promise.resolve([])
       : listRoutes(ctx.exec).then((routes) => overlapProblems(routes, view.ranges, ownLinks(ctx, view, parent.masterVeth), view.file)),
+    moreProblems,
   ]);
-  const problems = [...parent.problems, ...networkNameProblems(ctx, view), ...overlaps, ...portProblems];
+  const problems = [...parent.problems, ...networkNameProblems(ctx, view), ...overlaps, ...portProblems, ...more];
   if (planned && 'e' in planned) {
     if (!(planned.e instanceof UserError) || problems.length === 0) throw planned.e;
     throw new UserErrors([planned.e, ...problems], 'host-setup refused to change the host');
@@ -75,7 +98,7 @@ export async function up(ctx: Ctx, stages: { preflight?: unknown } = {}): Promis
   if (problems.length > 1) throw new UserErrors(problems, 'host-setup refused to change the host');
   const plan = planned?.p;
 
-  const confText = view.source === 'generated' ? generatedConfText(c, { firewall }) : undefined;
+  const confText = view.source === 'generated' ? generatedConfText(c, netOpts(c, firewall)) : undefined;
   const confExisted = existsSync(confFile);
   // a user's file is never ours to write or remove
   const wroteConf = confText !== undefined && (previous?.wroteConf ?? (recorded ? recorded.conf !== undefined : !confExisted));

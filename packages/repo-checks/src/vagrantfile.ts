@@ -63,3 +63,23 @@ export function checkVagrantfile(vagrantfile: string): string[] {
   }
   return problems;
 }
+
+/** The Vagrantfile's node settings, read from its text: what VM i's demo provisioner is given. */
+export interface VagrantNodes {
+  underlaySubnet: string | undefined;
+  hostOffset: number | undefined;
+  /** the environment names demo_env sets for a VM of several */
+  envNames: string[];
+  /** the private network address expression uses underlay_ip(i) */
+  privateNetworkByRule: boolean;
+}
+
+export function vagrantNodes(vagrantfile: string): VagrantNodes {
+  const body = /def demo_env\(i\)([\s\S]*?)\nend/.exec(vagrantfile)?.[1] ?? '';
+  return {
+    underlaySubnet: /^UNDERLAY_SUBNET = "([^"]+)"/m.exec(vagrantfile)?.[1],
+    hostOffset: Number(/^UNDERLAY_HOST_OFFSET = (\d+)/m.exec(vagrantfile)?.[1] ?? Number.NaN),
+    envNames: [...body.matchAll(/"(CNI_DEMO_[A-Z_]+)"\s*=>/g)].map((m) => m[1] ?? ''),
+    privateNetworkByRule: /vm\.network "private_network", ip: underlay_ip\(i\)/.test(vagrantfile),
+  };
+}

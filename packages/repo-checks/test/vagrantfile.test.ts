@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createExec } from '@cni-demo/core';
+import { createExec, envName, nodeRoutes, nodeSubnets, resolveConfig, UNDERLAY_HOST_OFFSET, underlayAddress } from '@cni-demo/core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkVagrantfile, provisioners } from '../src/index.js';
+import { checkVagrantfile, provisioners, vagrantNodes } from '../src/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const vagrantfile = readFileSync(path.join(repoRoot, 'Vagrantfile'), 'utf8');
@@ -43,6 +43,35 @@ test('down runs only when asked for (run: "never"); deps and demo always run', (
   assert.ok(checkVagrantfile(always).some((p) => /provisioner "down" must have run: "never"/.test(p)));
   const skipped = vagrantfile.replace(/(\.vm\.provision "demo", )/, '$1run: "never", ');
   assert.ok(checkVagrantfile(skipped).some((p) => /provisioner "demo" has run: "never"/.test(p)));
+});
+
+test('NODES=N: VM i is node i through the shared code: its env names config fields, its address is the underlay rule', () => {
+  const v = vagrantNodes(vagrantfile);
+  assert.is(v.hostOffset, UNDERLAY_HOST_OFFSET, "the Vagrantfile's offset is cni-demo's");
+  assert.ok(v.privateNetworkByRule, 'the private network address is underlay_ip(i)');
+  assert.equal(v.envNames, [envName('nodes'), envName('nodeIndex'), envName('underlaySubnet')]);
+  for (const nodes of [2, 3, 50]) {
+    for (let i = 1; i <= nodes; i++) {
+      // what VM i's provisioner gives cni-demo, resolved as cni-demo resolves it
+      const env = {
+        [envName('nodes')]: String(nodes),
+        [envName('nodeIndex')]: String(i),
+        [envName('underlaySubnet')]: v.underlaySubnet ?? '',
+      };
+      const { config } = resolveConfig({ env });
+      const base = (v.underlaySubnet ?? '').split('/')[0]?.split('.').slice(0, 3).join('.');
+      assert.is(
+        underlayAddress(config, i),
+        `${base}.${(v.hostOffset ?? 0) + i}`,
+        'the address Vagrant gives VM i is the one cni-demo expects',
+      );
+      // the rule the Vagrantfile spelled out before: node i on 192.168.(198+i).0/24 and fde4:8dba:82e1:(i-1)::/64
+      const s = nodeSubnets(config, i);
+      assert.is(s.subnet4, `192.168.${198 + i}.0/24`);
+      assert.is(s.subnet6, `fde4:8dba:82e1:${i === 1 ? '' : `${(i - 1).toString(16)}:`}:/64`);
+      assert.is(nodeRoutes(config, i).length, 2 * (nodes - 1));
+    }
+  }
 });
 
 test('provision.sh: valid bash, and an unknown mode fails before it changes anything', async () => {

@@ -34,17 +34,19 @@ export async function up(ctx: Ctx): Promise<RuncBundleState> {
   const ids = containerIds(ctx.config);
   const user = runcUser(ctx);
   const previous = ctx.state.read<RuncBundleState>('runc-bundle');
-  let template: RuntimeSpec | undefined;
-  const specTemplate = async (): Promise<RuntimeSpec> => {
-    if (template) return template;
-    const dir = path.join(ctx.names.runDir, '.spec-template');
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    await ctx.exec('runc', ['spec', ...(user ? ['--rootless'] : []), '--bundle', dir]);
-    template = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as RuntimeSpec;
-    rmSync(dir, { recursive: true, force: true });
-    return template;
-  };
+  // one `runc spec` per up, shared as a promise: workers that need it at once (containers a killed down left
+  // stopped, all known to the state) wait for the same run instead of racing in one folder
+  let template: Promise<RuntimeSpec> | undefined;
+  const specTemplate = (): Promise<RuntimeSpec> =>
+    (template ??= (async () => {
+      const dir = path.join(ctx.names.runDir, '.spec-template');
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      await ctx.exec('runc', ['spec', ...(user ? ['--rootless'] : []), '--bundle', dir]);
+      const spec = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as RuntimeSpec;
+      rmSync(dir, { recursive: true, force: true });
+      return spec;
+    })());
   ctx.state.ensureDir();
   // one `runc spec` before the workers start, so they never race to make it
   if (ids.some((id) => !previous?.containers?.some((c) => c.containerId === id))) await specTemplate();

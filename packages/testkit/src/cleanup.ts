@@ -14,6 +14,7 @@ import {
   linkExists,
   masqNetworksOf,
   mountPoints,
+  nodePinsIn,
   readTable,
   realMountPath,
   removeMasqChains as removeChains,
@@ -92,6 +93,15 @@ export async function forceTeardown(
   await exec('ip', ['link', 'del', config.bridge], { allowFail: true });
   // links a test names (a --master-veth pair, a bridge its own network file names) and those of the results
   for (const l of [...links, ...resultLinks]) if (linkExists(l)) await exec('ip', ['link', 'del', l], { allowFail: true });
+  // several nodes: the underlay veths (both ends at once), the node namespaces, the underlay bridge
+  if (config.underlayBridge) {
+    for (const p of bridgePorts(config.underlayBridge) ?? []) await exec('ip', ['link', 'del', p], { allowFail: true });
+    await exec('ip', ['link', 'del', config.underlayBridge], { allowFail: true });
+  }
+  for (const pin of nodePinsIn(config)) {
+    while (isMountPoint(pin)) await exec('umount', [pin], { allowFail: true });
+    rmSync(pin, { force: true });
+  }
   await removeMasqChains(exec, ids, config.network);
   await removeFirewallRules(exec, config);
   // last: the instance's share of the forwarding sysctls (restored when no other instance holds them)

@@ -13,6 +13,7 @@ import {
   parseCidr,
   prefixesOverlap,
   resolveConfig,
+  shiftPrefix,
 } from '@cni-demo/core';
 
 export * from './cleanup.js';
@@ -38,30 +39,55 @@ export function testPrefix(fallback: string): string {
 /**
  * A subnet pair no route on this host overlaps: <base>.X.0/24 and fd00:c1d:<base-octet><X>::/64, X random.
  * <base> is 172.31 unless CNI_TEST_NET4 names another /16 (parallel developers each take their own).
- * Never 192.168.199.0/24, the demo's.
+ * Never 192.168.199.0/24, the demo's. With `nodes`, the pair of node 1 of that many: every node's pair (the
+ * configured subnets moved up, <base>.X+i-1.0/24 and fd00:c1d:<base-octet><X>:i-1::/64) stays in <base> and
+ * clear of the host's routes.
  */
 export async function freeSubnets(
   exec: Exec = createExec(),
+  opts: { nodes?: number; avoid?: readonly string[] } = {},
 ): Promise<{ subnet4: string; gateway4: string; subnet6: string; gateway6: string }> {
-  const base = process.env.CNI_TEST_NET4 ?? '172.31';
-  if (!/^\d{1,3}\.\d{1,3}$/.test(base)) throw new Error(`CNI_TEST_NET4 must look like 172.31, got "${base}"`);
+  const base = testNet4();
   const octet = Number(base.split('.')[1]);
-  const routes = await listRoutes(exec);
+  const nodes = Math.max(1, opts.nodes ?? 1);
+  if (nodes > 256) throw new Error(`${nodes} nodes do not fit in ${base}.0.0/16`);
+  const taken = [...(await routePrefixes(exec)), ...(opts.avoid ?? []).flatMap((a) => parseCidr(a) ?? [])];
   for (let attempt = 0; attempt < 200; attempt++) {
-    const x = randomBytes(1)[0] ?? 0;
+    const x = (randomBytes(1)[0] ?? 0) % (257 - nodes);
     const h = `${octet.toString(16).padStart(2, '0')}${x.toString(16).padStart(2, '0')}`;
     const subnet4 = `${base}.${x}.0/24`;
     const subnet6 = `fd00:c1d:${h}::/64`;
-    const p4 = parseCidr(subnet4);
-    const p6 = parseCidr(subnet6);
-    const clash = routes.some((r) => {
-      const dst = r.dst.includes('/') ? r.dst : `${r.dst}/${r.family === 4 ? 32 : 128}`;
-      const q = parseCidr(dst);
-      return q && ((p4 && prefixesOverlap(q, p4)) || (p6 && prefixesOverlap(q, p6)));
-    });
-    if (!clash) return { subnet4, gateway4: `${base}.${x}.1`, subnet6, gateway6: `fd00:c1d:${h}::1` };
+    const all = [subnet4, subnet6]
+      .flatMap((s) => Array.from({ length: nodes }, (_, i) => shiftPrefix(s, i) ?? ''))
+      .flatMap((s) => parseCidr(s) ?? []);
+    if (!all.some((p) => taken.some((q) => prefixesOverlap(p, q)))) {
+      return { subnet4, gateway4: `${base}.${x}.1`, subnet6, gateway6: `fd00:c1d:${h}::1` };
+    }
   }
-  throw new Error(`no free test subnet found in ${base}.0.0/16`);
+  throw new Error(`no free test subnet${nodes > 1 ? `s for ${nodes} nodes` : ''} found in ${base}.0.0/16`);
+}
+
+/** An underlay subnet for a node test: a /24 under CNI_TEST_NET4 clear of the host's routes and of `avoid`. */
+export async function freeUnderlay(exec: Exec = createExec(), avoid: readonly string[] = []): Promise<string> {
+  const base = testNet4();
+  const taken = [...(await routePrefixes(exec)), ...avoid.flatMap((a) => parseCidr(a) ?? [])];
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const subnet = `${base}.${randomBytes(1)[0] ?? 0}.0/24`;
+    const p = parseCidr(subnet);
+    if (p && !taken.some((q) => prefixesOverlap(p, q))) return subnet;
+  }
+  throw new Error(`no free underlay subnet found in ${base}.0.0/16`);
+}
+
+function testNet4(): string {
+  const base = process.env.CNI_TEST_NET4 ?? '172.31';
+  if (!/^\d{1,3}\.\d{1,3}$/.test(base)) throw new Error(`CNI_TEST_NET4 must look like 172.31, got "${base}"`);
+  return base;
+}
+
+/** Every route of the host as a prefix (a bare address as its /32 or /128). */
+async function routePrefixes(exec: Exec) {
+  return (await listRoutes(exec)).flatMap((r) => parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/${r.family === 4 ? 32 : 128}`) ?? []);
 }
 
 /** Temporary roots for everything a test run writes, so nothing lands in /etc, /var/lib/cni or /run/runc. */
@@ -82,13 +108,18 @@ export interface TestEnv {
 export async function testConfig(overrides: Record<string, unknown> = {}): Promise<TestEnv> {
   const root = tempRoot();
   const t = tag();
-  const subnets = await freeSubnets();
+  const nodes = typeof overrides.nodes === 'number' ? overrides.nodes : 1;
+  const subnets = await freeSubnets(createExec(), { nodes });
+  const pods = [subnets.subnet4, ...Array.from({ length: nodes - 1 }, (_, i) => shiftPrefix(subnets.subnet4, i + 1) ?? '')];
   const { config } = resolveConfig({
     env: {},
     file: {
       id: `t-${t}`,
       network: `tnet-${t}`,
       bridge: `${testPrefix('ctb')}${t}`,
+      // several nodes: an underlay of the test's own, and its own bridge name on the host
+      underlayBridge: `${testPrefix('ctb')}u${t}`,
+      ...(nodes > 1 ? { underlaySubnet: await freeUnderlay(createExec(), pods) } : {}),
       ...subnets,
       confDir: path.join(root, 'net.d'),
       stateDir: path.join(root, 'state'),

@@ -73,6 +73,9 @@ function ownership(config: Config): Ownership {
   const v6 = `${config.subnet6.split('::')[0] ?? ''}:`;
   const derived = containerIds(config).map((id) => pluginNames(config.network, id));
   const needles = [config.bridge, `"${config.network}"`, `"${config.id}"`, config.id, v4, v6];
+  // several nodes: the underlay bridge and its veths (<underlayBridge>-<i>), and the underlay subnet
+  if (config.nodes > 1)
+    needles.push(config.underlayBridge, `${config.underlaySubnet.split('/')[0]?.split('.').slice(0, 3).join('.') ?? ''}.`);
   for (const d of derived) needles.push(d.masqChain, d.dnatChain, d.ifb);
   const roots = instanceRoots(config);
   return { needles: needles.filter((s) => s.length > 2), roots, v4, v6, dnatChains: new Set(derived.map((d) => d.dnatChain)) };

@@ -13,6 +13,7 @@ export * from './up.js';
 export * from './leaks.js';
 export * from './http.js';
 export * from './many.js';
+export * from './cross-node.js';
 
 /** The step as the orchestrators see it. */
 export const step: StepModule = { up, down };

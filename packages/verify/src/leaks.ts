@@ -7,11 +7,24 @@ import {
   type Ctx,
   type Exec,
   findMasqChains,
+  findNodeMasqRules,
   type HostSetupState,
   hostRecordFile,
   instanceNetwork,
   instanceRecord,
+  isMarkedBridge,
   isMarkedLink,
+  isMarkedNode,
+  linkWithAddress,
+  markedUnderlayVeths,
+  type NodesState,
+  nodePinsIn,
+  nodeRoutes,
+  readNode,
+  readRoutes,
+  routesPresent,
+  underlayAddress,
+  underlayLinkLocal,
   isNumberedContainerOf,
   linkExists,
   type NetworkView,
@@ -41,7 +54,11 @@ export interface Leak {
     | 'mount'
     | 'state'
     | 'netconf'
-    | 'host-record';
+    | 'host-record'
+    | 'node'
+    | 'underlay'
+    | 'route'
+    | 'masquerade';
   what: string;
 }
 
@@ -139,6 +156,8 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
     leaks.push({ kind: 'forward-rule', what: `${tool} FORWARD ${rule.slice(0, 2).join(' ')} ACCEPT` });
   }
 
+  leaks.push(...(await nodeLeaks(ctx, ids)));
+
   for (const f of list(ctx.names.runDir)) leaks.push({ kind: 'state', what: path.join(ctx.names.runDir, f) });
   // the host record outlives the run folder: an entry left there holds the forwarding sysctls on for good
   const rec = instanceRecord(ctx.names.runDir);
@@ -185,4 +204,60 @@ function list(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * What several nodes leave when a down did not finish: node namespaces (`<id>-n<i>` pins; a pin named so but made
+ * by someone else is not ours and not listed), the underlay bridge and its veths (by mark), leases in a node's own
+ * store; on a VM, the routes to the other nodes, the masquerade rules and the link-local next hop.
+ */
+async function nodeLeaks(ctx: Ctx, ids: string[]): Promise<Leak[]> {
+  const c = ctx.config;
+  const out: Leak[] = [];
+  let recorded: NodesState | undefined;
+  try {
+    recorded = ctx.state.read<NodesState>('nodes');
+  } catch {
+    /* corrupt: listed as a state file */
+  }
+  const meant = new Set((recorded?.nodes ?? []).map((n) => n.pin));
+  for (const pin of nodePinsIn(c)) {
+    const view = await readNode(ctx.exec, pin);
+    if (meant.has(pin) || isMarkedNode(view, c.id))
+      out.push({ kind: 'node', what: `node namespace pinned at ${pin}${view ? '' : ' (not mounted)'}` });
+  }
+  const bridge = recorded?.underlayBridge ?? c.underlayBridge;
+  if (linkExists(bridge) && isMarkedLink(bridge, c.id)) out.push({ kind: 'underlay', what: `underlay bridge ${bridge}` });
+  const recordedVeths = (recorded?.nodes ?? []).flatMap((n) => (n.hostVeth && linkExists(n.hostVeth) ? [n.hostVeth] : []));
+  for (const v of new Set([...recordedVeths, ...markedUnderlayVeths({ id: c.id, underlayBridge: bridge })])) {
+    out.push({ kind: 'underlay', what: `underlay veth ${v}` });
+  }
+  // a node's lease store is in its folder under the run folder (listed as state too): each lease names its container
+  const nodesDir = path.join(ctx.names.runDir, 'nodes');
+  for (const node of list(nodesDir)) {
+    const store = path.join(nodesDir, node, 'leases');
+    for (const l of readLeases(store, c.network)) {
+      if (ids.includes(l.containerId))
+        out.push({ kind: 'lease', what: `host-local lease ${l.address} for ${l.containerId} in ${leaseDir(store, c.network)}` });
+    }
+  }
+  if (recorded?.mode === 'vm' || c.nodeIndex >= 1) {
+    const node = recorded?.nodes[0];
+    const i = node?.index ?? c.nodeIndex;
+    const wanted = node?.routes ?? nodeRoutes(c, i);
+    const [routes, masq, links] = await Promise.all([
+      readRoutes(ctx.exec, { filter: [], allowFail: true }),
+      findNodeMasqRules(ctx.exec, c.id),
+      readLinks(ctx.exec, { args: ['addr', 'show'], allowFail: true }),
+    ]);
+    for (const r of routesPresent(routes, wanted)) out.push({ kind: 'route', what: `route to node ${r.node}'s ${r.dst} via ${r.via}` });
+    for (const m of masq) out.push({ kind: 'masquerade', what: `${m.tool} -t nat ${m.rule.line.replace(/^-A /, '')}` });
+    const u4 = node?.underlay4 ?? underlayAddress(c, i);
+    const u6 = node?.underlay6 ?? underlayLinkLocal(u4);
+    const iface = linkWithAddress(links, u4);
+    if (iface && recorded?.addedLinkLocal !== false && iface.addrs.some((a) => a.local.toLowerCase() === u6)) {
+      out.push({ kind: 'underlay', what: `link-local next hop ${u6} on ${iface.ifname}` });
+    }
+  }
+  return out;
 }

@@ -8,14 +8,14 @@ import {
   readLinks,
   readRoutes,
 } from '@cni-demo/core';
-import { pingFrom, runCheck } from './checks.js';
+import { pingFrom, runCheck as check } from './checks.js';
 import {
   dnsCheck,
   type Expectations,
   expectationsOf,
   gatewayChecks,
   type HostPath,
-  notApplicable,
+  notApplicable as na,
   routeCheck,
   sameIp,
 } from './result-checks.js';
@@ -58,15 +58,33 @@ async function everyContainer(ctx: Ctx, label: string, atts: CniAttachment[], fn
 }
 
 /**
- * The checks for an instance with many containers, each derived from the containers' ADD results: every
- * container carries its result's addresses, the first one has its result's routes, the host pings every
- * address where the network gives it a path, and a sample of pairs ping each other.
+ * Where the "host" checks run from: the host itself, or a node (its namespace entered with nsenter), whose name
+ * then starts each check's.
+ */
+export interface Side {
+  /** prefix for the check names ("" for the host) */
+  label: string;
+  /** who pings the containers: "host", "the node" */
+  who: string;
+  /** argv prefix that runs a command there */
+  argv: string[];
+}
+
+export const HOST_SIDE: Side = { label: '', who: 'host', argv: [] };
+
+/**
+ * The checks for an instance with many containers (or one node's containers), each derived from the containers'
+ * ADD results: every container carries its result's addresses, the first one has its result's routes, the host
+ * (the node) pings every address where the network gives it a path, and a sample of pairs ping each other.
  */
 export async function manyChecks(
   ctx: Ctx,
   atts: CniAttachment[],
   hostPath: (exp: Expectations, ip: string) => Promise<HostPath>,
+  side: Side = HOST_SIDE,
 ): Promise<CheckResult[]> {
+  const runCheck = (name: string, fn: () => Promise<string>) => check(`${side.label}${name}`, fn);
+  const notApplicable = (name: string, reason: string) => na(`${side.label}${name}`, reason);
   const ifname = ctx.config.ifname;
   const runc = (id: string, ...args: string[]) => ['runc', '--root', ctx.config.runcRoot, 'exec', id, ...args];
   const checks: CheckResult[] = [];
@@ -104,7 +122,7 @@ export async function manyChecks(
   if (first) {
     let routes: Promise<RouteInfo[]> | undefined;
     const routesIn = () => (routes ??= readRoutes(ctx.exec, { pin: first.netns, filter: [] }));
-    const prefix = `${first.containerId}: `;
+    const prefix = `${side.label}${first.containerId}: `;
     checks.push(
       ...(await Promise.all([
         ...expOf(first).routes.map((rt) => routeCheck(rt, routesIn, prefix)),
@@ -114,7 +132,7 @@ export async function manyChecks(
     );
   }
   for (const family of [4, 6] as const) {
-    const label = `host pings every container over IPv${family}`;
+    const label = `${side.who} pings every container over IPv${family}`;
     const withFamily = atts.filter((a) => expOf(a).ips.some((i) => i.family === family));
     const sample = withFamily[0];
     if (!sample) continue;
@@ -128,7 +146,7 @@ export async function manyChecks(
       await runCheck(label, () =>
         everyContainer(ctx, `ping v${family}`, withFamily, async (a) => {
           for (const ip of expOf(a).ips.filter((i) => i.family === family))
-            await pingFrom(ctx, ['ping', `-${family}`, '-c1', '-W1', ip.address]);
+            await pingFrom(ctx, [...side.argv, 'ping', `-${family}`, '-c1', '-W1', ip.address]);
         }),
       ),
     );
@@ -149,11 +167,24 @@ export async function manyChecks(
   return checks;
 }
 
-/** container | IPv4 | IPv6, one row each. */
-export function formatAddressTable(atts: { containerId: string; ipv4: string | undefined; ipv6: string | undefined }[]): string {
-  const w = Math.max(9, ...atts.map((a) => a.containerId.length));
+/** container | IPv4 | IPv6, one row each; with several nodes, grouped under a line per node. */
+export function formatAddressTable(
+  atts: { containerId: string; ipv4: string | undefined; ipv6: string | undefined; node?: number }[],
+  nodes: { index: number; name: string; underlay4: string; subnet4: string; subnet6: string }[] = [],
+): string {
+  const w = Math.max(9, ...atts.map((a) => a.containerId.length + (nodes.length ? 2 : 0)));
   const w4 = Math.max(4, ...atts.map((a) => (a.ipv4 ?? '-').length));
   const lines = [`${'container'.padEnd(w)}  ${'IPv4'.padEnd(w4)}  IPv6`, `${'-'.repeat(w)}  ${'-'.repeat(w4)}  ----`];
-  for (const a of atts) lines.push(`${a.containerId.padEnd(w)}  ${(a.ipv4 ?? '-').padEnd(w4)}  ${a.ipv6 ?? '-'}`);
+  const row = (a: (typeof atts)[number], indent: string) =>
+    lines.push(`${`${indent}${a.containerId}`.padEnd(w)}  ${(a.ipv4 ?? '-').padEnd(w4)}  ${a.ipv6 ?? '-'}`);
+  if (nodes.length === 0) {
+    for (const a of atts) row(a, '');
+    return lines.join('\n');
+  }
+  for (const n of nodes) {
+    lines.push(`node ${n.index} ${n.name}: underlay ${n.underlay4}, pods ${n.subnet4} ${n.subnet6}`);
+    for (const a of atts.filter((x) => x.node === n.index)) row(a, '  ');
+  }
+  for (const a of atts.filter((x) => !nodes.some((n) => n.index === x.node))) row(a, '');
   return lines.join('\n');
 }

@@ -5,6 +5,7 @@ import { CniRuntime, findInPath, type PluginExec } from '@cni-demo/cni';
 import {
   type CheckResult,
   type CniAttachment,
+  type CrossNodePing,
   type Ctx,
   containerIds,
   generatedNetwork,
@@ -60,6 +61,8 @@ export interface Report {
   /** the CNI ADD result per container id, as the plugins returned it */
   cniResults: Record<string, unknown>;
   topology: Topology;
+  /** several nodes: every cross-node ping (the checks sum them up per node and family) */
+  crossNode?: CrossNodePing[];
   files: { json: string; markdown: string; svg: string };
 }
 
@@ -67,6 +70,7 @@ export interface ReportInput {
   checks: CheckResult[];
   host: HostSetupState;
   attachments: CniAttachment[];
+  crossNode?: CrossNodePing[];
 }
 
 function ownVersion(): string {
@@ -311,6 +315,7 @@ export async function buildReport(ctx: Ctx, input: ReportInput, reads = startRep
     versions: { cniDemo: ownVersion(), node: process.version, tools: input.host.tools, plugins },
     cniResults: Object.fromEntries(input.attachments.map((a) => [a.containerId, a.result])),
     topology,
+    ...(input.crossNode?.length ? { crossNode: input.crossNode } : {}),
     files: {
       json: path.join(runDir, REPORT_FILES.json),
       markdown: path.join(runDir, REPORT_FILES.markdown),
@@ -320,6 +325,33 @@ export async function buildReport(ctx: Ctx, input: ReportInput, reads = startRep
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** Every cross-node ping, one row per pair with both families, when there were any. */
+function crossNodeSection(pings: CrossNodePing[]): string[] {
+  if (pings.length === 0) return [];
+  const pairs = new Map<string, CrossNodePing[]>();
+  for (const p of pings) {
+    const key = `${p.from.node}>${p.to.node}`;
+    pairs.set(key, [...(pairs.get(key) ?? []), p]);
+  }
+  const show = (p: CrossNodePing | undefined) =>
+    !p
+      ? ''
+      : p.ok
+        ? `${p.to.address}: ${p.rttMs !== undefined ? `${p.rttMs} ms` : 'replied'}`
+        : `**FAIL** ${p.to.address}: ${cell(p.detail)}`;
+  return [
+    '## Cross-node pings',
+    '',
+    '| from | to | IPv4 | IPv6 |',
+    '|---|---|---|---|',
+    ...[...pairs.values()].map((ps) => {
+      const a = ps[0] as CrossNodePing;
+      return `| node ${a.from.node} ${a.from.containerId} | node ${a.to.node}${a.to.containerId ? ` ${a.to.containerId}` : ''} | ${show(ps.find((p) => p.family === 4))} | ${show(ps.find((p) => p.family === 6))} |`;
+    }),
+    '',
+  ];
+}
 
 export function renderMarkdown(r: Report): string {
   const t = r.topology;
@@ -338,6 +370,7 @@ export function renderMarkdown(r: Report): string {
       (c) => `| ${cell(c.name)} | ${c.na ? 'n/a' : c.ok ? 'pass' : '**FAIL**'} | ${c.durationMs.toFixed(0)} | ${cell(c.detail)} |`,
     ),
     '',
+    ...crossNodeSection(r.crossNode ?? []),
     '## Step timings',
     '',
     '| step | action | started | s | result |',
@@ -359,6 +392,16 @@ export function renderMarkdown(r: Report): string {
     '|---|---|---|---|',
     ...(t.bridge ? [`| host | ${t.bridge.name} | ${t.bridge.kind ?? ''} | ${t.bridge.addrs.join(', ')} |`] : []),
     ...t.ports.map((p) => `| host | ${p.name} | ${p.kind ?? ''} (port of ${p.master}) | ${p.addrs.join(', ')} |`),
+    ...(t.underlay?.bridge ? [`| host | ${t.underlay.bridge.name} | bridge (underlay) | ${t.underlay.bridge.addrs.join(', ')} |`] : []),
+    ...(t.underlay?.ports ?? []).map((p) => `| host | ${p.name} | ${p.kind ?? ''} (port of ${p.master}) | |`),
+    ...(t.nodes ?? []).flatMap((n) =>
+      n.interfaces
+        .filter((i) => i.name !== 'lo')
+        .map(
+          (i) =>
+            `| node ${n.index} ${n.name} | ${i.name} | ${i.kind ?? ''}${i.master ? ` (port of ${i.master})` : ''} | ${i.addrs.join(', ')} |`,
+        ),
+    ),
     ...t.containers.flatMap((ns) =>
       ns.interfaces.map((i) => `| netns ${ns.containerId} | ${i.name} | ${i.kind ?? ''} | ${i.addrs.join(', ')} |`),
     ),
@@ -366,6 +409,9 @@ export function renderMarkdown(r: Report): string {
     'Routes:',
     '',
     ...t.hostRoutes.map((x) => `- host: \`${routeText(x)}\``),
+    ...(t.nodes ?? []).flatMap((n) =>
+      n.routes.filter((x) => !x.dst.startsWith('fe80')).map((x) => `- node ${n.index} ${n.name}: \`${routeText(x)}\``),
+    ),
     ...t.containers.flatMap((ns) => ns.routes.map((x) => `- ${ns.containerId}: \`${routeText(x)}\``)),
     '',
     `Port mappings: ${t.mappings.length ? '' : 'none.'}`,

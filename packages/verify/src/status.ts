@@ -14,6 +14,8 @@ import {
   instanceNetwork,
   type Lease,
   type NetworkView,
+  nodeList,
+  nodeNames,
   readLeases,
   requireRoot,
   resolveConfig,
@@ -59,6 +61,20 @@ export interface Status {
   containers: ContainerStatus[];
   leases: Lease[];
   mappings: PortMapping[];
+  /** several nodes on this machine: the underlay bridge and each node as read inside it */
+  underlay?: { bridge: string; exists: boolean; ports: string[] };
+  nodes?: NodeStatus[];
+}
+
+export interface NodeStatus {
+  index: number;
+  name: string;
+  pin: string;
+  /** the node's end of the underlay and its pod bridge, with their addresses */
+  underlay: string[];
+  bridge: string[];
+  /** its routes to the other nodes' pod subnets */
+  routes: string[];
 }
 
 export async function readStatus(ctx: Ctx): Promise<Status> {
@@ -96,6 +112,16 @@ export async function readStatus(ctx: Ctx): Promise<Status> {
       hostVeth: topo.veths.find((v) => v.containerId === id)?.hostIf,
     });
   }
+  const nodes = topo.nodes?.map((n) => ({
+    index: n.index,
+    name: n.name,
+    pin: n.pin,
+    underlay: n.underlay?.addrs.filter((a) => !a.startsWith('fe80::') || a.split('/')[0] === nodeNames(c, n.index).underlay6) ?? [],
+    bridge: n.bridge?.addrs.filter((a) => !a.startsWith('fe80')) ?? [],
+    routes: n.routes.filter((r) => r.gateway && r.dst !== 'default').map((r) => `${r.dst} via ${r.gateway}`),
+  }));
+  // each node keeps its own lease store
+  const leases = nodes ? nodeList(c).flatMap((n) => readLeases(n.ipamDataDir, c.network)) : readLeases(c.ipamDataDir, c.network);
   return {
     instance: {
       id: c.id,
@@ -111,8 +137,14 @@ export async function readStatus(ctx: Ctx): Promise<Status> {
       .filter((p) => !topo.bridge || p.master !== topo.bridge.name)
       .map((p) => ({ name: p.name, kind: p.kind, addrs: p.addrs })),
     containers,
-    leases: view?.leaseStore ? readLeases(view.leaseStore, view.name) : [],
+    leases,
     mappings: topo.mappings,
+    ...(topo.underlay && nodes
+      ? {
+          underlay: { bridge: c.underlayBridge, exists: Boolean(topo.underlay.bridge), ports: topo.underlay.ports.map((p) => p.name) },
+          nodes,
+        }
+      : {}),
   };
 }
 
@@ -134,11 +166,30 @@ export function formatStatus(s: Status): string {
       : s.instance.source === 'unknown'
         ? ` (unknown: ${s.instance.file || 'its file'} cannot be read and no state names it)`
         : '';
+  // several nodes: the underlay and a table of the nodes instead of the host's bridge
+  const nodeLines = s.nodes
+    ? [
+        `underlay bridge ${s.underlay?.bridge}: ${s.underlay?.exists ? `ports ${s.underlay.ports.join(', ') || 'none'}` : 'absent'}`,
+        '',
+        ...table(
+          ['node', 'netns pin', 'underlay', 'bridge', 'routes to the other nodes'],
+          s.nodes.map((n) => [
+            `${n.index} ${n.name}`,
+            n.pin,
+            n.underlay.join(' ') || '-',
+            n.bridge.join(' ') || '-',
+            n.routes.join('; ') || '-',
+          ]),
+        ),
+      ]
+    : [
+        b.name
+          ? `bridge ${b.name}: ${b.exists ? `${b.up ? 'up' : 'DOWN'} ${b.addrs.join(', ')}` : 'absent'}`
+          : 'bridge: none (the network has no bridge)',
+      ];
   const lines = [
     `instance ${s.instance.id}  network ${s.instance.network}${from}  state ${s.stateFiles.length ? s.stateFiles.join(', ') : 'none'}`,
-    b.name
-      ? `bridge ${b.name}: ${b.exists ? `${b.up ? 'up' : 'DOWN'} ${b.addrs.join(', ')}` : 'absent'}`
-      : 'bridge: none (the network has no bridge)',
+    ...nodeLines,
     ...s.hostLinks.map((l) => `host link ${l.name}${l.kind ? ` (${l.kind})` : ''}: ${l.addrs.join(', ') || 'no address'}`),
     '',
     ...table(

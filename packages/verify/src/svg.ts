@@ -53,6 +53,7 @@ const boxH = (lines: number) => lines * LINE_H + PAD;
 const widthOf = (lines: string[]) => Math.max(...lines.map((l) => l.length), 10) * CHAR_W + 2 * PAD;
 
 export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
+  if (t.nodes) return renderNodesSvg(t, title);
   const c = new Canvas();
   // one column per container; host ports that lead to no container get a column of their own
   const columns: { port: Iface | undefined; ns: Topology['containers'][number] | undefined }[] = [];
@@ -168,6 +169,10 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
   nsTop = bottom;
   const height = nsTop + MARGIN;
 
+  return wrapSvg(c, width, height, title);
+}
+
+function wrapSvg(c: Canvas, width: number, height: number, title: string): string {
   const style = [
     'text{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;fill:#1b1f24}',
     '.b{font-weight:bold}.s{fill:#3d4650}.l{font-size:11px;fill:#6a4c9c}',
@@ -186,4 +191,97 @@ export function renderSvg(t: Topology, title = 'cni-demo topology'): string {
     '</svg>',
     '',
   ].join('\n');
+}
+
+/**
+ * Several nodes on this machine: the host box holds the underlay bridge and its ports (one veth per node); below
+ * it one column per node, its namespace with its end of the underlay, its own bridge, its routes (to the other
+ * nodes' pod subnets via their underlay addresses) and its containers with their addresses. A wire runs from the
+ * underlay bridge through each node's veth to the node's end of it.
+ */
+export function renderNodesSvg(t: Topology, title = 'cni-demo topology'): string {
+  const c = new Canvas();
+  const nodes = t.nodes ?? [];
+  const ub = t.underlay?.bridge;
+  const ubLines = ub ? [...ifaceLines(ub), 'underlay bridge (no address: the host is not on the underlay)'] : ['no underlay bridge found'];
+  const containerLines = (id: string) => {
+    const ns = t.containers.find((x) => x.containerId === id);
+    const pair = t.veths.find((v) => v.containerId === id);
+    const eth = ns?.interfaces.find((i) => i.name === pair?.containerIf) ?? ns?.interfaces.find((i) => i.name !== 'lo');
+    return [
+      `netns of ${id}`,
+      ...(eth ? [`${eth.name} ${eth.addrs.filter((a) => !a.startsWith('fe80')).join(' ')}`] : []),
+      ...(pair ? [`host end ${pair.hostIf}`] : []),
+    ];
+  };
+  const col = nodes.map((n) => {
+    const ids = t.containers
+      .filter((x) => t.veths.some((v) => v.containerId === x.containerId && n.ports.some((p) => p.name === v.hostIf)))
+      .map((x) => x.containerId);
+    return {
+      n,
+      head: [`node ${n.index} ${n.name}`, n.pin],
+      underlay: n.underlay ? ifaceLines(n.underlay).filter((l) => !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(l)) : ['no underlay link'],
+      bridge: n.bridge ? ifaceLines(n.bridge).filter((l) => !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(l)) : ['no bridge'],
+      routes: ['routes', ...n.routes.filter((r) => !r.dst.startsWith('fe80')).map(routeText)],
+      containers: ids.map(containerLines),
+      port: n.hostVeth ? ifaceLines(n.hostVeth).slice(0, 1) : ['(no veth on the host)'],
+    };
+  });
+  const colW = Math.max(
+    260,
+    ...col.map((x) => widthOf([...x.head, ...x.underlay, ...x.bridge, ...x.routes, ...x.containers.flat(), ...x.port]) + 4 * PAD),
+  );
+  const colsW = col.length * colW + Math.max(0, col.length - 1) * GAP;
+  const innerW = Math.max(colsW, widthOf(ubLines));
+  const width = innerW + 2 * MARGIN + 2 * PAD;
+  const hostX = MARGIN;
+  let y = MARGIN + LINE_H + PAD;
+  const bridge: Box = { x: hostX + PAD, y, w: innerW, h: boxH(ubLines.length) };
+  y += bridge.h + GAP;
+  const portY = y;
+  y += boxH(1) + PAD;
+  const host: Box = { x: hostX, y: MARGIN, w: innerW + 2 * PAD, h: y - MARGIN };
+  c.rect(host, 'host');
+  c.text(hostX + PAD, MARGIN, ['host (root network namespace)']);
+  c.rect(bridge, 'br');
+  c.text(bridge.x + PAD, bridge.y + 2, ubLines);
+  const top = host.y + host.h + GAP * 2;
+  let bottom = top;
+  col.forEach((x, k) => {
+    const cx = hostX + PAD + k * (colW + GAP);
+    const wx = cx + colW - 2 * PAD;
+    const port: Box = { x: cx, y: portY, w: colW, h: boxH(1) };
+    c.wire(wx, bridge.y + bridge.h, portY, 'w', 'port');
+    c.rect(port, 'veth');
+    c.text(cx + PAD, portY + 2, x.port);
+    let yy = top + boxH(x.head.length);
+    const ul: Box = { x: cx + PAD, y: yy, w: colW - 2 * PAD, h: boxH(x.underlay.length) };
+    yy += ul.h + PAD;
+    const br: Box = { x: cx + PAD, y: yy, w: colW - 2 * PAD, h: boxH(x.bridge.length) };
+    yy += br.h + PAD;
+    const routesY = yy;
+    yy += boxH(x.routes.length) + PAD;
+    const boxes = x.containers.map((lines) => {
+      const b: Box = { x: cx + PAD, y: yy, w: colW - 2 * PAD, h: boxH(lines.length) };
+      yy += b.h + PAD;
+      return { b, lines };
+    });
+    const nodeBox: Box = { x: cx, y: top, w: colW, h: yy - top + PAD };
+    c.rect(nodeBox, 'ns');
+    c.text(cx + PAD, top + 2, x.head);
+    c.rect(ul, 'eth');
+    c.text(ul.x + PAD, ul.y + 2, x.underlay);
+    c.rect(br, 'br');
+    c.text(br.x + PAD, br.y + 2, x.bridge);
+    c.text(cx + PAD, routesY, x.routes, 's');
+    for (const { b, lines } of boxes) {
+      c.rect(b, 'eth');
+      c.text(b.x + PAD, b.y + 2, lines);
+    }
+    c.wire(wx, port.y + port.h, ul.y, 'w', 'veth pair', top - GAP);
+    bottom = Math.max(bottom, nodeBox.y + nodeBox.h);
+  });
+  const height = bottom + MARGIN;
+  return wrapSvg(c, width, height, title);
 }

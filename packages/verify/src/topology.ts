@@ -9,10 +9,17 @@ import {
   IPTABLES_TOOLS,
   type LinkInfo,
   mapLimit,
+  NODE_UNDERLAY_IF,
+  nodeList,
+  nodeMode,
+  nodeOfContainer,
+  nodeRoutes,
   type RouteInfo,
   readLinks,
+  readNode,
   readRoutes,
   readTable,
+  routesPresent,
 } from '@cni-demo/core';
 
 /**
@@ -62,8 +69,25 @@ export interface VethPair {
   link?: string;
 }
 
+/** One node (netns mode), read inside its namespace. */
+export interface NodeTopology {
+  index: number;
+  name: string;
+  pin: string;
+  /** every link in the node: loopback, its end of the underlay, its pod bridge, the veth host ends */
+  interfaces: Iface[];
+  routes: Route[];
+  /** the node's pod bridge and its ports (the host ends of its containers' veths) */
+  bridge: Iface | undefined;
+  ports: Iface[];
+  /** the node's end of its underlay veth, and the host's end (a port of the underlay bridge) */
+  underlay: Iface | undefined;
+  hostVeth: Iface | undefined;
+}
+
 export interface Topology {
   readAt: string;
+  /** the bridge on the host (none with several nodes on this machine: each node has its own, see nodes) */
   bridge: Iface | undefined;
   /**
    * the network's links on the host: those enslaved to the bridge, the host ends of veth pairs into the
@@ -75,6 +99,9 @@ export interface Topology {
   containers: NetnsView[];
   veths: VethPair[];
   mappings: PortMapping[];
+  /** several nodes on this machine: the bridge on the host that joins them, and each node */
+  underlay?: { bridge: Iface | undefined; ports: Iface[] };
+  nodes?: NodeTopology[];
 }
 
 /** The report's view of a link (addresses as "addr/len"), from host/links.ts's reading. */
@@ -108,10 +135,12 @@ export async function readTopology(
 ): Promise<Topology> {
   const ids = containerIds(config);
   const pins = ids.map((id) => ({ id, pin: path.join(config.netnsDir, id) })).filter((c) => existsSync(c.pin));
-  const [hostLinks, hostRoutesRaw, containers, nat] = await Promise.all([
+  const mode = nodeMode(config);
+  const [hostLinks, hostRoutesRaw, containers, nat, nodeViews] = await Promise.all([
     readLinks(exec, { allowFail: true }),
-    // `ip route show dev X` fails when X is gone: then there are no routes to show
-    readRoutes(exec, { filter: bridgeName ? ['dev', bridgeName] : [], allowFail: true }),
+    // `ip route show dev X` fails when X is gone: then there are no routes to show. A VM's routes to the other
+    // nodes go via its underlay interface: they are read in full and picked below
+    readRoutes(exec, { filter: bridgeName && mode !== 'vm' ? ['dev', bridgeName] : [], allowFail: true }),
     mapLimit(pins, 8, async ({ id, pin }) => {
       const [links, r] = await Promise.all([
         readLinks(exec, { pin, allowFail: true }),
@@ -121,25 +150,66 @@ export async function readTopology(
     }),
     // portmap's DNAT rules; skipped when the caller knows no portmap plugin is in the network
     opts.portMappings === false ? Promise.resolve([]) : Promise.all(IPTABLES_TOOLS.map((tool) => readTable(exec, tool, 'nat'))),
+    mode === 'netns'
+      ? mapLimit(nodeList(config), 8, async (n) => ({ n, view: existsSync(n.pin) ? await readNode(exec, n.pin) : undefined }))
+      : Promise.resolve([]),
   ]);
   const host = hostLinks.map(toIface);
-  const bridge = bridgeName ? host.find((l) => l.name === bridgeName) : undefined;
+  // several nodes here: no bridge of ours on the host, whatever else may carry the name
+  const bridge = mode !== 'netns' && bridgeName ? host.find((l) => l.name === bridgeName) : undefined;
   const inside = containers.flatMap((c) => c.interfaces);
   // a veth's link_index names its peer's ifindex in the other namespace: a host end found from both sides
   const peerOf = (l: Iface) =>
     l.kind === 'veth' && inside.some((i) => i.kind === 'veth' && i.peerIfindex === l.ifindex && l.peerIfindex === i.ifindex);
-  const ports = host.filter((l) => (bridge && l.master === bridgeName) || (!l.master && peerOf(l)) || opts.hostLinks?.includes(l.name));
+  const ports =
+    mode === 'netns'
+      ? []
+      : host.filter((l) => (bridge && l.master === bridgeName) || (!l.master && peerOf(l)) || opts.hostLinks?.includes(l.name));
+  // a VM's routes to the other nodes' pod subnets are shown with its bridge's
+  const toOthers = mode === 'vm' ? nodeRoutes(config, config.nodeIndex) : [];
   // `ip route show dev X` leaves dev out of each entry: it is the filter
   // without a bridge: the host's routes over the network's own links (ptp's /32 to each container)
   const hostRoutes = bridge
-    ? hostRoutesRaw.map((r) => ({ ...toRoute(r), dev: r.dev ?? bridgeName }))
+    ? mode === 'vm'
+      ? hostRoutesRaw
+          .filter((r) => r.dev === bridgeName || routesPresent([r], toOthers).length > 0)
+          .filter((r) => r.table === undefined || r.table === 'main')
+          .map(toRoute)
+      : hostRoutesRaw.map((r) => ({ ...toRoute(r), dev: r.dev ?? bridgeName }))
     : hostRoutesRaw.filter((r) => ports.some((p) => p.name === r.dev)).map(toRoute);
+
+  const nodes: NodeTopology[] = nodeViews
+    .filter((x) => x.view)
+    .map(({ n, view }) => {
+      const ifs = (view?.links ?? []).map(toIface);
+      const nodeBridge = ifs.find((l) => l.name === config.bridge && l.kind === 'bridge');
+      const underlay = ifs.find((l) => l.name === NODE_UNDERLAY_IF);
+      return {
+        index: n.index,
+        name: n.name,
+        pin: n.pin,
+        interfaces: ifs,
+        routes: (view?.routes ?? []).filter((r) => r.table === undefined || r.table === 'main').map(toRoute),
+        bridge: nodeBridge,
+        ports: nodeBridge ? ifs.filter((l) => l.master === config.bridge) : [],
+        underlay,
+        hostVeth: host.find((h) => h.name === n.hostVeth),
+      };
+    });
+  const underlayBridge = host.find((l) => l.name === config.underlayBridge && l.kind === 'bridge');
+  const underlay =
+    mode === 'netns'
+      ? { bridge: underlayBridge, ports: underlayBridge ? host.filter((l) => l.master === config.underlayBridge) : [] }
+      : undefined;
 
   const veths: VethPair[] = [];
   for (const c of containers) {
+    // a container's host end is on the host's bridge, or (several nodes) on its node's bridge
+    const node = nodeOfContainer(config, c.containerId);
+    const candidates = mode === 'netns' ? (nodes.find((x) => x.index === node)?.ports ?? []) : ports;
     for (const i of c.interfaces) {
       // a veth's link_index names its peer's ifindex in the other namespace
-      const hostEnd = i.kind === 'veth' ? ports.find((p) => p.ifindex === i.peerIfindex && p.peerIfindex === i.ifindex) : undefined;
+      const hostEnd = i.kind === 'veth' ? candidates.find((p) => p.ifindex === i.peerIfindex && p.peerIfindex === i.ifindex) : undefined;
       if (hostEnd) veths.push({ containerId: c.containerId, hostIf: hostEnd.name, containerIf: i.name });
       // a macvlan/ipvlan/vlan link's link_index is its master's ifindex on the host
       const master = i.kind && ['macvlan', 'ipvlan', 'vlan'].includes(i.kind) ? ports.find((p) => p.ifindex === i.peerIfindex) : undefined;
@@ -155,5 +225,14 @@ export async function readTopology(
       if ((m.containerId && idSet.has(m.containerId)) || ours.has(m.containerIp)) mappings.push(m);
     }
   }
-  return { readAt: new Date().toISOString(), bridge, ports, hostRoutes, containers, veths, mappings };
+  return {
+    readAt: new Date().toISOString(),
+    bridge,
+    ports,
+    hostRoutes,
+    containers,
+    veths,
+    mappings,
+    ...(underlay ? { underlay, nodes } : {}),
+  };
 }

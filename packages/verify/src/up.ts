@@ -1,6 +1,9 @@
 import {
   attachmentsOf,
   type CheckResult,
+  type CniAttachment,
+  mapLimit,
+  type NodesState,
   type CniAttachState,
   type Ctx,
   faultPoint,
@@ -13,6 +16,7 @@ import {
 } from '@cni-demo/core';
 import { formatTable, runCheck } from './checks.js';
 import { httpGetRetry } from './http.js';
+import { crossNode } from './cross-node.js';
 import { formatAddressTable, manyChecks } from './many.js';
 import { type Expectations, hostPathTo, resultChecks } from './result-checks.js';
 import { type Report, startReportReads, writeReport } from './report.js';
@@ -32,19 +36,28 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
   // the network the plugins ran: host-setup's record of it (older states: the generated one)
   const view = host.network ?? generatedNetwork(ctx.config, host.confFile);
   const hostPath = (exp: Expectations, ip: string) => hostPathTo(ctx, view, host, exp, ip);
+  const nodes = ctx.state.read<NodesState>('nodes');
   const checks: CheckResult[] = [];
-  if (atts.length > 1) checks.push(...(await manyChecks(ctx, atts, hostPath)));
+  if (host.nodes && nodes?.mode === 'netns') checks.push(...(await nodeChecks(ctx, nodes, atts)));
+  else if (atts.length > 1) checks.push(...(await manyChecks(ctx, atts, hostPath)));
   else checks.push(...(await resultChecks(ctx, { containerId: id, netns: att.netns, result: att.result, ifname }, hostPath)));
+  const cross = await crossNode(ctx, atts);
+  checks.push(...cross.checks);
   checks.push(...(await portMapChecks(ctx, host, atts)));
 
-  const addresses = atts.map((a) => ({ containerId: a.containerId, ipv4: a.ipv4, ipv6: a.ipv6 }));
-  const state: VerifyState = { ok: checks.every((c) => c.ok), checks, addresses };
+  const addresses = atts.map((a) => ({ containerId: a.containerId, ipv4: a.ipv4, ipv6: a.ipv6, ...(a.node ? { node: a.node } : {}) }));
+  const state: VerifyState = {
+    ok: checks.every((c) => c.ok),
+    checks,
+    addresses,
+    ...(cross.pings.length > 0 ? { crossNode: cross.pings } : {}),
+  };
   faultPoint('verify:before-state');
   ctx.state.write('verify', state);
-  const report = await writeReport(ctx, { checks, host, attachments: atts }, reads);
+  const report = await writeReport(ctx, { checks, host, attachments: atts, crossNode: cross.pings }, reads);
   // with --json, runStep prints the returned state (with the report's paths) as the step's one JSON line
   if (!ctx.config.json) {
-    if (atts.length > 1) ctx.log.out(`${formatAddressTable(addresses)}\n\n`);
+    if (atts.length > 1) ctx.log.out(`${formatAddressTable(addresses, nodes?.mode === 'netns' ? nodes.nodes : [])}\n\n`);
     ctx.log.out(`${formatTable(checks, ctx.log.color)}\n`);
   }
   ctx.log.info(`report: ${report.files.markdown} (and ${report.files.json}, ${report.files.svg})`);
@@ -55,6 +68,24 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
     });
   }
   return { ...state, report: report.files };
+}
+
+/**
+ * Within each node, the checks of today with the node in the host's place: its containers' addresses and routes
+ * (via the node's own gateways), the node pinging each of them, and pairs of them pinging each other. A few nodes
+ * at a time (each node's checks run their containers at once already).
+ */
+async function nodeChecks(ctx: Ctx, nodes: NodesState, atts: CniAttachment[]): Promise<CheckResult[]> {
+  const per = await mapLimit(nodes.nodes, 4, (n) =>
+    manyChecks(
+      ctx,
+      atts.filter((a) => a.node === n.index),
+      // the node has its bridge with the gateways: its containers are on its own link
+      async () => ({ reachable: true, via: n.bridge }),
+      { label: `node ${n.index}: `, who: 'the node', argv: ['nsenter', `--net=${n.pin}`] },
+    ),
+  );
+  return per.flat();
 }
 
 /**

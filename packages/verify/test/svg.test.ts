@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { renderSvg } from '../src/svg.js';
 import type { Topology } from '../src/topology.js';
-import { topo } from './topology-fixture.js';
+import { nodesTopo, topo } from './topology-fixture.js';
 
 test('the SVG is well-formed XML and names every interface, even with characters XML must escape', () => {
   const t = topo();
@@ -30,6 +30,25 @@ test('an empty topology (nothing left on the host) still draws a valid SVG', () 
   const t: Topology = { readAt: '', bridge: undefined, ports: [], hostRoutes: [], containers: [], veths: [], mappings: [] };
   const root = parseXml(renderSvg(t));
   assert.ok(xmlTexts(root).some((s) => s.includes('no bridge found')));
+});
+
+test('several nodes: the SVG shows the underlay bridge, each node with its link ends, bridge, routes and containers', () => {
+  const texts = xmlTexts(parseXml(renderSvg(nodesTopo()))).join('\n');
+  for (const want of [
+    'ul9 (bridge)',
+    'ul9-1',
+    'ul9-2',
+    'node 1 lab-n1',
+    'node 2 lab-n2',
+    '10.5.0.11/24',
+    'br<0> (bridge)',
+    '10.6.1.0/24 via 10.5.0.12 dev ul0',
+    'netns of lab-n2-1',
+    'eth0 10.6.1.2/24',
+    'host end veth2',
+  ]) {
+    assert.ok(texts.includes(want), `SVG text has ${want}`);
+  }
 });
 
 test.run();

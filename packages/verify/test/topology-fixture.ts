@@ -43,3 +43,41 @@ export function topo(): Topology {
     ],
   };
 }
+
+/** Two nodes on one machine: the underlay, each node read inside it, a container on each. */
+export function nodesTopo(): Topology {
+  const node = (i: number) => ({
+    index: i,
+    name: `lab-n${i}`,
+    pin: `/run/x/netns/lab-n${i}`,
+    interfaces: [
+      iface('lo', undefined, ['127.0.0.1/8']),
+      iface('ul0', 'veth', [`10.5.0.${10 + i}/24`, `fe80::a05:${(10 + i).toString(16)}/64`]),
+      iface('br<0>', 'bridge', [`10.6.${i - 1}.1/24`]),
+      iface(`veth${i}`, 'veth', [], { master: 'br<0>', ifindex: 10 + i, peerIfindex: 2 }),
+    ],
+    routes: [
+      { family: 4 as const, dst: `10.6.${2 - i}.0/24`, gateway: `10.5.0.${13 - i}`, dev: 'ul0', scope: undefined, protocol: undefined },
+    ],
+    bridge: iface('br<0>', 'bridge', [`10.6.${i - 1}.1/24`]),
+    ports: [iface(`veth${i}`, 'veth', [], { master: 'br<0>', ifindex: 10 + i, peerIfindex: 2 })],
+    underlay: iface('ul0', 'veth', [`10.5.0.${10 + i}/24`]),
+    hostVeth: iface(`ul9-${i}`, 'veth', [], { master: 'ul9' }),
+  });
+  return {
+    readAt: '',
+    bridge: undefined,
+    ports: [],
+    hostRoutes: [],
+    containers: [1, 2].map((i) => ({
+      containerId: `lab-n${i}-1`,
+      pin: `/run/x/netns/lab-n${i}-1`,
+      interfaces: [iface('eth0', 'veth', [`10.6.${i - 1}.2/24`], { ifindex: 2, peerIfindex: 10 + i })],
+      routes: [],
+    })),
+    veths: [1, 2].map((i) => ({ containerId: `lab-n${i}-1`, hostIf: `veth${i}`, containerIf: 'eth0' })),
+    mappings: [],
+    underlay: { bridge: iface('ul9', 'bridge', []), ports: [1, 2].map((i) => iface(`ul9-${i}`, 'veth', [], { master: 'ul9' })) },
+    nodes: [node(1), node(2)],
+  };
+}

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { acquireLock, type Config, createExec, flagName, names } from '@cni-demo/core';
+import { acquireLock, type Config, createExec, flagName, names, nodeSubnets } from '@cni-demo/core';
 import { hostSnapshot, ownSnapshotDiff, removeRoot, runScript, tag, testConfig, writeConfigFile } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -34,6 +34,8 @@ interface Case {
   expect: string[];
   /** the exit code: 2 for usage (flags, environment, config file), 1 for the host and the state */
   exit: 1 | 2;
+  /** valid settings the test instance starts from (testConfig's), e.g. several nodes */
+  overrides?: Record<string, unknown>;
 }
 
 /** Every config field as flags, for runs that cannot read the (root-only) config file. */
@@ -274,6 +276,77 @@ const CASES: Case[] = [
     expect: ['already exists with a different network config'],
     exit: 1,
   },
+  // several nodes
+  { name: 'zero nodes', step: 'host-setup', args: ['--nodes', '0'], exit: 2, expect: ['nodes', '0', 'use 1 or more'] },
+  { name: 'a negative node count', step: 'nodes', args: ['--nodes', '-2'], exit: 2, expect: ['nodes', '-2', 'use 1 or more'] },
+  {
+    name: 'more nodes than the subnets can be split into',
+    step: 'host-setup',
+    args: ['--nodes', '5000'],
+    exit: 2,
+    expect: ['nodes', '5000 nodes do not fit', 'use at most'],
+  },
+  {
+    name: 'more nodes than the underlay holds',
+    step: 'host-setup',
+    args: ['--nodes', '30', '--underlay-subnet', '10.254.77.0/27'],
+    exit: 2,
+    expect: ['nodes', 'underlay 10.254.77.0/27', 'use at most 20 nodes'],
+  },
+  {
+    name: 'several nodes with rootless',
+    step: 'host-setup',
+    args: ['--nodes', '2', '--rootless'],
+    exit: 2,
+    expect: ['nodes', 'rootless', '--nodes 1'],
+  },
+  {
+    name: 'several nodes with a network file of your own',
+    step: 'host-setup',
+    args: ['--nodes', '2', '--netconf', 'NETCONF'],
+    exit: 2,
+    setup: (e) =>
+      void writeFileSync(path.join(e.root, 'mine.conflist'), '{"cniVersion":"1.0.0","name":"mine","plugins":[{"type":"bridge"}]}'),
+    expect: ['nodes', '--netconf', '--nodes 1'],
+  },
+  {
+    name: 'the underlay overlapping a pod subnet',
+    step: 'host-setup',
+    args: ['--nodes', '2', '--underlay-subnet', 'POD4'],
+    exit: 2,
+    expect: ['underlaySubnet', "overlaps node 1's pod subnet"],
+  },
+  {
+    name: 'the underlay overlapping a host route',
+    step: 'host-setup',
+    overrides: { nodes: 2 },
+    setup: (e) => link(`t5o${tag(2)}`, 'bridge', `${e.config.underlaySubnet.replace(/\.0\/24$/, '.77')}/28`),
+    exit: 1,
+    expect: ['underlay subnet', 'overlaps the host route', '--underlay-subnet'],
+  },
+  {
+    name: "node 2's pod subnet overlapping a host route",
+    step: 'host-setup',
+    overrides: { nodes: 2 },
+    setup: (e) => link(`t5o${tag(2)}`, 'bridge', `${nodeSubnets(e.config, 2).gateway4.replace(/\.1$/, '.77')}/28`),
+    exit: 1,
+    expect: ["node 2's subnet", 'overlaps the host route', 'subnet4'],
+  },
+  {
+    name: 'the underlay bridge name held by a link this instance did not make',
+    step: 'host-setup',
+    overrides: { nodes: 2 },
+    setup: (e) => link(e.config.underlayBridge, 'bridge'),
+    exit: 1,
+    expect: ['--underlay-bridge', 'already exists and was not made by this instance'],
+  },
+  {
+    name: 'a VM whose underlay address is on none of its interfaces',
+    step: 'host-setup',
+    overrides: { nodes: 3, nodeIndex: 2 },
+    exit: 1,
+    expect: ['--underlay-subnet', "node 2's underlay address", 'on no interface', '--node-index'],
+  },
   // who and when
   {
     name: 'up as a non-root user',
@@ -452,7 +525,7 @@ function bundleState(e: Env, ids: string[]) {
 
 for (const c of CASES) {
   test(`bad input: ${c.name}`, async () => {
-    const { root, config } = await testConfig();
+    const { root, config } = await testConfig(c.overrides ?? {});
     const file = writeConfigFile(root, config);
     const env: Env = { root, config, file };
     let undo: (() => Promise<void>) | undefined;
@@ -460,7 +533,17 @@ for (const c of CASES) {
       undo = (await c.setup?.(env)) ?? undefined;
       const before = await hostSnapshot(exec, config);
       const args = (c.args ?? []).flatMap((a) =>
-        a === 'BAD' ? [path.join(root, 'bad.json')] : a === 'FLAGS' ? flagsOf(config) : a === 'FILE' ? [file] : [a],
+        a === 'BAD'
+          ? [path.join(root, 'bad.json')]
+          : a === 'FLAGS'
+            ? flagsOf(config)
+            : a === 'FILE'
+              ? [file]
+              : a === 'NETCONF'
+                ? [path.join(root, 'mine.conflist')]
+                : a === 'POD4'
+                  ? [config.subnet4]
+                  : [a],
       );
       const argv = c.noConfig ? args : ['--config', file, ...args];
       const r = await runScript(c.step, c.script ?? 'up', argv, { env: c.env ?? {}, wrap: c.wrap ?? [] });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseCidr, prefixContains } from '../net.js';
+import { maxNodes, nodeHostVeth, nodeMode, nodeSubnets, podSubnetOverlapping, UNDERLAY_HOST_OFFSET, underlayCapacity } from '../nodes.js';
 import { parsePortMap, subnetCapacity } from '../port-map.js';
 
 /**
@@ -28,6 +29,11 @@ export interface Config {
   rootlessUser: string;
   containers: number;
   concurrency: number;
+  nodes: number;
+  nodeIndex: number;
+  underlaySubnet: string;
+  underlayBridge: string;
+  crossNodeSample: number;
   portMap: string;
   httpdContainer: number;
   firewall: string;
@@ -232,6 +238,76 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     help: 'how many containers are created, attached or checked at once',
     min: 1,
     check: (v) => (v >= 1 && v <= 256 ? undefined : `${v} is not valid: use 1 to 256`),
+  },
+  nodes: {
+    kind: 'int',
+    default: 1,
+    help: 'number of nodes: network namespaces joined by an underlay bridge, each with its own bridge and pod subnets (node i: the subnets moved up by i-1 times their size), routed to each other (host-gw)',
+    check: (v, c) => {
+      if (v < 1) return `${v} is not a valid node count: use 1 or more`;
+      if (v === 1) return undefined;
+      if (c.rootless)
+        return `${v} nodes cannot run rootless: nodes are network namespaces, routes and an underlay bridge made by root; use --nodes 1 with --rootless`;
+      if (c.portMap.trim() !== '')
+        return `${v} nodes do not take --port-map (a host port maps into one network): use --nodes 1 with --port-map`;
+      if (c.netconf !== '') {
+        return `${v} nodes do not take --netconf yet: a network file of your own runs as one network on one host; use --nodes 1 with --netconf, or leave --netconf out for the generated network on every node`;
+      }
+      const fit = maxNodes(c);
+      if (v > fit) {
+        const last = nodeSubnets(c, v);
+        return `${v} nodes do not fit: node ${v} would get ${last.subnet4} and ${last.subnet6}, past the block ${c.subnet4} and ${c.subnet6} lie in; use at most ${fit} nodes, or lower --subnet4/--subnet6`;
+      }
+      const cap = underlayCapacity(c.underlaySubnet);
+      if (cap > 0 && v > cap) {
+        return `${v} nodes do not fit on the underlay ${c.underlaySubnet} (node i takes host number ${UNDERLAY_HOST_OFFSET} + i): use at most ${cap} nodes or a larger --underlay-subnet`;
+      }
+      return undefined;
+    },
+  },
+  nodeIndex: {
+    kind: 'int',
+    default: 0,
+    help: 'with --nodes N: 0 runs every node here as a network namespace; 1..N makes this machine (a VM) that node: its subnets by the rule, routes to the others via their underlay addresses',
+    check: (v, c) => {
+      if (v === 0) return undefined;
+      if (c.nodes <= 1) return `${v} needs --nodes 2 or more (this machine as one node of several); use 0 with one node`;
+      return v >= 1 && v <= c.nodes ? undefined : `${v} is not a node of ${c.nodes}: use 1 to ${c.nodes}, or 0 for every node here`;
+    },
+  },
+  underlaySubnet: {
+    kind: 'string',
+    default: '192.168.198.0/24',
+    help: 'IPv4 subnet of the network joining the nodes; node i has host number 10+i (with --node-index: the private network the VMs share)',
+    check: (v, c) => {
+      const p = parseCidr(v);
+      if (p?.family !== 4) return `"${v}" is not an IPv4 CIDR like 192.168.198.0/24`;
+      if (underlayCapacity(v) < 1) return `"${v}" is too small: node i takes host number ${UNDERLAY_HOST_OFFSET} + i; use a /27 or larger`;
+      if (c.nodes <= 1) return undefined;
+      const clash = podSubnetOverlapping(c, v);
+      return clash
+        ? `${v} overlaps node ${clash.node}'s pod subnet ${clash.subnet}: choose an underlay apart from the pod subnets`
+        : undefined;
+    },
+  },
+  underlayBridge: {
+    kind: 'string',
+    default: 'cbr0-ul',
+    help: 'the bridge on the host joining the nodes (netns mode); node i plugs in through the veth <underlayBridge>-<i>',
+    check: (v, c) => {
+      const bad = ifnameProblem(v);
+      if (bad || nodeMode(c) !== 'netns') return bad;
+      const last = nodeHostVeth({ underlayBridge: v }, c.nodes);
+      return Buffer.byteLength(last) > 15
+        ? `"${v}" is too long for ${c.nodes} nodes: their veths are named ${v}-1 … ${last}, and interface names hold at most 15 bytes; use a shorter --underlay-bridge`
+        : undefined;
+    },
+  },
+  crossNodeSample: {
+    kind: 'int',
+    default: 0,
+    help: "verify's cross-node pings: 0 for every ordered pair of nodes (N*(N-1)), or at most this many pairs, spread over the nodes",
+    check: (v) => (v >= 0 ? undefined : `${v} is negative: use 0 (every pair) or a number of pairs`),
   },
   portMap: {
     kind: 'string',

@@ -1,5 +1,5 @@
 import type { Exec } from '../exec.js';
-import { forwardRules, masqComment, parseAttachmentComment } from './marks.js';
+import { forwardRules, masqComment, nodeMasqComment, parseAttachmentComment } from './marks.js';
 
 /**
  * The iptables chains and rules the project and its plugins make, read with `iptables-save` or `-S`: one
@@ -50,9 +50,14 @@ export const ruleArg = (r: Rule, flag: string) => {
   return i >= 0 ? r.args[i + 1] : undefined;
 };
 
-/** One table of one tool (`<tool>-save -t <table>`); undefined when the tool cannot list it. */
-export async function readTable(exec: Exec, tool: IptablesTool, table: 'nat' | 'filter'): Promise<Ruleset | undefined> {
-  const r = await exec(`${tool}-save`, ['-t', table], { allowFail: true });
+/**
+ * One table of one tool (`<tool>-save -t <table>`); undefined when the tool cannot list it. With `pin`, the table
+ * of the network namespace pinned there (a node's).
+ */
+export async function readTable(exec: Exec, tool: IptablesTool, table: 'nat' | 'filter', pin?: string): Promise<Ruleset | undefined> {
+  const argv = [`${tool}-save`, '-t', table];
+  const [cmd, ...args] = pin ? ['nsenter', `--net=${pin}`, ...argv] : argv;
+  const r = await exec(cmd as string, args, { allowFail: true });
   return r.exitCode === 0 ? parseRules(r.stdout) : undefined;
 }
 
@@ -200,4 +205,13 @@ export function dnatMappings(rs: Ruleset): DnatMapping[] {
   }
   for (const p of out) p.containerId = ownerOf.get(p.chain);
   return out;
+}
+
+/** The nodes' masquerade rules (comment nodeMasqComment) in POSTROUTING, per tool; with `pin`, inside that node. */
+export async function findNodeMasqRules(exec: Exec, id: string, pin?: string): Promise<{ tool: IptablesTool; rule: Rule }[]> {
+  const comment = nodeMasqComment(id);
+  const tables = await bothTools((tool) => readTable(exec, tool, 'nat', pin));
+  return tables.flatMap(({ tool, rs }) =>
+    (rs?.rules ?? []).filter((r) => r.chain === 'POSTROUTING' && ruleArg(r, '--comment') === comment).map((rule) => ({ tool, rule })),
+  );
 }

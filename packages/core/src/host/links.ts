@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Exec } from '../exec.js';
@@ -19,6 +20,8 @@ export interface LinkInfo {
   /** for a veth: the peer's ifindex (in the netns named by peerNetnsId when that is set) */
   peerIfindex: number | undefined;
   peerNetnsId: number | undefined;
+  /** the link's alias (`ip link set … alias`), where the demo's ownership mark goes */
+  alias?: string | undefined;
 }
 
 interface IpLinkJson {
@@ -29,6 +32,7 @@ interface IpLinkJson {
   address?: string;
   mtu?: number;
   master?: string;
+  ifalias?: string;
   flags?: string[];
   linkinfo?: { info_kind?: string };
   addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
@@ -52,6 +56,7 @@ export function parseLinks(text: string): LinkInfo[] {
     })),
     peerIfindex: j.link_index,
     peerNetnsId: j.link_netnsid,
+    ...(j.ifalias !== undefined ? { alias: j.ifalias } : {}),
   }));
 }
 
@@ -68,7 +73,7 @@ export interface RouteInfo {
 
 /** Parses `ip -j -4|-6 route show` output. */
 export function parseRoutes(text: string, family: 4 | 6): RouteInfo[] {
-  return (JSON.parse(text || '[]') as Record<string, string>[]).map((r) => ({
+  return (JSON.parse(text || '[]') as Record<string, string | undefined>[]).map((r) => ({
     family,
     dst: r.dst ?? '',
     dev: r.dev,
@@ -80,7 +85,7 @@ export function parseRoutes(text: string, family: 4 | 6): RouteInfo[] {
   }));
 }
 
-interface IpOptions {
+export interface IpOptions {
   /** read inside the netns pinned here (nsenter: pins live wherever --netns-dir says, not only under /var/run/netns) */
   pin?: string | undefined;
   /** a failed read is an empty list instead of an error (a device or netns that is gone holds nothing) */
@@ -131,10 +136,55 @@ export const listRoutes = (exec: Exec) => readRoutes(exec);
 
 const SYS_NET = '/sys/class/net';
 
-export const linkExists = (name: string, sysNet = SYS_NET) => existsSync(path.join(sysNet, name));
+/** The links of this process's network namespace, from /proc/self/net/dev (always this namespace's). */
+export function netdevNames(): string[] | undefined {
+  try {
+    return readFileSync('/proc/self/net/dev', 'utf8')
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0]?.trim() ?? '')
+      .filter(Boolean);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * sysfs shows the links of the namespace it was mounted for, which is not this process's when it was started
+ * with `nsenter --net` (a node's or a test's "VM"): then the link readers below ask `ip` instead. A link that
+ * comes or goes between the two listings only costs the same ip call.
+ */
+export function sysNetIsOurs(sysNet = SYS_NET): boolean {
+  if (sysNet !== SYS_NET) return true;
+  const mine = netdevNames();
+  if (!mine) return true;
+  try {
+    const sys = readdirSync(SYS_NET);
+    return sys.length === mine.length && mine.every((n) => sys.includes(n));
+  } catch {
+    return false;
+  }
+}
+
+/** `ip -j [-d] link show <args>` run synchronously (the fallback of the sysfs readers), parsed; [] when it fails. */
+function ipLinksSync(args: string[]): LinkInfo[] {
+  const r = spawnSync('ip', ['-j', '-d', 'link', 'show', ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 10_000,
+  });
+  return r.status === 0 ? parseLinks(r.stdout) : [];
+}
+
+export const linkExists = (name: string, sysNet = SYS_NET) =>
+  sysNet !== SYS_NET ? existsSync(path.join(sysNet, name)) : (netdevNames()?.includes(name) ?? existsSync(path.join(sysNet, name)));
 
 /** The link's alias (where the demo's ownership mark goes), or undefined when there is no such link. */
 export function linkAlias(name: string, sysNet = SYS_NET): string | undefined {
+  if (!sysNetIsOurs(sysNet)) {
+    const l = ipLinksSync(['dev', name])[0];
+    return l ? (l.alias ?? '') : undefined;
+  }
   try {
     return readFileSync(path.join(sysNet, name, 'ifalias'), 'utf8').trim();
   } catch {
@@ -144,6 +194,12 @@ export function linkAlias(name: string, sysNet = SYS_NET): string | undefined {
 
 /** The ports of bridge `name`, sorted; undefined when there is no link of that name or it is not a bridge. */
 export function bridgePorts(name: string, sysNet = SYS_NET): string[] | undefined {
+  if (!sysNetIsOurs(sysNet)) {
+    if (ipLinksSync(['dev', name])[0]?.kind !== 'bridge') return undefined;
+    return ipLinksSync(['master', name])
+      .map((l) => l.ifname)
+      .sort();
+  }
   const dir = path.join(sysNet, name);
   if (!existsSync(path.join(dir, 'bridge'))) return undefined;
   try {

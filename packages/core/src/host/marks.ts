@@ -46,3 +46,22 @@ export function parseAttachmentComment(comment: string | undefined): { network: 
   const m = /(?:^|\s)name: "([^"]*)" id: "([^"]*)"$/.exec(comment ?? '');
   return m ? { network: m[1] ?? '', id: m[2] ?? '' } : undefined;
 }
+
+/** The comment on the nodes' masquerade rules (in each node's netns, or on a VM's host). */
+export function nodeMasqComment(id: string): string {
+  return `cni-demo id=${id} nodes`;
+}
+
+/**
+ * A node's masquerade, as iptables rule specs after `-A POSTROUTING`: traffic from its pods to any pod of the
+ * cluster keeps its source (RETURN), everything else leaving the pod subnet is masqueraded (not multicast, as
+ * the bridge plugin's ipMasq). The bridge plugin's own ipMasq is off for nodes: it would hide pods from each other.
+ */
+export function nodeMasqRules(id: string, family: 4 | 6, podSubnet: string, cluster: readonly string[]): string[][] {
+  const comment = ['-m', 'comment', '--comment', nodeMasqComment(id)];
+  const multicast = family === 4 ? '224.0.0.0/4' : 'ff00::/8';
+  return [
+    ...cluster.map((dst) => ['-s', podSubnet, '-d', dst, ...comment, '-j', 'RETURN']),
+    ['-s', podSubnet, '!', '-d', multicast, ...comment, '-j', 'MASQUERADE'],
+  ];
+}
