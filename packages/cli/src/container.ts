@@ -15,7 +15,8 @@ export interface ContainerRef {
 
 /**
  * The container `--id` names: the instance's own container (one container), or `<instance>-<n>` of an instance
- * with several (`--id web-2` for `up --id web --containers 3`). Found in runc-bundle's state under the state
+ * with several (`--id web-2` for `up --id web --containers 3`), or `<instance>-n<i>-<k>` on node i of several
+ * (`--id web-n2-1` for `up --id web --nodes 3`). Found in runc-bundle's state under the state
  * folder, so exec and logs use the runc root (and the rootless user) the instance was made with.
  */
 export function findContainer(ctx: Ctx): ContainerRef {
@@ -38,10 +39,12 @@ export function findContainer(ctx: Ctx): ContainerRef {
       hint: `pass --id ${list[0]?.containerId ?? `${id}-1`} (its containers are ${list.map((c) => c.containerId).join(', ')})`,
     });
   }
-  const m = /^(.+)-(\d+)$/.exec(id);
-  const parent = m?.[1] ? read(m[1]) : undefined;
-  const member = parent ? bundleContainers(parent).find((c) => c.containerId === id) : undefined;
-  if (m?.[1] && parent && member) return ref(m[1], parent, member.containerId, member.bundleDir);
+  // `<instance>-<n>`, or a node's `<instance>-n<i>-<k>` (several nodes)
+  for (const m of [/^(.+)-n\d+-\d+$/.exec(id), /^(.+)-(\d+)$/.exec(id)]) {
+    const parent = m?.[1] ? read(m[1]) : undefined;
+    const member = parent ? bundleContainers(parent).find((c) => c.containerId === id) : undefined;
+    if (m?.[1] && parent && member) return ref(m[1], parent, member.containerId, member.bundleDir);
+  }
   throw new UserError(`no container "${id}": no instance of that name has been brought up under ${stateDir}`, {
     field: 'id',
     hint: `start it with: cni-demo up --id ${id} (cni-demo status --id <name> shows what runs; pass the same --state-dir as to up)`,

@@ -24,6 +24,7 @@ import {
   ownSnapshotDiff,
   parseXml,
   removeRoot,
+  runScript,
   testConfig,
   withCleanup,
   writeConfigFile,
@@ -124,6 +125,23 @@ test('three nodes x two containers: nodes, underlay, bridges, routes; pods reach
       v?.checks.some((x) => x.name.startsWith('node 2: ')),
       'checks within each node',
     );
+
+    // `cni-demo exec` reaches a node's container by its name: from node 2's first container to node 3's
+    const file = writeConfigFile(root, config);
+    const n3 = atts.find((a) => a.node === 3);
+    const hop = await runScript('cli', 'cni-demo', [
+      'exec',
+      '--config',
+      file,
+      '--id',
+      `${config.id}-n2-1`,
+      '--',
+      'ping',
+      '-c1',
+      '-W2',
+      n3?.ipv4 ?? '',
+    ]);
+    assert.is(hop.code, 0, `cni-demo exec in ${config.id}-n2-1: ${hop.stderr}`);
 
     // between pods the source is kept (no masquerade): node 2 sees node 1's pod address arrive
     const [a1] = atts.filter((a) => a.node === 1);
