@@ -241,6 +241,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   },
   nodes: {
     kind: 'int',
+    min: 1,
     default: 1,
     help: 'number of nodes: network namespaces joined by an underlay bridge, each with its own bridge and pod subnets (node i: the subnets moved up by i-1 times their size), routed to each other (host-gw)',
     check: (v, c) => {
@@ -267,6 +268,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   },
   nodeIndex: {
     kind: 'int',
+    min: 0,
     default: 0,
     help: 'with --nodes N: 0 runs every node here as a network namespace; 1..N makes this machine (a VM) that node: its subnets by the rule, routes to the others via their underlay addresses',
     check: (v, c) => {
@@ -305,6 +307,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   },
   crossNodeSample: {
     kind: 'int',
+    min: 0,
     default: 0,
     help: "verify's cross-node pings: 0 for every ordered pair of nodes (N*(N-1)), or at most this many pairs, spread over the nodes",
     check: (v) => (v >= 0 ? undefined : `${v} is negative: use 0 (every pair) or a number of pairs`),
