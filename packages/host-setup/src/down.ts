@@ -75,11 +75,11 @@ export async function down(ctx: Ctx): Promise<void> {
   const s = ctx.state.read<HostSetupState>('host-setup');
   const rec = instanceRecord(ctx.names.runDir, { warn });
   // with several nodes the FORWARD fix went on the underlay bridge, the only bridge on the host
-  const bridges = [
+  const forwardBridges = [
     s?.bridge ?? rec?.bridge ?? ctx.config.bridge,
     ...(s?.nodes || nodeMode(ctx.config) === 'netns' ? [ctx.config.underlayBridge] : []),
   ];
-  const rules = Promise.all([...new Set(bridges)].map((b) => removeForwardRules(ctx.exec, ctx.config.id, b)));
+  const rules = Promise.all([...new Set(forwardBridges)].map((b) => removeForwardRules(ctx.exec, ctx.config.id, b)));
   // the nodes' own folders (network configs, lease stores) live in the run folder: whatever is left there goes
   // (the nodes step has removed the nodes by now; a lease left means its DEL could not run, and its node is gone)
   rmSync(nodesDir(ctx), { recursive: true, force: true });
@@ -109,7 +109,9 @@ export async function down(ctx: Ctx): Promise<void> {
   }
   // forwarding belongs to the network namespace: the record puts it back when this is the last instance in it
   // (several nodes here never joined it: their forwarding is inside the nodes)
-  const left = s?.nodes ? { restored: [], entry: undefined, remaining: 0 } : await leaveHostRecord(ctx.names.runDir, { warn });
+  const left = s?.nodes
+    ? { restored: [] as string[], entry: undefined, remaining: 0, sharedChainsBefore: undefined }
+    : await leaveHostRecord(ctx.names.runDir, { warn });
   if (left.restored.length > 0) ctx.log.info(`forwarding put back as found: ${left.restored.join(', ')}`);
   else if (left.entry && left.remaining > 0)
     ctx.log.info(`forwarding left on: ${left.remaining} other instance(s) on this host still use it`);

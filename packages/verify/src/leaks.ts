@@ -26,6 +26,7 @@ import {
   underlayAddress,
   underlayLinkLocal,
   isNumberedContainerOf,
+  leaseDir,
   linkExists,
   type NetworkView,
   networkLeaseDir,

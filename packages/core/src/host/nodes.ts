@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import type { Exec } from '../exec.js';
 import { isNodeNameOf, type NodeRoute } from '../nodes.js';
 import { linkAlias, type LinkInfo, netdevNames, type RouteInfo, readLinks, readRoutes } from './links.js';
-import { bridgeMark } from './marks.js';
+import { linkMark } from './marks.js';
 import { isMountPoint } from './mounts.js';
 
 /**
@@ -44,11 +44,7 @@ export async function readNode(exec: Exec, pin: string): Promise<NodeView | unde
 }
 
 /** True when the node's loopback carries this instance's mark: the namespace was made by it. */
-export const isMarkedNode = (view: NodeView | undefined, id: string) =>
-  view?.links.find((l) => l.ifname === 'lo')?.alias === bridgeMark(id);
-
-/** True when the host link carries this instance's mark (the underlay bridge, an underlay veth). */
-export const isMarkedLink = (name: string, id: string) => linkAlias(name) === bridgeMark(id);
+export const isMarkedNode = (view: NodeView | undefined, id: string) => view?.links.find((l) => l.ifname === 'lo')?.alias === linkMark(id);
 
 /** The wanted routes a table has: same destination and next hop (dev not compared: a VM names its own). */
 export function routesPresent(table: readonly RouteInfo[], wanted: readonly NodeRoute[]): NodeRoute[] {
@@ -73,6 +69,6 @@ export function markedUnderlayVeths(c: Pick<Config, 'id' | 'underlayBridge'>, sy
   const prefix = `${c.underlayBridge}-`;
   const index = (n: string) => Number(n.slice(prefix.length));
   return names
-    .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)) && linkAlias(n, sysNet) === bridgeMark(c.id))
+    .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)) && linkAlias(n, sysNet) === linkMark(c.id))
     .sort((a, b) => index(a) - index(b));
 }
