@@ -90,38 +90,40 @@ try {
   writeFileSync(warm, JSON.stringify({ ...config, nodes: 1 }));
   run(process.execPath, [CLI, 'up', '--config', warm]);
   run(process.execPath, [CLI, 'down', '--config', warm]);
-  for (const n of NODES) {
-    const file = path.join(tmp, `nodes-${n}.json`);
-    writeFileSync(file, JSON.stringify({ ...config, nodes: n }));
-    const ups = [];
-    const downs = [];
-    const same = [];
-    const cross = [];
-    for (let round = 0; round < ROUNDS; round++) {
+  // the sizes take turns round by round, so a change of the host's load (it is shared) falls on all of them alike
+  const runs = new Map(NODES.map((n) => [n, { ups: [], downs: [], same: [], cross: [] }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const n of NODES) {
+      const file = path.join(tmp, `nodes-${n}.json`);
+      writeFileSync(file, JSON.stringify({ ...config, nodes: n }));
+      const r = runs.get(n);
       try {
-        ups.push(timed(['up', '--config', file]));
+        r.ups.push(timed(['up', '--config', file]));
         const atts = JSON.parse(readFileSync(path.join(config.stateDir, config.id, 'cni-attach.json'), 'utf8')).attachments;
         const on = (node) => atts.filter((a) => (a.node ?? 1) === node);
         // two containers of node 1, and node 1's first container to node 2's
-        same.push(rtt(on(1)[0].netns, on(1)[1].ipv4));
-        if (n > 1) cross.push(rtt(on(1)[0].netns, on(2)[0].ipv4));
-        downs.push(timed(['down', '--config', file]));
+        r.same.push(rtt(on(1)[0].netns, on(1)[1].ipv4));
+        if (n > 1) r.cross.push(rtt(on(1)[0].netns, on(2)[0].ipv4));
+        r.downs.push(timed(['down', '--config', file]));
       } catch (e) {
         run(process.execPath, [CLI, 'down', '--config', file], { allowFail: true });
         throw e;
       }
     }
-    const up = median(ups);
-    const down = median(downs);
+    process.stderr.write(`bench:nodes: round ${round + 1} of ${ROUNDS} done\n`);
+  }
+  for (const n of NODES) {
+    const r = runs.get(n);
+    const up = median(r.ups);
+    const down = median(r.downs);
     rows.push({
       n,
       up,
       down,
       perContainer: (up + down) / (n * CONTAINERS),
-      same: median(same),
-      cross: cross.length ? median(cross) : undefined,
+      same: median(r.same),
+      cross: r.cross.length ? median(r.cross) : undefined,
     });
-    process.stderr.write(`bench:nodes: ${n} node(s) done\n`);
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
@@ -135,7 +137,7 @@ const section = [
   '## Several nodes (`pnpm bench:nodes`, bench/nodes/run.mjs)',
   '',
   `Written on ${new Date().toISOString()}; node ${process.version}, load average ${loadStart.map((l) => l.toFixed(1)).join(' ')} at the start on ${os.cpus().length} CPUs. ` +
-    `N nodes x ${CONTAINERS} containers through the one-process \`cni-demo up\` (verify included: within every node, and every ordered pair of nodes over IPv4 and IPv6) and \`down\`, medians of ${ROUNDS} rounds; ` +
+    `N nodes x ${CONTAINERS} containers through the one-process \`cni-demo up\` (verify included: within every node, and every ordered pair of nodes over IPv4 and IPv6) and \`down\`, medians of ${ROUNDS} rounds, the sizes taking turns in each; ` +
     `round-trip times are the average of ${PINGS} pings (0.01 s apart) from a container's namespace, medians over the rounds.`,
   '',
   '| nodes | containers | up + verify | down | ms per container | vs 1 node | same-node RTT ms | cross-node RTT ms |',
