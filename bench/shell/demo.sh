@@ -49,8 +49,11 @@ cni() { # cmd id netns [prevResult-file]
   CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=$3 CNI_IFNAME=$IFN CNI_ARGS=IgnoreUnknown=1 CNI_PATH=$PLUGINS "$PLUGINS/bridge" <<<"$req"
 }
 
-# the first IPv4 and IPv6 address of a result, without prefix length
-addrs_of() { jq -r '[.ips[].address | split("/")[0]] | [(map(select(contains(":") | not)) | .[0]), (map(select(contains(":"))) | .[0])] | @tsv' "$1"; }
+# the first IPv4 and IPv6 address of a result (address/prefix) and their gateways, as verify reads them
+addrs_of() {
+  jq -r '[.ips[] | select(.address | contains(":") | not)][0] as $a | [.ips[] | select(.address | contains(":"))][0] as $b
+    | [$a.address, $b.address, $a.gateway, $b.gateway] | @tsv' "$1"
+}
 
 ping_retry() { for _ in 1 2 3 4 5; do "$@" >/dev/null 2>&1 && return 0; sleep 0.3; done; echo "no reply: $*" >&2; return 1; }
 
@@ -140,7 +143,7 @@ EOF
 
   image
   runc spec --bundle "$STATE" && mv "$STATE/config.json" "$STATE/template.json"
-  local id v4 v6
+  local id c4 c6
   for id in $(ids); do
     local dir=$STATE/c/$id
     mkdir -p "$dir/bundle/etc" "$dir/upper" "$dir/work" "$dir/rootfs"
@@ -167,39 +170,42 @@ EOF
     runc_ start "$id"
     cni ADD "$id" "$NETNS/$id" >"$dir/result.json"
     # the container's /etc/hosts from the result (the files are bind-mounted: rewritten in place)
-    read -r v4 v6 < <(addrs_of "$dir/result.json")
-    hosts "$id" "$v4" "$v6" >"$dir/bundle/etc/hosts"
+    read -r c4 c6 _ < <(addrs_of "$dir/result.json")
+    hosts "$id" "${c4%/*}" "${c6%/*}" >"$dir/bundle/etc/hosts"
     echo "$NO_DNS" >"$dir/bundle/etc/resolv.conf"
   done
-  [ "$N" -le 1 ] && cat "$STATE/c/$ID/result.json"
+  if [ "$N" -le 1 ]; then cat "$STATE/c/$ID/result.json" && echo; fi
 
-  # checks: as verify does them
-  local first
+  # checks: as verify does them, each derived from the ADD result: its addresses on eth0 (one read of the
+  # container's links), its default routes via its gateways (one read per family), the gateways pinged from
+  # the container, the container's addresses pinged from the host (no DNS in the result: nothing to check)
+  local first c4 c6 g4 g6
   first=$(ids | head -1)
   if [ "$N" -le 1 ]; then
-    local addr
-    read -r v4 v6 < <(addrs_of "$STATE/c/$first/result.json")
-    # one look at the addresses serves both address checks, as in verify
-    addr=$(runc_ exec "$first" ip addr show dev "$IFN")
-    grep -q "inet $v4/" <<<"$addr" || die "$IFN lacks $v4"
-    grep -q "inet6 $v6/" <<<"$addr" || die "$IFN lacks $v6"
-    runc_ exec "$first" ip route | grep -q "^default via $G4" || die "no IPv4 default route via $G4"
-    runc_ exec "$first" ip -6 route | grep -q "^default via $G6" || die "no IPv6 default route via $G6"
-    ping_retry ping -4 -c1 -W1 "$v4"
-    ping_retry ping -6 -c1 -W1 "$v6"
-    ping_retry runc_ exec "$first" ping -c1 -W1 "$G4"
-    ping_retry runc_ exec "$first" ping -6 -c1 -W1 "$G6"
+    local links
+    read -r c4 c6 g4 g6 < <(addrs_of "$STATE/c/$first/result.json")
+    links=$(nsenter --net="$NETNS/$first" ip -o addr show)
+    grep -q "^[0-9]*: $IFN *inet $c4 " <<<"$links" || die "$IFN lacks $c4"
+    grep -q "^[0-9]*: $IFN *inet6 $c6 " <<<"$links" || die "$IFN lacks $c6"
+    nsenter --net="$NETNS/$first" ip -4 route show | grep "^default via $g4 dev $IFN" >/dev/null || die "no IPv4 default route via $g4"
+    nsenter --net="$NETNS/$first" ip -6 route show | grep "^default via $g6 dev $IFN" >/dev/null || die "no IPv6 default route via $g6"
+    ping_retry runc_ exec "$first" ping -c1 -W1 "$g4"
+    ping_retry runc_ exec "$first" ping -6 -c1 -W1 "$g6"
+    ping_retry ping -4 -c1 -W1 "${c4%/*}"
+    ping_retry ping -6 -c1 -W1 "${c6%/*}"
   else
     local id
     declare -a A4 A6 IDS
     for id in $(ids); do
-      read -r v4 v6 < <(addrs_of "$STATE/c/$id/result.json")
-      nsenter --net="$NETNS/$id" ip -j addr show dev "$IFN" | jq -e --arg a "$v4" --arg b "$v6" \
-        '[.[0].addr_info[].local] | index($a) != null and index($b) != null' >/dev/null
-      IDS+=("$id") A4+=("$v4") A6+=("$v6")
+      read -r c4 c6 _ < <(addrs_of "$STATE/c/$id/result.json")
+      nsenter --net="$NETNS/$id" ip -o addr show | grep "^[0-9]*: $IFN *inet6\? \($c4\|$c6\) " | [ "$(wc -l)" = 2 ] || die "$id: $IFN lacks $c4 or $c6"
+      IDS+=("$id") A4+=("${c4%/*}") A6+=("${c6%/*}")
     done
-    nsenter --net="$NETNS/$first" ip route | grep -q "^default via $G4" || die "no IPv4 default route via $G4"
-    nsenter --net="$NETNS/$first" ip -6 route | grep -q "^default via $G6" || die "no IPv6 default route via $G6"
+    read -r _ _ g4 g6 < <(addrs_of "$STATE/c/$first/result.json")
+    nsenter --net="$NETNS/$first" ip -4 route show | grep "^default via $g4 dev $IFN" >/dev/null || die "no IPv4 default route via $g4"
+    nsenter --net="$NETNS/$first" ip -6 route show | grep "^default via $g6 dev $IFN" >/dev/null || die "no IPv6 default route via $g6"
+    ping_retry runc_ exec "$first" ping -c1 -W1 "$g4"
+    ping_retry runc_ exec "$first" ping -6 -c1 -W1 "$g6"
     for v4 in "${A4[@]}"; do ping_retry ping -4 -c1 -W1 "$v4"; done
     for v6 in "${A6[@]}"; do ping_retry ping -6 -c1 -W1 "$v6"; done
     # the same sampled pairs as verify: neighbours, last->first, middle->last, spread
