@@ -1,30 +1,48 @@
 #!/usr/bin/env node
-// pnpm bench: the speed and memory targets of issue 6, measured side by side in one run.
-//   (a) the whole demo (up + verify, then down) through `pnpm turbo run demo` + `pnpm turbo run down`,
-//       through the single-process path (packages/cli cni-demo up/down) and through bench/shell/demo.sh
-//       (the same steps with the same tools), several rounds in rotating order: medians and ratios;
-//   (b) N = 1, 10, 50, 200 containers up and down: ms per container, against the same shell script's loop;
-//   (c) peak memory (max RSS, from /usr/bin/time) of our processes.
-// Prints markdown tables and writes bench/RESULTS.md with the machine described.
-// Everything runs under its own names (id t6bench, bridge t6bbr0, network t6bnet, 172.24.250.0/24,
+// pnpm bench: the demo's speed against bench/shell/demo.sh, a plain-shell script doing the same work, in one run.
+//   (a) one container, up then down, every path in turn each round (medians of --rounds, default 7), wall and
+//       CPU: the one-process path (`cni-demo up` + `down` as users run them), the shell script, and the turbo
+//       path (`pnpm turbo run demo` + `down`) against its floor: the one-process time plus one package-manager
+//       start (`pnpm --version`, timed in the same rounds) for each pnpm on the turbo graph's critical path
+//       (read from turbo.json). Then the one-process path's step timings (its own status lines), and what it
+//       does beyond the script (bench/extras.mjs), each timed on its own, with the comparison made both ways.
+//   (b) N = 1, 10, 50, 200 containers up and down (medians of --size-rounds): per-container figures against
+//       the same script's loop.
+//   (c) peak memory: the largest process of each path, sampled while it runs.
+// Each section states the load average before and after it, and is flagged noisy when the 1-minute load moved
+// by more than 1.0. Writes bench/RESULTS.md (the other benches' marked sections are carried over as they are).
+// Everything runs under the bench's own names (id t6bench, bridge t6bbr0, network t6bnet, 172.24.250.0/24,
 // fd00:c1d:18fa::/64) and temp roots, so a running demo is never touched; everything is torn down after.
-//   node bench/run.mjs [--rounds 3] [--pairs 3] [--sizes 1,10,50,200] [--out bench/RESULTS.md]
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+//   node bench/run.mjs [--rounds 7] [--size-rounds 7] [--sizes 1,10,50,200] [--sections a,b,c] [--out bench/RESULTS.md]
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cpuMs, measureAfterDown, measureLive, median } from './extras.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : dflt;
-};
-const ROUNDS = Number(opt('rounds', '3'));
-const PAIRS = Number(opt('pairs', '3'));
-const SIZES = opt('sizes', '1,10,50,200').split(',').map(Number);
-const OUT = path.resolve(repo, opt('out', 'bench/RESULTS.md'));
+const { values: opt } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '7' },
+    'size-rounds': { type: 'string', default: '7' },
+    sizes: { type: 'string', default: '1,10,50,200' },
+    sections: { type: 'string', default: 'a,b,c' },
+    out: { type: 'string', default: 'bench/RESULTS.md' },
+  },
+});
+const ROUNDS = Number(opt.rounds);
+const SIZE_ROUNDS = Number(opt['size-rounds']);
+const SIZES = opt.sizes.split(',').map(Number);
+const SECTIONS = new Set(opt.sections.split(','));
+const OUT = path.resolve(repo, opt.out);
+for (const [name, n] of [['rounds', ROUNDS], ['size-rounds', SIZE_ROUNDS], ...SIZES.map((s) => ['sizes', s])]) {
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`error: --${name} must be whole numbers of at least 1`);
+    process.exit(2);
+  }
+}
 
 if (process.getuid?.() !== 0) {
   console.error('error: the bench runs the demo for real and must run as root\n  fix: sudo pnpm bench');
@@ -63,31 +81,55 @@ const baseEnv = {
   DO_NOT_TRACK: '1',
   NO_COLOR: '1',
 };
+const env1 = { ...baseEnv, CNI_DEMO_CONTAINERS: '1' };
 
 const CLI = path.join(repo, 'packages/cli/dist/scripts/cni-demo.mjs');
 const SHELL = path.join(repo, 'bench/shell/demo.sh');
+// each path exactly as its users run it
 const PATHS = {
+  single: { label: 'one process: `cni-demo up` + `cni-demo down`', up: ['node', CLI, 'up'], down: ['node', CLI, 'down'] },
+  shell: { label: 'plain shell: `bench/shell/demo.sh up` + `down`', up: ['bash', SHELL, 'up'], down: ['bash', SHELL, 'down'] },
   turbo: {
-    label: '`pnpm turbo run demo` + down',
-    up: ['pnpm', 'turbo', 'run', 'demo', '--output-logs=errors-only'],
-    down: ['pnpm', 'turbo', 'run', 'down', '--output-logs=errors-only'],
+    label: 'turbo: `pnpm turbo run demo` + `pnpm turbo run down`',
+    up: ['pnpm', 'turbo', 'run', 'demo'],
+    down: ['pnpm', 'turbo', 'run', 'down'],
   },
-  single: { label: 'single process (cni-demo up/down)', up: ['node', CLI, 'up'], down: ['node', CLI, 'down'] },
-  shell: { label: 'plain shell (bench/shell/demo.sh)', up: ['bash', SHELL, 'up'], down: ['bash', SHELL, 'down'] },
 };
 
-/** Runs a command under /usr/bin/time; returns wall ms and the max RSS in KB. Throws with its output on failure. */
+/** Runs a command to its end; wall ms, and the CPU ms of everything it waited for. Throws with its output on failure. */
 function timed(cmd, env) {
-  const rssFile = path.join(root, 'rss.txt');
-  const started = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rssFile, ...cmd], { cwd: repo, env, encoding: 'utf8', maxBuffer: 64 << 20 });
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  const r = spawnSync(cmd[0], cmd.slice(1), { cwd: repo, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const ms = performance.now() - t0;
+  const cpu = cpuMs() - c0;
   if (r.status !== 0) {
     const tail = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim().split('\n').slice(-25).join('\n');
     throw new Error(`${cmd.join(' ')} failed (exit ${r.status}):\n${tail}`);
   }
-  const rss = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
-  return { ms, rssKb: rss };
+  return { ms, cpu, stderr: r.stderr ?? '' };
+}
+
+function upDown(key, env) {
+  const up = timed(PATHS[key].up, env);
+  const down = timed(PATHS[key].down, env);
+  return {
+    up: up.ms,
+    down: down.ms,
+    total: up.ms + down.ms,
+    cpu: up.cpu + down.cpu,
+    steps: [...stepLines(up.stderr, 'up'), ...stepLines(down.stderr, 'down')],
+  };
+}
+
+/** The one-process path's own status lines ("✔ host-setup up   0.15s"): its step timings, as users see them. */
+function stepLines(stderr, action) {
+  const out = [];
+  for (const m of stderr.matchAll(/^✔ (\S+) (\S+)\s+([\d.]+)s$/gm)) {
+    if (m[1] === 'cni-demo') continue;
+    out.push({ key: `${action}: ${m[1]} ${m[2]}`, ms: Number(m[3]) * 1000 });
+  }
+  return out;
 }
 
 function cleanup(env) {
@@ -95,28 +137,22 @@ function cleanup(env) {
   for (const p of [PATHS.single, PATHS.shell]) spawnSync(p.down[0], p.down.slice(1), { cwd: repo, env, stdio: 'ignore' });
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const fmt = (ms) => (ms >= 10000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 const first = (cmd, args) => (spawnSync(cmd, args, { encoding: 'utf8' }).stdout ?? '').split('\n')[0].trim();
+const loads = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 function machine() {
   const plugins = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'containernetworking-plugins'], { encoding: 'utf8' }).stdout;
   return [
-    ['CPU', `${os.cpus()[0]?.model ?? '?'} (nproc ${first('nproc', [])})`],
+    ['CPU', `${os.cpus()[0]?.model ?? '?'} (${os.availableParallelism()} CPUs)`],
     ['memory', `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`],
     ['kernel', first('uname', ['-sr'])],
     ['OS', (readFileSync('/etc/os-release', 'utf8').match(/^PRETTY_NAME="?([^"\n]*)/m) ?? [])[1] ?? '?'],
-    [
-      'load average at start',
-      os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' '),
-    ],
+    ['load average (1, 5, 15 min) at start', loads()],
     ['node', process.version],
     ['pnpm', first('pnpm', ['--version'])],
     ['turbo', first('pnpm', ['turbo', '--version'])],
@@ -136,6 +172,46 @@ const say = (text) => {
   out.push(text);
   process.stdout.write(`${text}\n`);
 };
+const note = (text) => process.stderr.write(`bench: ${text}\n`);
+
+/** A section: its title, the load before and after it (noisy when the 1-minute load moved by more than 1.0), its body. */
+async function section(title, body) {
+  const before = os.loadavg();
+  const lines = [];
+  await body((t) => lines.push(t));
+  const after = os.loadavg();
+  const moved = Math.abs(after[0] - before[0]);
+  say(`## ${title}\n`);
+  say(
+    `Load average (1, 5, 15 min) before: ${before.map((l) => l.toFixed(2)).join(' ')}; after: ${after.map((l) => l.toFixed(2)).join(' ')}` +
+      (moved > 1 ? ` — **noisy**: the 1-minute load moved by ${moved.toFixed(2)} during this section.\n` : '.\n'),
+  );
+  for (const l of lines) say(l);
+}
+
+/**
+ * The pnpm starts on the turbo graph's critical path for a task: one for `pnpm turbo` itself, plus one per task
+ * on the longest chain of dependsOn between the packages' own tasks in turbo.json (builds are cached, so they
+ * start no process).
+ */
+export function pnpmStartsOnPath(task) {
+  const turbo = JSON.parse(readFileSync(path.join(repo, 'turbo.json'), 'utf8'));
+  const pkgs = readdirSync(path.join(repo, 'packages'))
+    .map((d) => path.join(repo, 'packages', d, 'package.json'))
+    .filter((f) => existsSync(f))
+    .map((f) => JSON.parse(readFileSync(f, 'utf8')))
+    .filter((p) => p.scripts?.[task])
+    .map((p) => `${p.name}#${task}`);
+  const memo = new Map();
+  const chain = (node) => {
+    if (memo.has(node)) return memo.get(node);
+    const deps = (turbo.tasks[node]?.dependsOn ?? []).filter((d) => d.includes('#') && !d.startsWith('^'));
+    const n = 1 + Math.max(0, ...deps.map(chain));
+    memo.set(node, n);
+    return n;
+  };
+  return 1 + Math.max(0, ...pkgs.map(chain));
+}
 
 process.on('SIGINT', () => {
   cleanup(baseEnv);
@@ -150,139 +226,282 @@ try {
   if (spawnSync('ip', ['link', 'show', NAMES.CNI_DEMO_BRIDGE], { stdio: 'ignore' }).status === 0) {
     throw new Error(`bridge ${NAMES.CNI_DEMO_BRIDGE} already exists: an earlier bench did not finish (run the cleanup by hand)`);
   }
-  const env1 = { ...baseEnv, CNI_DEMO_CONTAINERS: '1' };
-  process.stderr.write(`bench: warm-up (image cache in ${root})\n`);
-  timed(PATHS.single.up, env1);
-  timed(PATHS.single.down, env1);
+  // warm-up: the image cache entry and its unpacked tree, the probe caches, Node's compile caches, pnpm's
+  note(`warm-up (image cache in ${root})`);
+  for (let i = 0; i < 2; i++) upDown('single', env1);
+  upDown('shell', env1);
+  if (SECTIONS.has('a')) upDown('turbo', env1);
 
-  // (a) the whole demo, each path in turn, rotating the order every round
-  const order = ['turbo', 'single', 'shell'];
-  const res = { turbo: [], single: [], shell: [] };
-  for (let r = 0; r < ROUNDS; r++) {
-    const rot = order.map((_, i) => order[(i + r) % order.length]);
-    // the two cheap paths run PAIRS times a round (alternating which goes first): the machine is shared,
-    // and more samples steady their medians; turbo, at ~10× their time, runs once a round
-    for (let p = 1; p < PAIRS; p++) rot.push(...((r + p) % 2 ? ['shell', 'single'] : ['single', 'shell']));
-    for (const key of rot) {
-      process.stderr.write(`bench: (a) round ${r + 1}/${ROUNDS} ${key}\n`);
-      const up = timed(PATHS[key].up, env1);
-      const down = timed(PATHS[key].down, env1);
-      res[key].push({ up: up.ms, down: down.ms, total: up.ms + down.ms, rss: Math.max(up.rssKb, down.rssKb) });
-    }
-  }
-  const med = Object.fromEntries(order.map((k) => [k, median(res[k].map((x) => x.total))]));
-  say(`## (a) whole demo: up + verify, then down (medians of ${ROUNDS} runs for turbo, ${ROUNDS * PAIRS} for the others)\n`);
-  say(
-    table(
-      ['path', 'up+verify', 'down', 'total', 'ratio to shell', 'runs', 'fastest … slowest total'],
-      order.map((k) => [
-        PATHS[k].label,
-        fmt(median(res[k].map((x) => x.up))),
-        fmt(median(res[k].map((x) => x.down))),
-        fmt(med[k]),
-        `${(med[k] / med.shell).toFixed(2)}×`,
-        String(res[k].length),
-        `${fmt(Math.min(...res[k].map((x) => x.total)))} … ${fmt(Math.max(...res[k].map((x) => x.total)))}`,
-      ]),
-    ),
-  );
-  const ra = med.single / med.shell;
-  const rt = med.turbo / med.shell;
-  say(
-    `\ntargets: single-process / shell ≤ 1.0: **${ra.toFixed(2)}** ${ra <= 1 ? 'met' : 'NOT met'}; ` +
-      `turbo / shell ≤ 2.0: **${rt.toFixed(2)}** ${rt <= 2 ? 'met' : 'NOT met'}\n`,
-  );
-
-  // (b) many containers: the single-process path against the shell loop, same N, up then down
-  const sizes = [];
-  for (const n of SIZES) {
-    const env = { ...baseEnv, CNI_DEMO_CONTAINERS: String(n) };
-    const row = { n };
-    for (const key of ['single', 'shell']) {
-      process.stderr.write(`bench: (b) N=${n} ${key}\n`);
-      const up = timed(PATHS[key].up, env);
-      const down = timed(PATHS[key].down, env);
-      row[key] = { up: up.ms, down: down.ms, total: up.ms + down.ms, rss: Math.max(up.rssKb, down.rssKb) };
-    }
-    sizes.push(row);
-  }
-  const one = sizes.find((s) => s.n === 1);
-  const per = (s, k) => s[k].total / s.n;
-  const marginal = (s, k) => (one && s.n > 1 ? (s[k].total - one[k].total) / (s.n - 1) : Number.NaN);
-  say(`## (b) N containers up (with verify) and down\n`);
-  say(
-    table(
-      [
-        'N',
-        'ours up',
-        'ours down',
-        'ours ms/container',
-        'shell up',
-        'shell down',
-        'shell ms/container',
-        'ours/shell',
-        'marginal ms/container ours (shell)',
-      ],
-      sizes.map((s) => [
-        String(s.n),
-        fmt(s.single.up),
-        fmt(s.single.down),
-        per(s, 'single').toFixed(0),
-        fmt(s.shell.up),
-        fmt(s.shell.down),
-        per(s, 'shell').toFixed(0),
-        `${(s.single.total / s.shell.total).toFixed(2)}×`,
-        s.n > 1 && one ? `${marginal(s, 'single').toFixed(0)} (${marginal(s, 'shell').toFixed(0)})` : '-',
-      ]),
-    ),
-  );
-  const s10 = sizes.find((s) => s.n === 10);
-  const s200 = sizes.find((s) => s.n === Math.max(...SIZES));
-  if (s10 && s200 && s200 !== s10) {
-    const a = per(s200, 'single') / per(s10, 'single');
-    const b = per(s200, 'single') / per(s200, 'shell');
-    say(
-      `\nms/container = (up + down) / N; marginal = (T(N) − T(1)) / (N − 1), the cost of one more container.\n` +
-        `targets: ms/container at N=${s200.n} vs N=10 ≤ 1.2: **${a.toFixed(2)}** ${a <= 1.2 ? 'met' : 'NOT met'}; ` +
-        `vs the shell loop at N=${s200.n} ≤ 1.1: **${b.toFixed(2)}** ${b <= 1.1 ? 'met' : 'NOT met'}\n`,
-    );
-  }
-
-  // (c) memory
-  say(`## (c) peak memory (max RSS of one process, /usr/bin/time %M)\n`);
-  const mb = (kb) => `${(kb / 1024).toFixed(0)} MB`;
-  say(
-    table(
-      ['run', 'peak RSS'],
-      [
-        ...order.map((k) => [`(a) ${PATHS[k].label}`, mb(Math.max(...res[k].map((x) => x.rss)))]),
-        ...sizes.flatMap((s) => [
-          [`(b) N=${s.n} single process`, mb(s.single.rss)],
-          [`(b) N=${s.n} shell`, mb(s.shell.rss)],
-        ]),
-      ],
-    ),
-  );
-  say(
-    "\nThe turbo path's peak is its largest process (turbo itself, pnpm or a step's zx/node); the shell's is its largest tool (runc, umoci, a plugin).",
-  );
+  if (SECTIONS.has('a')) await sectionA();
+  if (SECTIONS.has('b')) await sectionB();
+  if (SECTIONS.has('c')) await sectionC();
 } catch (e) {
   failed = e;
 } finally {
   cleanup({ ...baseEnv, CNI_DEMO_CONTAINERS: String(Math.max(1, ...SIZES)) });
-  cleanup({ ...baseEnv, CNI_DEMO_CONTAINERS: '1' });
+  cleanup(env1);
   rmSync(root, { recursive: true, force: true });
 }
 if (failed) {
-  process.stderr.write(`bench failed: ${failed.message}\n`);
+  process.stderr.write(`bench failed: ${failed.stack ?? failed.message}\n`);
   process.exit(1);
 }
 
+async function sectionA() {
+  const order = ['single', 'shell', 'turbo', 'pnpm'];
+  const res = { single: [], shell: [], turbo: [], pnpm: [] };
+  await section(`(a) one container: up, then down (medians of ${ROUNDS} rounds, the paths in turn)`, async (w) => {
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const key of order.map((_, i) => order[(i + r) % order.length])) {
+        note(`(a) round ${r + 1}/${ROUNDS} ${key}`);
+        if (key === 'pnpm') {
+          const t = timed(['pnpm', '--version'], env1);
+          res.pnpm.push({ total: t.ms, cpu: t.cpu });
+        } else res[key].push(upDown(key, env1));
+      }
+    }
+    const m = (key, f) => median(res[key].map(f));
+    const shell = { wall: m('shell', (x) => x.total), cpu: m('shell', (x) => x.cpu) };
+    const row = (key, label) => [
+      label,
+      fmt(m(key, (x) => x.up)),
+      fmt(m(key, (x) => x.down)),
+      `**${fmt(m(key, (x) => x.total))}**`,
+      fmt(m(key, (x) => x.cpu)),
+      `${(m(key, (x) => x.total) / shell.wall).toFixed(2)}×`,
+      `${(m(key, (x) => x.cpu) / shell.cpu).toFixed(2)}×`,
+      `${fmt(Math.min(...res[key].map((x) => x.total)))} … ${fmt(Math.max(...res[key].map((x) => x.total)))}`,
+    ];
+    w(
+      table(
+        ['path', 'up', 'down', 'wall (up + down)', 'CPU', 'wall / shell', 'CPU / shell', 'fastest … slowest wall'],
+        [row('single', PATHS.single.label), row('shell', PATHS.shell.label), row('turbo', PATHS.turbo.label)],
+      ),
+    );
+    const single = m('single', (x) => x.total);
+    const ratio = single / shell.wall;
+    w(`\none process / shell, wall: **${ratio.toFixed(2)}×** (target ≤ 1.0: ${ratio <= 1 ? 'met' : 'NOT met'}).\n`);
+
+    const pnpm = { wall: m('pnpm', (x) => x.total), cpu: m('pnpm', (x) => x.cpu) };
+    const kUp = pnpmStartsOnPath('demo');
+    const kDown = pnpmStartsOnPath('down');
+    const floor = single + (kUp + kDown) * pnpm.wall;
+    const turbo = m('turbo', (x) => x.total);
+    w(
+      table(
+        ['turbo path', 'wall'],
+        [
+          ['`pnpm --version` (one package-manager start)', `${fmt(pnpm.wall)} (CPU ${fmt(pnpm.cpu)})`],
+          [
+            `pnpm starts on the critical path: up ${kUp}, down ${kDown} (\`pnpm turbo\` itself + the longest task chain in turbo.json)`,
+            String(kUp + kDown),
+          ],
+          [`floor: one process + ${kUp + kDown} × \`pnpm --version\``, fmt(floor)],
+          ['`pnpm turbo run demo` + `down`', fmt(turbo)],
+          ['**turbo / floor**', `**${(turbo / floor).toFixed(2)}×** (target ≤ 1.1: ${turbo / floor <= 1.1 ? 'met' : 'NOT met'})`],
+        ],
+      ),
+    );
+
+    // the one-process path's steps, as its own status lines time them (stages included)
+    const keys = [...new Set(res.single.flatMap((x) => x.steps.map((s) => s.key)))];
+    w('\nThe one-process path step by step (its own status lines; steps that overlap run at the same time):\n');
+    w(
+      table(
+        ['step', 'median', 'fastest … slowest'],
+        keys.map((k) => {
+          const xs = res.single.flatMap((x) => x.steps.filter((s) => s.key === k).map((s) => s.ms));
+          return [k, fmt(median(xs)), `${fmt(Math.min(...xs))} … ${fmt(Math.max(...xs))}`];
+        }),
+      ),
+    );
+
+    // what the one-process path does beyond the shell script, each timed on its own
+    note('(a) extras');
+    timed(PATHS.single.up, env1);
+    let extras;
+    try {
+      extras = await measureLive(env1, ROUNDS);
+    } finally {
+      timed(PATHS.single.down, env1);
+    }
+    extras.push(...(await measureAfterDown(env1, ROUNDS)));
+    const sum = { wall: extras.reduce((a, x) => a + x.wall, 0), cpu: extras.reduce((a, x) => a + x.cpu, 0) };
+    w(`\nWhat the one-process path does beyond the shell script, each measured on its own (medians of ${ROUNDS}; per up + down):\n`);
+    w(
+      table(
+        ['extra', 'when', 'wall', 'CPU', 'measured as'],
+        [
+          ...extras.map((x) => [x.what, x.when, `${x.wall.toFixed(1)} ms`, `${x.cpu.toFixed(1)} ms`, x.how]),
+          ['**all of them**', '', `**${sum.wall.toFixed(0)} ms**`, `**${sum.cpu.toFixed(0)} ms**`, 'sum'],
+        ],
+      ),
+    );
+    const singleCpu = m('single', (x) => x.cpu);
+    w(
+      '\nThe comparison both ways (without: the one-process medians minus the sum above; extras that overlap other work cost less wall than alone, so this is the lower bound):\n',
+    );
+    w(
+      table(
+        ['', 'wall', 'wall / shell', 'CPU', 'CPU / shell'],
+        [
+          [
+            'one process, with its extras (as users run it)',
+            fmt(single),
+            `${ratio.toFixed(2)}×`,
+            fmt(singleCpu),
+            `${(singleCpu / shell.cpu).toFixed(2)}×`,
+          ],
+          [
+            'one process, without them',
+            fmt(single - sum.wall),
+            `${((single - sum.wall) / shell.wall).toFixed(2)}×`,
+            fmt(singleCpu - sum.cpu),
+            `${((singleCpu - sum.cpu) / shell.cpu).toFixed(2)}×`,
+          ],
+          ['plain shell', fmt(shell.wall), '1.00×', fmt(shell.cpu), '1.00×'],
+        ],
+      ),
+    );
+    w('');
+  });
+}
+
+async function sectionB() {
+  await section(`(b) N containers up (with verify) and down (medians of ${SIZE_ROUNDS} rounds)`, async (w) => {
+    const sizes = [];
+    for (const n of SIZES) {
+      const env = { ...baseEnv, CNI_DEMO_CONTAINERS: String(n) };
+      const runs = { single: [], shell: [] };
+      for (let r = 0; r < SIZE_ROUNDS; r++) {
+        for (const key of r % 2 ? ['shell', 'single'] : ['single', 'shell']) {
+          note(`(b) N=${n} round ${r + 1}/${SIZE_ROUNDS} ${key}`);
+          runs[key].push(upDown(key, env));
+        }
+      }
+      const m = (key, f) => median(runs[key].map(f));
+      sizes.push({
+        n,
+        ...Object.fromEntries(
+          ['single', 'shell'].map((k) => [
+            k,
+            { up: m(k, (x) => x.up), down: m(k, (x) => x.down), total: m(k, (x) => x.total), cpu: m(k, (x) => x.cpu) },
+          ]),
+        ),
+      });
+    }
+    const one = sizes.find((s) => s.n === 1);
+    const marginal = (s, k) => (one && s.n > 1 ? (s[k].total - one[k].total) / (s.n - 1) : Number.NaN);
+    w(
+      table(
+        [
+          'N',
+          'ours up',
+          'ours down',
+          'ours wall ms/container',
+          'ours CPU ms/container',
+          'shell up',
+          'shell down',
+          'shell wall ms/container',
+          'shell CPU ms/container',
+          'ours/shell wall',
+          'ours/shell CPU',
+          'marginal wall ms/container ours (shell)',
+        ],
+        sizes.map((s) => [
+          String(s.n),
+          fmt(s.single.up),
+          fmt(s.single.down),
+          (s.single.total / s.n).toFixed(0),
+          (s.single.cpu / s.n).toFixed(0),
+          fmt(s.shell.up),
+          fmt(s.shell.down),
+          (s.shell.total / s.n).toFixed(0),
+          (s.shell.cpu / s.n).toFixed(0),
+          `${(s.single.total / s.shell.total).toFixed(2)}×`,
+          `${(s.single.cpu / s.shell.cpu).toFixed(2)}×`,
+          s.n > 1 && one ? `${marginal(s, 'single').toFixed(0)} (${marginal(s, 'shell').toFixed(0)})` : '-',
+        ]),
+      ),
+    );
+    w(
+      '\nms/container = (up + down) / N; marginal = (T(N) − T(1)) / (N − 1), the cost of one more container. The shell loop does ' +
+        'one container after another; ours runs `--concurrency` (8) at a time.\n',
+    );
+  });
+}
+
+/** Peak memory of the largest single process of a command's tree: its processes' VmHWM, sampled every 20 ms. */
+function peakRss(cmd, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd[0], cmd.slice(1), { cwd: repo, env, stdio: 'ignore' });
+    let peak = 0;
+    const tree = () => {
+      const parent = new Map();
+      for (const p of readdirSync('/proc')) {
+        if (!/^\d+$/.test(p)) continue;
+        try {
+          const s = readFileSync(`/proc/${p}/stat`, 'utf8');
+          parent.set(Number(p), Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]));
+        } catch {
+          /* gone */
+        }
+      }
+      const mine = new Set([child.pid]);
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const [p, pp] of parent) {
+          if (mine.has(pp) && !mine.has(p)) {
+            mine.add(p);
+            grew = true;
+          }
+        }
+      }
+      for (const p of mine) {
+        try {
+          const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+          peak = Math.max(peak, kb);
+        } catch {
+          /* gone */
+        }
+      }
+    };
+    const timer = setInterval(tree, 20);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearInterval(timer);
+      if (code !== 0) reject(new Error(`${cmd.join(' ')} failed (exit ${code})`));
+      else resolve(peak);
+    });
+  });
+}
+
+async function sectionC() {
+  await section('(c) peak memory: the largest single process of each path (VmHWM, sampled every 20 ms)', async (w) => {
+    const rows = [];
+    const sizes = [...new Set([1, ...SIZES.filter((n) => n > 1).slice(-1)])];
+    for (const n of sizes) {
+      const env = { ...baseEnv, CNI_DEMO_CONTAINERS: String(n) };
+      for (const key of n === 1 ? ['single', 'shell', 'turbo'] : ['single', 'shell']) {
+        note(`(c) N=${n} ${key}`);
+        const peak = Math.max(await peakRss(PATHS[key].up, env), await peakRss(PATHS[key].down, env));
+        rows.push([`N=${n} ${PATHS[key].label}`, `${(peak / 1024).toFixed(0)} MB`]);
+      }
+    }
+    w(table(['run', 'peak RSS of one process'], rows));
+    w(
+      "\nThe turbo path's peak is its largest process (turbo, pnpm or a step's node); the shell's is its largest tool " +
+        '(runc, a plugin, jq). A process shorter than the sampling interval can be missed.\n',
+    );
+  });
+}
+
 const header = [
-  '# Benchmarks (issue 6)',
+  '# Benchmarks',
   '',
   `Written by \`pnpm bench\` (bench/run.mjs) on ${new Date().toISOString()}. Names: id t6bench, bridge t6bbr0,`,
-  'network t6bnet, 172.24.250.0/24 and fd00:c1d:18fa::/64, every root under a temp folder.',
+  'network t6bnet, 172.24.250.0/24 and fd00:c1d:18fa::/64, every root under a temp folder. Wall time is the',
+  "command's start to its exit; CPU is user + system of it and every process it waited for.",
   '',
   '## Machine',
   '',
@@ -294,5 +513,4 @@ const header = [
 const previous = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
 const sections = [...previous.matchAll(/<!-- bench:([\w-]+) start -->[\s\S]*?<!-- bench:\1 end -->/g)].map((m) => m[0]);
 writeFileSync(OUT, `${header.join('\n')}\n${out.join('\n')}\n${sections.map((x) => `\n${x}\n`).join('')}`);
-process.stderr.write(`bench: wrote ${path.relative(repo, OUT)}\n`);
-if (existsSync(root)) rmSync(root, { recursive: true, force: true });
+note(`wrote ${path.relative(repo, OUT)}`);
