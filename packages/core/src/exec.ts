@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import { CommandError, lastLines, quoteArgv } from './errors.js';
 
 export interface ExecOptions {
@@ -33,48 +32,106 @@ export interface ExecHooks {
   onCommand?: (quoted: string) => void;
 }
 
+/** Output beyond this (stdout and stderr together) stops the command: nothing the demo runs prints near it. */
+const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+
 export function createExec(hooks: ExecHooks = {}): Exec {
   return async (cmd, args = [], opts = {}) => {
     const argv = [cmd, ...args];
     hooks.onCommand?.(quoteArgv(argv));
-    const started = performance.now();
     if (opts.outputFile) return spawnToFile(argv, opts, opts.outputFile);
-    const r = await execa(cmd, args, {
-      reject: false,
-      ...(opts.input !== undefined ? { input: opts.input } : {}),
-      ...(opts.env ? { env: opts.env } : {}),
-      ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      ...(opts.keepFinalNewline ? { stripFinalNewline: false } : {}),
-      stdin: opts.input !== undefined ? 'pipe' : 'ignore',
-    });
-    const durationMs = performance.now() - started;
-    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
-    const stderr = typeof r.stderr === 'string' ? r.stderr : '';
-    if (r.failed && r.exitCode === undefined && !r.timedOut && !r.signal) {
-      // the command could not start at all (ENOENT, EACCES)
-      const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
+    const r = await spawnCollect(argv, opts);
+    if (r.failed && !opts.allowFail) {
       throw new CommandError({
         argv,
-        stdout,
-        stderr: code === 'ENOENT' ? `${cmd}: command not found` : String(r.cause ?? r.message),
-        durationMs,
-      });
-    }
-    const result: ExecResult = { argv, stdout, stderr, exitCode: r.exitCode ?? -1, durationMs };
-    if ((r.failed || result.exitCode !== 0) && !opts.allowFail) {
-      throw new CommandError({
-        argv,
-        exitCode: r.exitCode,
+        exitCode: r.exitCode < 0 ? undefined : r.exitCode,
         signal: r.signal,
-        stdout,
-        stderr,
-        durationMs,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        durationMs: r.durationMs,
         timedOut: r.timedOut,
       });
     }
-    return result;
+    return { argv, stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, durationMs: r.durationMs };
   };
+}
+
+/** execa's default, kept: one trailing newline (or CRLF) is not part of a command's answer. */
+function stripFinalNewline(s: string): string {
+  if (s.endsWith('\r\n')) return s.slice(0, -2);
+  return s.endsWith('\n') ? s.slice(0, -1) : s;
+}
+
+/**
+ * Runs argv (no shell) with node:child_process directly, collecting both outputs. No library in between: a
+ * command costs one spawn and two pipes, and the CLI loads no stream machinery it never uses (Node's start
+ * is part of every step's time). A command that cannot start at all (ENOENT, EACCES) is thrown at once.
+ */
+function spawnCollect(
+  argv: string[],
+  opts: ExecOptions,
+): Promise<{ stdout: string; stderr: string; exitCode: number; signal?: string; timedOut: boolean; failed: boolean; durationMs: number }> {
+  const [cmd = '', ...args] = argv;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let overflow = false;
+    let timedOut = false;
+    const collect = (into: Buffer[]) => (b: Buffer) => {
+      size += b.length;
+      if (size <= MAX_OUTPUT_BYTES) into.push(b);
+      else if (!overflow) {
+        overflow = true;
+        child.kill('SIGKILL');
+      }
+    };
+    child.stdout?.on('data', collect(out));
+    child.stderr?.on('data', collect(err));
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      // after a start, an error is a failed kill or a pipe: the close event still reports the outcome
+      if (child.pid !== undefined) return;
+      if (timer) clearTimeout(timer);
+      const stderr = e.code === 'ENOENT' ? `${cmd}: command not found` : String(e);
+      reject(new CommandError({ argv, stdout: '', stderr, durationMs: performance.now() - started }));
+    });
+    if (opts.input !== undefined && child.stdin) {
+      // a command that exits without reading its input closes the pipe: that is its answer, not an error
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (child.pid === undefined) return;
+      const text = (bs: Buffer[]) => {
+        const t = Buffer.concat(bs).toString('utf8');
+        return opts.keepFinalNewline ? t : stripFinalNewline(t);
+      };
+      const stderr = text(err);
+      const exitCode = code ?? -1;
+      resolve({
+        stdout: text(out),
+        stderr: overflow ? `${stderr}\n(output beyond ${MAX_OUTPUT_BYTES} bytes: stopped)`.trimStart() : stderr,
+        exitCode,
+        ...(signal ? { signal } : {}),
+        timedOut,
+        failed: exitCode !== 0 || timedOut || overflow,
+        durationMs: performance.now() - started,
+      });
+    });
+  });
 }
 
 export interface RecordedCall {
@@ -111,8 +168,8 @@ export function recordingExec(
 
 /**
  * For a process whose children outlive it (runc create leaves the container's init holding its stdio):
- * the file's fd goes straight to the child. execa would pump a { file } target through a pipe, which the
- * container would keep open, and the call would never end.
+ * the file's fd goes straight to the child. A pipe that we read would be kept open by the container,
+ * and the call would never end.
  */
 function spawnToFile(argv: string[], opts: ExecOptions, file: string): Promise<ExecResult> {
   const [cmd = '', ...args] = argv;

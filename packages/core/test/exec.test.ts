@@ -41,6 +41,40 @@ test('exec: allowFail resolves; stdin is passed; timeout kills', async () => {
   }
 });
 
+test('exec: one final newline is stripped unless kept; env adds to the inherited one; cwd is used', async () => {
+  const exec = createExec();
+  assert.is((await exec('printf', ['a\\n\\n'])).stdout, 'a\n');
+  assert.is((await exec('printf', ['a\\n'], { keepFinalNewline: true })).stdout, 'a\n');
+  const env = await exec('sh', ['-c', 'echo "$CNI_DEMO_EXEC_TEST:$HOME"'], { env: { CNI_DEMO_EXEC_TEST: 'x' } });
+  assert.is(env.stdout, `x:${process.env.HOME ?? ''}`);
+  assert.is((await exec('pwd', [], { cwd: '/proc' })).stdout, '/proc');
+});
+
+test('exec: a command killed by a signal fails naming it; allowFail gives exit code -1', async () => {
+  const exec = createExec();
+  try {
+    await exec('sh', ['-c', 'kill -TERM $$']);
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, CommandError);
+    assert.is((e as CommandError).signal, 'SIGTERM');
+    assert.match((e as Error).message, /killed by SIGTERM/);
+  }
+  const r = await exec('sh', ['-c', 'kill -KILL $$'], { allowFail: true });
+  assert.is(r.exitCode, -1);
+});
+
+test('exec: input a command never reads is no error (its pipe closes early)', async () => {
+  const r = await createExec()('true', [], { input: 'x'.repeat(4 << 20) });
+  assert.is(r.exitCode, 0);
+});
+
+test('exec: stdout and stderr are kept apart, multi-byte text whole', async () => {
+  const r = await createExec()('sh', ['-c', 'printf "é€" ; printf "err" >&2']);
+  assert.is(r.stdout, 'é€');
+  assert.is(r.stderr, 'err');
+});
+
 test('exec: the recorder keeps argv, env and stdin', async () => {
   const rec = recordingExec((argv) => (argv[0] === 'false' ? { exitCode: 1 } : { stdout: 'ok' }));
   const r = await rec('ip', ['link', 'show'], { env: { A: '1' }, input: 'x' });
