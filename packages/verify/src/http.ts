@@ -1,7 +1,10 @@
-import http from 'node:http';
-
-/** One HTTP GET with a deadline; resolves with the status and body, rejects with a readable reason. */
-export function httpGet(host: string, port: number, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+/**
+ * One HTTP GET with a deadline; resolves with the status and body, rejects with a readable reason. node:http
+ * is loaded here, on first use (only a run with --port-map fetches anything): importing it costs every start
+ * of the CLI ~40 ms of CPU, most of it Node loading its fetch implementation behind the module's exports.
+ */
+export async function httpGet(host: string, port: number, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  const { default: http } = await import('node:http');
   return new Promise((resolve, reject) => {
     const req = http.get({ host, port, path: '/', timeout: timeoutMs, agent: false }, (res) => {
       let body = '';
