@@ -1,13 +1,12 @@
 import {
   bridgePorts,
   type Ctx,
-  getLink,
   type LinkInfo,
   linkExists,
-  listRoutes,
   networkOf,
   parseCidr,
   prefixesOverlap,
+  readNetwork,
   type RouteInfo,
   UserError,
   UserErrors,
@@ -52,8 +51,9 @@ export function configBridge(ctx: Ctx): BridgeSpec {
 export async function planBridge(ctx: Ctx, opts: { ours?: boolean; spec?: BridgeSpec } = {}): Promise<BridgePlan> {
   const spec = opts.spec ?? configBridge(ctx);
   const { name, addrs } = spec;
-  // independent reads, at once
-  const [existing, routes] = await Promise.all([getLink(ctx.exec, name), listRoutes(ctx.exec)]);
+  // the links and every route, in one read
+  const { links, routes } = await readNetwork(ctx.exec);
+  const existing = links.find((l) => l.ifname === name);
   const problems: UserError[] = [];
   let adopt = false;
   if (existing) {

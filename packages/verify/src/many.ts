@@ -3,10 +3,10 @@ import {
   type CniAttachment,
   type Ctx,
   createProgress,
+  inMainTable,
   mapLimit,
   type RouteInfo,
-  readLinks,
-  readRoutes,
+  readNetwork,
 } from '@cni-demo/core';
 import { pingFrom, runCheck as check } from './checks.js';
 import {
@@ -19,6 +19,7 @@ import {
   routeCheck,
   sameIp,
 } from './result-checks.js';
+import type { NetnsReader } from './topology.js';
 
 /**
  * Pairs for container-to-container checks: neighbours on the ring plus a few spread over the instance,
@@ -82,6 +83,7 @@ export async function manyChecks(
   atts: CniAttachment[],
   hostPath: (exp: Expectations, ip: string) => Promise<HostPath>,
   side: Side = HOST_SIDE,
+  read: NetnsReader = (pin) => readNetwork(ctx.exec, { pin }),
 ): Promise<CheckResult[]> {
   const runCheck = (name: string, fn: () => Promise<string>) => check(`${side.label}${name}`, fn);
   const notApplicable = (name: string, reason: string) => na(`${side.label}${name}`, reason);
@@ -104,7 +106,7 @@ export async function manyChecks(
   checks.push(
     await runCheck(`every container has the addresses of its result`, () =>
       everyContainer(ctx, 'addresses', atts, async (a) => {
-        const links = await readLinks(ctx.exec, { pin: a.netns, args: ['addr', 'show'] });
+        const { links } = await read(a.netns);
         const ips = expOf(a).ips;
         if (ips.length === 0) throw new Error('its result has no ips');
         for (const ip of ips) {
@@ -121,7 +123,7 @@ export async function manyChecks(
   const first = atts[0];
   if (first) {
     let routes: Promise<RouteInfo[]> | undefined;
-    const routesIn = () => (routes ??= readRoutes(ctx.exec, { pin: first.netns, filter: [] }));
+    const routesIn = () => (routes ??= read(first.netns).then((v) => v.routes.filter(inMainTable)));
     const prefix = `${side.label}${first.containerId}: `;
     checks.push(
       ...(await Promise.all([

@@ -19,7 +19,7 @@ import {
 } from '@cni-demo/core';
 import { renderMermaid } from './mermaid.js';
 import { renderSvg, routeText } from './svg.js';
-import { readTopology, type Topology } from './topology.js';
+import { type NetnsReader, readTopology, type Topology } from './topology.js';
 
 /**
  * report.json (for CI; its schema is packages/verify/report.schema.json), report.md (for people) and
@@ -251,13 +251,14 @@ export function dpkgOwnersFromLists(files: readonly string[], infoDir = '/var/li
 }
 
 /** Reads what does not depend on the checks (plugin versions, topology), so it can start alongside them. */
-export function startReportReads(ctx: Ctx, host: HostSetupState): ReportReads {
+export function startReportReads(ctx: Ctx, host: HostSetupState, read?: NetnsReader): ReportReads {
   const reads: ReportReads = {
     plugins: pluginVersions(ctx, host),
     // no portmap in the network (host-setup's record of the chain): no DNAT rule can map to these containers
     topology: readTopology(ctx.exec, ctx.config, host.bridge, {
       portMappings: host.chainedPlugins?.includes('portmap') ?? true,
       hostLinks: networkHostLinks(host),
+      ...(read ? { read } : {}),
     }),
   };
   // awaited later by buildReport; a failure must not surface as an unhandled rejection before that

@@ -9,11 +9,12 @@ import {
   networkOf,
   parseCidr,
   type RouteInfo,
-  readLinks,
-  readRoutes,
+  inMainTable,
+  readNetwork,
   routeTo,
 } from '@cni-demo/core';
 import { inContainer, pingFrom, runCheck } from './checks.js';
+import type { NetnsReader } from './topology.js';
 
 /**
  * Every check derived from the CNI ADD result, never from our own config: what the plugins said they did is
@@ -227,6 +228,7 @@ export async function resultChecks(
   t: CheckTarget,
   hostPath: (exp: Expectations, ip: string) => Promise<HostPath>,
   pingArgv: PingFrom = runcPing(ctx),
+  read: NetnsReader = (pin) => readNetwork(ctx.exec, { pin }),
 ): Promise<CheckResult[]> {
   let exp: Expectations;
   try {
@@ -235,9 +237,9 @@ export async function resultChecks(
     return [await runCheck(`${t.containerId}: CNI result readable`, () => Promise.reject(e))];
   }
   let links: Promise<LinkInfo[]> | undefined;
-  const linksIn = () => (links ??= readLinks(ctx.exec, { pin: t.netns, args: ['addr', 'show'] }));
+  const linksIn = () => (links ??= read(t.netns).then((v) => v.links));
   let routes: Promise<RouteInfo[]> | undefined;
-  const routesIn = () => (routes ??= readRoutes(ctx.exec, { pin: t.netns, filter: [] }));
+  const routesIn = () => (routes ??= read(t.netns).then((v) => v.routes.filter(inMainTable)));
   const rows: Promise<CheckResult>[] = [];
 
   if (exp.ips.length === 0)

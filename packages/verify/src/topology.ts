@@ -7,17 +7,18 @@ import {
   dnatMappings,
   type Exec,
   IPTABLES_TOOLS,
+  inMainTable,
   type LinkInfo,
   mapLimit,
   NODE_UNDERLAY_IF,
+  type NetworkRead,
   nodeList,
   nodeMode,
   nodeOfContainer,
   nodeRoutes,
   type RouteInfo,
-  readLinks,
+  readNetwork,
   readNode,
-  readRoutes,
   readTable,
   routesPresent,
 } from '@cni-demo/core';
@@ -123,30 +124,47 @@ export function toIface(l: LinkInfo): Iface {
 
 const toRoute = ({ family, dst, gateway, dev, scope, protocol }: RouteInfo): Route => ({ family, dst, gateway, dev, scope, protocol });
 
+/** A container's links and routes, read through its pin: one `ip -batch` process (core's readNetwork). */
+export type NetnsReader = (pin: string) => Promise<NetworkRead>;
+
+/**
+ * One read per pin for a whole verify run: the checks and the topology picture look at the same netns, so they
+ * share the read instead of starting their own processes (a failed read is each caller's to judge).
+ */
+export function sharedNetnsReader(exec: Exec): NetnsReader {
+  const reads = new Map<string, Promise<NetworkRead>>();
+  return (pin) => {
+    let r = reads.get(pin);
+    if (!r) {
+      r = readNetwork(exec, { pin });
+      r.catch(() => undefined);
+      reads.set(pin, r);
+    }
+    return r;
+  };
+}
+
 /**
  * Reads the instance's network as it exists now. Missing pieces (no bridge, no pin) are simply absent.
- * Every read is independent of the others, so they run at once (at most 8 netns at a time).
+ * Every read is independent of the others, so they run at once (at most 8 netns at a time): one `ip -batch`
+ * on the host, one in each pinned netns (through `read`, which a caller may share with its own checks).
  */
 export async function readTopology(
   exec: Exec,
   config: Config,
   bridgeName = config.bridge,
-  opts: { portMappings?: boolean; hostLinks?: string[] } = {},
+  opts: { portMappings?: boolean; hostLinks?: string[]; read?: NetnsReader } = {},
 ): Promise<Topology> {
   const ids = containerIds(config);
   const pins = ids.map((id) => ({ id, pin: path.join(config.netnsDir, id) })).filter((c) => existsSync(c.pin));
   const mode = nodeMode(config);
-  const [hostLinks, hostRoutesRaw, containers, nat, nodeViews] = await Promise.all([
-    readLinks(exec, { allowFail: true }),
-    // `ip route show dev X` fails when X is gone: then there are no routes to show. A VM's routes to the other
-    // nodes go via its underlay interface: they are read in full and picked below
-    readRoutes(exec, { filter: bridgeName && mode !== 'vm' ? ['dev', bridgeName] : [], allowFail: true }),
+  const read = opts.read ?? ((pin: string) => readNetwork(exec, { pin }));
+  const [hostNet, containers, nat, nodeViews] = await Promise.all([
+    readNetwork(exec, { allowFail: true }),
     mapLimit(pins, 8, async ({ id, pin }) => {
-      const [links, r] = await Promise.all([
-        readLinks(exec, { pin, allowFail: true }),
-        readRoutes(exec, { pin, filter: [], allowFail: true }),
-      ]);
-      return { containerId: id, pin, interfaces: links.map(toIface), routes: r.map(toRoute) } satisfies NetnsView;
+      // a netns that cannot be read (its pin went meanwhile) shows as empty
+      const { links, routes } = await read(pin).catch(() => ({ links: [], routes: [] }) as NetworkRead);
+      return { containerId: id, pin, interfaces: links.map(toIface), routes: routes.filter(inMainTable).map(toRoute) } satisfies NetnsView;
     }),
     // portmap's DNAT rules; skipped when the caller knows no portmap plugin is in the network
     opts.portMappings === false ? Promise.resolve([]) : Promise.all(IPTABLES_TOOLS.map((tool) => readTable(exec, tool, 'nat'))),
@@ -154,7 +172,8 @@ export async function readTopology(
       ? mapLimit(nodeList(config), 8, async (n) => ({ n, view: existsSync(n.pin) ? await readNode(exec, n.pin) : undefined }))
       : Promise.resolve([]),
   ]);
-  const host = hostLinks.map(toIface);
+  const host = hostNet.links.map(toIface);
+  const hostRoutesRaw = hostNet.routes.filter(inMainTable);
   // several nodes here: no bridge of ours on the host, whatever else may carry the name
   const bridge = mode !== 'netns' && bridgeName ? host.find((l) => l.name === bridgeName) : undefined;
   const inside = containers.flatMap((c) => c.interfaces);
@@ -167,15 +186,10 @@ export async function readTopology(
       : host.filter((l) => (bridge && l.master === bridgeName) || (!l.master && peerOf(l)) || opts.hostLinks?.includes(l.name));
   // a VM's routes to the other nodes' pod subnets are shown with its bridge's
   const toOthers = mode === 'vm' ? nodeRoutes(config, config.nodeIndex) : [];
-  // `ip route show dev X` leaves dev out of each entry: it is the filter
-  // without a bridge: the host's routes over the network's own links (ptp's /32 to each container)
+  // the host's routes over the bridge (in a VM also those to the other nodes), or without one, over the
+  // network's own links (ptp's /32 to each container)
   const hostRoutes = bridge
-    ? mode === 'vm'
-      ? hostRoutesRaw
-          .filter((r) => r.dev === bridgeName || routesPresent([r], toOthers).length > 0)
-          .filter((r) => r.table === undefined || r.table === 'main')
-          .map(toRoute)
-      : hostRoutesRaw.map((r) => ({ ...toRoute(r), dev: r.dev ?? bridgeName }))
+    ? hostRoutesRaw.filter((r) => r.dev === bridgeName || (mode === 'vm' && routesPresent([r], toOthers).length > 0)).map(toRoute)
     : hostRoutesRaw.filter((r) => ports.some((p) => p.name === r.dev)).map(toRoute);
 
   const nodes: NodeTopology[] = nodeViews

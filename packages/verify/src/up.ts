@@ -20,6 +20,7 @@ import { crossNode } from './cross-node.js';
 import { formatAddressTable, manyChecks } from './many.js';
 import { type Expectations, hostPathTo, resultChecks } from './result-checks.js';
 import { type Report, startReportReads, writeReport } from './report.js';
+import { type NetnsReader, sharedNetnsReader } from './topology.js';
 
 /** The walkthrough's proof, as checks: addresses and routes inside, pings both ways, for both families. */
 export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['files'] }> {
@@ -30,17 +31,20 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
   const id = bundle.containerId;
   const ifname = att.ifName;
   const atts = attachmentsOf(att);
-  // the report's reads (topology, plugin versions) need nothing from the checks: they run alongside them
-  const reads = startReportReads(ctx, host);
+  // the report's reads (topology, plugin versions) need nothing from the checks: they run alongside them, and
+  // each container's netns is read once for both (links and routes, one process)
+  const read = sharedNetnsReader(ctx.exec);
+  const reads = startReportReads(ctx, host, read);
 
   // the network the plugins ran: host-setup's record of it (older states: the generated one)
   const view = host.network ?? generatedNetwork(ctx.config, host.confFile);
   const hostPath = (exp: Expectations, ip: string) => hostPathTo(ctx, view, host, exp, ip);
   const nodes = ctx.state.read<NodesState>('nodes');
   const checks: CheckResult[] = [];
-  if (host.nodes && nodes?.mode === 'netns') checks.push(...(await nodeChecks(ctx, nodes, atts)));
-  else if (atts.length > 1) checks.push(...(await manyChecks(ctx, atts, hostPath)));
-  else checks.push(...(await resultChecks(ctx, { containerId: id, netns: att.netns, result: att.result, ifname }, hostPath)));
+  if (host.nodes && nodes?.mode === 'netns') checks.push(...(await nodeChecks(ctx, nodes, atts, read)));
+  else if (atts.length > 1) checks.push(...(await manyChecks(ctx, atts, hostPath, undefined, read)));
+  else
+    checks.push(...(await resultChecks(ctx, { containerId: id, netns: att.netns, result: att.result, ifname }, hostPath, undefined, read)));
   const cross = await crossNode(ctx, atts);
   checks.push(...cross.checks);
   checks.push(...(await portMapChecks(ctx, host, atts)));
@@ -75,7 +79,7 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
  * (via the node's own gateways), the node pinging each of them, and pairs of them pinging each other. A few nodes
  * at a time (each node's checks run their containers at once already).
  */
-async function nodeChecks(ctx: Ctx, nodes: NodesState, atts: CniAttachment[]): Promise<CheckResult[]> {
+async function nodeChecks(ctx: Ctx, nodes: NodesState, atts: CniAttachment[], read: NetnsReader): Promise<CheckResult[]> {
   const per = await mapLimit(nodes.nodes, 4, (n) =>
     manyChecks(
       ctx,
@@ -83,6 +87,7 @@ async function nodeChecks(ctx: Ctx, nodes: NodesState, atts: CniAttachment[]): P
       // the node has its bridge with the gateways: its containers are on its own link
       async () => ({ reachable: true, via: n.bridge }),
       { label: `node ${n.index}: `, who: 'the node', argv: ['nsenter', `--net=${n.pin}`] },
+      read,
     ),
   );
   return per.flat();

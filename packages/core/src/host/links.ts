@@ -116,6 +116,35 @@ export async function readRoutes(exec: Exec, o: IpOptions & { filter?: string[] 
   return [...parseRoutes(read[0] ?? '', 4), ...parseRoutes(read[1] ?? '', 6)];
 }
 
+/** Links with details and addresses, and every route of both families in every table, read at once. */
+export interface NetworkRead {
+  links: LinkInfo[];
+  routes: RouteInfo[];
+}
+
+const NETWORK_BATCH = ['addr show', 'route show table all root 0.0.0.0/0', 'route show table all root ::/0'];
+
+/**
+ * What `ip -j -d addr show`, `ip -j -4 route show table all` and `ip -j -6 route show table all` read, from ONE
+ * `ip -j -d -batch -` process (inside the netns pinned at `pin` when given): a third of the process starts. Batch
+ * lines take no -4/-6, hence the family's whole prefix as root; ip prints one JSON array per line.
+ */
+export async function readNetwork(exec: Exec, o: IpOptions = {}): Promise<NetworkRead> {
+  const ip = ['ip', '-j', '-d', '-batch', '-'];
+  const [cmd, ...argv] = o.pin ? ['nsenter', `--net=${o.pin}`, ...ip] : ip;
+  const r = await exec(cmd as string, argv, { input: `${NETWORK_BATCH.join('\n')}\n`, allowFail: o.allowFail ?? false });
+  if (r.exitCode !== 0) return { links: [], routes: [] };
+  const arrays = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  if (arrays.length !== NETWORK_BATCH.length) {
+    throw new Error(`ip -batch printed ${arrays.length} answers to ${NETWORK_BATCH.length} commands${o.pin ? ` in ${o.pin}` : ''}`);
+  }
+  const [links = '[]', v4 = '[]', v6 = '[]'] = arrays;
+  return { links: parseLinks(links), routes: [...parseRoutes(v4, 4), ...parseRoutes(v6, 6)] };
+}
+
+/** A route of the main table (`ip route show` without a table): ip names no table for those. */
+export const inMainTable = (r: RouteInfo) => r.table === undefined || r.table === 'main';
+
 /**
  * The route the kernel would take to `ip` (`ip -j route get`), on the host or inside a pinned netns: its device
  * and gateway; undefined when there is none (unreachable) or the read failed.

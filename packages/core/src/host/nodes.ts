@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Exec } from '../exec.js';
 import { isNodeNameOf, type NodeRoute } from '../nodes.js';
-import { linkAlias, type LinkInfo, netdevNames, type RouteInfo, readLinks, readRoutes } from './links.js';
+import { inMainTable, linkAlias, type LinkInfo, netdevNames, type RouteInfo, readNetwork } from './links.js';
 import { linkMark } from './marks.js';
 import { isMountPoint } from './mounts.js';
 
@@ -36,11 +36,9 @@ export interface NodeView {
 /** A node's links (with details and addresses) and routes, read inside it; undefined when nothing is pinned there. */
 export async function readNode(exec: Exec, pin: string): Promise<NodeView | undefined> {
   if (!isMountPoint(pin)) return undefined;
-  const [links, routes] = await Promise.all([
-    readLinks(exec, { pin, allowFail: true }),
-    readRoutes(exec, { pin, filter: [], allowFail: true }),
-  ]);
-  return { links, routes };
+  // links and the main table's routes, in one ip process
+  const { links, routes } = await readNetwork(exec, { pin, allowFail: true });
+  return { links, routes: routes.filter(inMainTable) };
 }
 
 /** True when the node's loopback carries this instance's mark: the namespace was made by it. */

@@ -12,7 +12,10 @@ import {
   linkExists,
   linkInNetns,
   parseLinks,
+  inMainTable,
   parseRoutes,
+  readNetwork,
+  readRoutes,
   recordingExec,
   routeTo,
 } from '../../src/index.js';
@@ -31,6 +34,58 @@ test('routeTo: the device and gateway of `ip -j route get`, on the host or in a 
   assert.equal(rec.calls[1]?.argv, ['nsenter', '--net=/run/netns/x', 'ip', '-j', '-6', 'route', 'get', 'fd00::9']);
   // the real host: loopback goes over lo
   assert.is((await routeTo(exec, '127.0.0.1'))?.dev, 'lo');
+});
+
+test('readNetwork: links and both families of routes from one ip -batch, in a pin or on the host; main table told apart', async () => {
+  const links =
+    '[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP"],"addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host"}]}]';
+  const v4 =
+    '[{"type":"unicast","dst":"default","gateway":"10.0.0.1","dev":"eth0","table":"main","flags":[]},' +
+    '{"type":"local","dst":"10.0.0.5","dev":"eth0","table":"local","flags":[]}]';
+  const v6 = '[{"type":"unicast","dst":"default","gateway":"fd00::1","dev":"eth0","metric":1024,"flags":[],"pref":"medium"}]';
+  const rec = recordingExec(() => ({ stdout: `${links}\n${v4}\n${v6}\n` }));
+  const r = await readNetwork(rec, { pin: '/run/netns/x' });
+  assert.equal(rec.calls[0]?.argv, ['nsenter', '--net=/run/netns/x', 'ip', '-j', '-d', '-batch', '-']);
+  assert.is(rec.calls[0]?.opts.input, 'addr show\nroute show table all root 0.0.0.0/0\nroute show table all root ::/0\n');
+  assert.equal(
+    r.links.map((l) => [l.ifname, l.addrs.map((a) => a.local)]),
+    [['lo', ['127.0.0.1']]],
+  );
+  assert.equal(
+    r.routes.map((x) => [x.family, x.dst, x.gateway, inMainTable(x)]),
+    [
+      [4, 'default', '10.0.0.1', true],
+      [4, '10.0.0.5', undefined, false],
+      [6, 'default', 'fd00::1', true],
+    ],
+  );
+  await readNetwork(rec);
+  assert.equal(rec.calls[1]?.argv, ['ip', '-j', '-d', '-batch', '-']);
+  // an answer missing is an error, never a network read as empty
+  const short = recordingExec(() => ({ stdout: `${links}\n${v4}\n` }));
+  try {
+    await readNetwork(short);
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as Error).message, /2 answers to 3 commands/);
+  }
+  // a pin that is gone reads as nothing only when the caller allows it
+  const gone = recordingExec(() => ({ exitCode: 1, stderr: 'nsenter: cannot open /run/netns/x' }));
+  assert.equal(await readNetwork(gone, { pin: '/run/netns/x', allowFail: true }), { links: [], routes: [] });
+});
+
+test('readNetwork on the real host reads what the separate ip calls read: every v4 and v6 route, lo with 127.0.0.1', async () => {
+  const [one, routes] = await Promise.all([readNetwork(exec), readRoutes(exec)]);
+  assert.ok(one.links.some((l) => l.ifname === 'lo' && l.addrs.some((a) => a.local === '127.0.0.1')));
+  // the family of every route matches its destination, and lo's routes (no other test touches lo) are all there
+  for (const r of one.routes) if (r.dst.includes(':')) assert.is(r.family, 6, r.dst);
+  for (const r of one.routes) if (/^\d+\.\d+\.\d+\.\d+/.test(r.dst)) assert.is(r.family, 4, r.dst);
+  const lo = (xs: typeof routes) =>
+    xs
+      .filter((r) => r.dev === 'lo')
+      .map((r) => `${r.family} ${inMainTable(r) ? 'main' : r.table} ${r.dst}`)
+      .sort();
+  assert.equal(lo(one.routes), lo(routes));
 });
 
 test('bridgePorts reads a bridge and its ports from a sysfs tree; undefined for no link or a non-bridge', () => {
