@@ -58,12 +58,14 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
   };
   faultPoint('verify:before-state');
   ctx.state.write('verify', state);
-  const report = await writeReport(ctx, { checks, host, attachments: atts, crossNode: cross.pings }, reads);
-  // with --json, runStep prints the returned state (with the report's paths) as the step's one JSON line
+  // the table first: the user has the answer while the report is finished (its reads ran alongside the checks,
+  // so what is left is rendering and writing three files); with --json, runStep prints the returned state (with
+  // the report's paths) as the step's one JSON line instead
   if (!ctx.config.json) {
     if (atts.length > 1) ctx.log.out(`${formatAddressTable(addresses, nodes?.mode === 'netns' ? nodes.nodes : [])}\n\n`);
     ctx.log.out(`${formatTable(checks, ctx.log.color)}\n`);
   }
+  const report = await writeReport(ctx, { checks, host, attachments: atts, crossNode: cross.pings }, reads);
   ctx.log.info(`report: ${report.files.markdown} (and ${report.files.json}, ${report.files.svg})`);
   if (!state.ok) {
     const failed = checks.filter((c) => !c.ok).map((c) => c.name);
