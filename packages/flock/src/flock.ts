@@ -87,7 +87,7 @@ export class LockFileError extends Error {
 const SCRIPT = String.raw`
 use strict; use warnings;
 use Fcntl qw(:flock O_RDWR O_CREAT O_NOFOLLOW O_NONBLOCK);
-use POSIX qw(EWOULDBLOCK);
+use Errno qw(EWOULDBLOCK);
 $SIG{$_} = 'IGNORE' for qw(INT TERM HUP QUIT PIPE TSTP);
 $| = 1;
 my %held;
