@@ -65,6 +65,8 @@ hosts() { # name [addresses...]
   for a in "$@"; do printf '%s\t%s\n' "$a" "$name"; done
 }
 NO_DNS=$'# written by cni-demo from the CNI result\n# the CNI result has no nameservers'
+# what verify reads inside a container, in one ip process: its addresses and both families' routes
+INSIDE=$'addr show\nroute show table all root 0.0.0.0/0\nroute show table all root ::/0'
 
 preflight() {
   local c p
@@ -82,16 +84,20 @@ host_checks() {
   for t in iptables ip6tables; do
     if "$t" -w -S FORWARD | grep -x -- '-P FORWARD DROP' >/dev/null; then echo "warning: the $t FORWARD policy is DROP" >&2; fi
   done
-  if ip -d addr show dev "$BR" >"$STATE/bridge.txt" 2>/dev/null; then
-    grep -q ' bridge ' "$STATE/bridge.txt" || die "a link named $BR exists and is not a bridge"
-    grep -q "inet $G4/" "$STATE/bridge.txt" && grep -q "inet6 $G6/" "$STATE/bridge.txt" || die "bridge $BR has other addresses"
+  # one ip process: the bridge (if there is one) and the routes inside or around either subnet (-force goes on
+  # past a missing bridge)
+  local seen clash
+  seen=$(printf 'addr show dev %s\nroute show table all root %s\nroute show table all match %s\nroute show table all root %s\nroute show table all match %s\n' \
+    "$BR" "$S4" "$S4" "$S6" "$S6" | ip -force -d -batch - 2>/dev/null || true)
+  if grep -q "^[0-9]*: $BR: " <<<"$seen"; then
+    grep -q ' bridge ' <<<"$seen" || die "a link named $BR exists and is not a bridge"
+    grep -q "inet $G4/" <<<"$seen" && grep -q "inet6 $G6/" <<<"$seen" || die "bridge $BR has other addresses"
     BRIDGE_EXISTS=1
   fi
-  # routes inside or around either subnet (the bridge's own, default and non-unicast entries aside)
-  local clash
-  clash=$(printf 'route show table all root %s\nroute show table all match %s\nroute show table all root %s\nroute show table all match %s\n' \
-    "$S4" "$S4" "$S6" "$S6" | ip -batch - | grep -v -e '^default' -e "dev $BR " -e '^broadcast' -e '^multicast' -e '^anycast' \
-    -e '^throw' -e '^nat' -e '^fe80:' -e '^ff' || true)
+  # the bridge's own routes, default and non-unicast entries aside
+  # (with -d, ip names the type of every route: "unicast default …")
+  clash=$(grep -v -e '^ ' -e "^[0-9]*: " -e '^\(unicast \)\?default' -e "dev $BR " -e '^broadcast' -e '^multicast' -e '^anycast' \
+    -e '^throw' -e '^nat' -e '^\(unicast \)\?fe80:' -e '^\(unicast \)\?ff' <<<"$seen" || true)
   [ -z "$clash" ] || die "the subnets overlap the host routes: $clash"
 }
 
@@ -176,34 +182,36 @@ EOF
   done
   if [ "$N" -le 1 ]; then cat "$STATE/c/$ID/result.json" && echo; fi
 
-  # checks: as verify does them, each derived from the ADD result: its addresses on eth0 (one read of the
-  # container's links), its default routes via its gateways (one read per family), the gateways pinged from
-  # the container, the container's addresses pinged from the host (no DNS in the result: nothing to check)
+  # checks: as verify does them, each derived from the ADD result: its addresses on eth0 and its default routes
+  # via its gateways (one read of the container's links and routes), the gateways pinged from the container, the
+  # container's addresses pinged from the host (no DNS in the result: nothing to check)
   local first c4 c6 g4 g6
   first=$(ids | head -1)
   if [ "$N" -le 1 ]; then
-    local links
+    local seen
     read -r c4 c6 g4 g6 < <(addrs_of "$STATE/c/$first/result.json")
-    links=$(nsenter --net="$NETNS/$first" ip -o addr show)
-    grep -q "^[0-9]*: $IFN *inet $c4 " <<<"$links" || die "$IFN lacks $c4"
-    grep -q "^[0-9]*: $IFN *inet6 $c6 " <<<"$links" || die "$IFN lacks $c6"
-    nsenter --net="$NETNS/$first" ip -4 route show | grep "^default via $g4 dev $IFN" >/dev/null || die "no IPv4 default route via $g4"
-    nsenter --net="$NETNS/$first" ip -6 route show | grep "^default via $g6 dev $IFN" >/dev/null || die "no IPv6 default route via $g6"
+    seen=$(nsenter --net="$NETNS/$first" ip -o -batch - <<<"$INSIDE")
+    grep -q "^[0-9]*: $IFN *inet $c4 " <<<"$seen" || die "$IFN lacks $c4"
+    grep -q "^[0-9]*: $IFN *inet6 $c6 " <<<"$seen" || die "$IFN lacks $c6"
+    grep -q "^default via $g4 dev $IFN" <<<"$seen" || die "no IPv4 default route via $g4"
+    grep -q "^default via $g6 dev $IFN" <<<"$seen" || die "no IPv6 default route via $g6"
     ping_retry runc_ exec "$first" ping -c1 -W1 "$g4"
     ping_retry runc_ exec "$first" ping -6 -c1 -W1 "$g6"
     ping_retry ping -4 -c1 -W1 "${c4%/*}"
     ping_retry ping -6 -c1 -W1 "${c6%/*}"
   else
-    local id
+    local id seen first_seen
     declare -a A4 A6 IDS
     for id in $(ids); do
       read -r c4 c6 _ < <(addrs_of "$STATE/c/$id/result.json")
-      nsenter --net="$NETNS/$id" ip -o addr show | grep "^[0-9]*: $IFN *inet6\? \($c4\|$c6\) " | [ "$(wc -l)" = 2 ] || die "$id: $IFN lacks $c4 or $c6"
+      seen=$(nsenter --net="$NETNS/$id" ip -o -batch - <<<"$INSIDE")
+      [ "$id" = "$first" ] && first_seen=$seen
+      grep "^[0-9]*: $IFN *inet6\? \($c4\|$c6\) " <<<"$seen" | [ "$(wc -l)" = 2 ] || die "$id: $IFN lacks $c4 or $c6"
       IDS+=("$id") A4+=("${c4%/*}") A6+=("${c6%/*}")
     done
     read -r _ _ g4 g6 < <(addrs_of "$STATE/c/$first/result.json")
-    nsenter --net="$NETNS/$first" ip -4 route show | grep "^default via $g4 dev $IFN" >/dev/null || die "no IPv4 default route via $g4"
-    nsenter --net="$NETNS/$first" ip -6 route show | grep "^default via $g6 dev $IFN" >/dev/null || die "no IPv6 default route via $g6"
+    grep -q "^default via $g4 dev $IFN" <<<"$first_seen" || die "no IPv4 default route via $g4"
+    grep -q "^default via $g6 dev $IFN" <<<"$first_seen" || die "no IPv6 default route via $g6"
     ping_retry runc_ exec "$first" ping -c1 -W1 "$g4"
     ping_retry runc_ exec "$first" ping -6 -c1 -W1 "$g6"
     for v4 in "${A4[@]}"; do ping_retry ping -4 -c1 -W1 "$v4"; done
