@@ -4,7 +4,6 @@
 // step is ready ~0.15-0.25 s sooner: it matters on the demo path, where every turbo task and `cni-demo`
 // start a process. Run from a package folder after tsc:
 //   node ../../scripts/bundle.mjs <entry.mjs>[=<out.mjs>] ...     (no "=out": the entry is replaced in place)
-// zx stays external: the zx CLI that runs a step script has loaded it already.
 //
 // The bundle goes to <out>.bundle.mjs and <out> becomes a three-line loader that turns on Node's compile cache
 // before importing it: V8 then reuses the bundle's compiled code instead of parsing ~300 kB again on every start
@@ -36,7 +35,6 @@ await Promise.all(
       target: 'node24',
       sourcemap: true,
       logLevel: 'warning',
-      external: ['zx'],
       // CommonJS dependencies bundled into an ES module still call require() for Node's built-ins
       banner: {
         js: "import { createRequire as __cniDemoCreateRequire } from 'node:module';\nconst require = __cniDemoCreateRequire(import.meta.url);",

@@ -1,4 +1,4 @@
-#!/usr/bin/env zx
+#!/usr/bin/env node
 // cni-attach down: CNI DEL with the cached result, then shows eth0 gone.
 import { runStep } from '@cni-demo/core';
 import { down } from '../src/down.js';

@@ -1,4 +1,4 @@
-#!/usr/bin/env zx
+#!/usr/bin/env node
 // host-setup down: removes the network config and the bridge it made, restores forwarding sysctls.
 import { runStep } from '@cni-demo/core';
 import { down } from '../src/down.js';

@@ -1,4 +1,4 @@
-#!/usr/bin/env zx
+#!/usr/bin/env node
 // image-fetch down: removes the unpacked rootfs; the digest-keyed cache stays for the next run.
 import { runStep } from '@cni-demo/core';
 import { down } from '../src/down.js';

@@ -1,4 +1,4 @@
-#!/usr/bin/env zx
+#!/usr/bin/env node
 // image-fetch prune: removes the cache entries no instance's state refers to.
 import { runStep } from '@cni-demo/core';
 import { prune } from '../src/prune.js';

@@ -1,4 +1,4 @@
-#!/usr/bin/env zx
+#!/usr/bin/env node
 // runc-bundle down: runc delete, unpin the netns, remove the bundle.
 import { runStep } from '@cni-demo/core';
 import { down } from '../src/down.js';
