@@ -5,7 +5,7 @@ import { createExec, type Exec } from './exec.js';
 import { withInstanceLock } from './instance-lock.js';
 import { createLogger, type Logger } from './log.js';
 import { type Names, names } from './names.js';
-import type { StepName } from './graph.js';
+import type { StageName, StepName } from './graph.js';
 import { StateStore } from './state.js';
 import { recordTiming } from './timings.js';
 
@@ -47,8 +47,11 @@ export function describeError(e: unknown): string {
 }
 
 export interface StepEntry {
-  /** the step this process runs, or "run" for the whole pipeline in one process */
-  step: StepName | 'run';
+  /**
+   * the step this process runs, a stage of a step that runs as a process of its own (graph.ts separateStages:
+   * "host-setup:preflight"), or "run" for the whole pipeline in one process
+   */
+  step: StepName | `${StepName}:${StageName}` | 'run';
   action: 'up' | 'down';
   run: (ctx: Ctx) => Promise<unknown>;
   /** defaults to process.argv after the script path */
@@ -106,7 +109,8 @@ export async function runStep(entry: StepEntry): Promise<number> {
   const startedAt = new Date().toISOString();
   const span = ctx.log.step(entry.label ?? `${entry.step} ${entry.action}`);
   const finish = (ok: boolean, durationMs: number, result: unknown, e?: unknown) => {
-    if (entry.step !== 'run' && entry.recordTiming !== false)
+    // a stage's time is its step's business (the one-process path counts it in the step's); the run is no step
+    if (entry.step !== 'run' && !entry.step.includes(':') && entry.recordTiming !== false)
       recordTiming(c.names.runDir, { step: entry.step, action: entry.action, startedAt, durationMs, ok });
     if (c.config.json && entry.jsonOutcome !== false) {
       const outcome: StepOutcome = { step: entry.step, action: entry.action, ok, startedAt, durationMs };

@@ -69,16 +69,31 @@ export function stepOrder(action: Action): StepName[] {
   return GRAPH[action].filter((t) => !t.stage).map((t) => t.step);
 }
 
-/** What each step waits for, step by step (its stages' waits included): what turbo.json's chains must say. */
-export function stepDeps(action: Action): Record<StepName, StepName[]> {
-  const out = Object.fromEntries(STEPS.map((s) => [s, new Set<StepName>()])) as Record<StepName, Set<StepName>>;
+/**
+ * The stages another step waits for. Where every step is a process of its own (turbo), such a stage is a process
+ * of its own too, so the steps waiting for it run alongside each other as they do in one process (host-setup's
+ * preflight: host-setup and image-fetch); every other stage runs inside its step's process.
+ */
+export function separateStages(action: Action): string[] {
+  const tasks = GRAPH[action];
+  return tasks.filter((t) => t.stage && tasks.some((o) => o.step !== t.step && o.after.includes(taskId(t)))).map(taskId);
+}
+
+/**
+ * What each process waits for where every step is a process of its own: keyed by step, and by separate stage
+ * ("host-setup:preflight"), each step's own stages' waits folded into it. What turbo.json's chains must say.
+ */
+export function processDeps(action: Action): Record<string, string[]> {
+  const separate = new Set(separateStages(action));
+  const processOf = (id: string) => (separate.has(id) ? id : (id.split(':')[0] as string));
+  const out = new Map<string, Set<string>>();
   for (const t of GRAPH[action]) {
-    for (const a of t.after) {
-      const step = a.split(':')[0] as StepName;
-      if (step !== t.step) out[t.step].add(step);
-    }
+    const me = processOf(taskId(t));
+    const deps = out.get(me) ?? new Set<string>();
+    out.set(me, deps);
+    for (const a of t.after) if (processOf(a) !== me) deps.add(processOf(a));
   }
-  return Object.fromEntries(STEPS.map((s) => [s, [...out[s]]])) as Record<StepName, StepName[]>;
+  return Object.fromEntries([...out].map(([k, v]) => [k, [...v]]));
 }
 
 /** What a step package offers the orchestrators: its whole up and down, and the stages the graph names for it. */

@@ -1,27 +1,31 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Action, GRAPH, STEPS, stepDeps, stepOrder, taskId } from '../src/index.js';
+import { type Action, GRAPH, processDeps, STEPS, separateStages, stepOrder, taskId } from '../src/index.js';
 
 test('the orders a one-process-per-step driver runs', () => {
   assert.equal(stepOrder('up'), ['host-setup', 'image-fetch', 'nodes', 'runc-bundle', 'cni-attach', 'verify']);
   assert.equal(stepOrder('down'), ['cni-attach', 'runc-bundle', 'nodes', 'host-setup', 'image-fetch', 'verify']);
 });
 
-test('what each step waits for, step by step (what turbo.json says)', () => {
-  assert.equal(stepDeps('up'), {
-    'host-setup': [],
-    'image-fetch': ['host-setup'],
+test('what each process waits for when every step is a process of its own (what turbo.json says)', () => {
+  assert.equal(separateStages('up'), ['host-setup:preflight']);
+  assert.equal(processDeps('up'), {
+    'host-setup:preflight': [],
+    'host-setup': ['host-setup:preflight'],
+    'image-fetch': ['host-setup:preflight'],
     nodes: ['host-setup'],
     'runc-bundle': ['host-setup', 'image-fetch'],
     'cni-attach': ['nodes', 'runc-bundle'],
     verify: ['cni-attach'],
   });
-  assert.equal(stepDeps('down'), {
-    'host-setup': ['cni-attach', 'runc-bundle', 'nodes'],
-    'image-fetch': ['runc-bundle'],
-    nodes: ['cni-attach'],
-    'runc-bundle': ['cni-attach'],
+  // down's stages are early work of their own step only: they run in its process
+  assert.equal(separateStages('down'), []);
+  assert.equal(processDeps('down'), {
     'cni-attach': [],
+    'runc-bundle': ['cni-attach'],
+    'host-setup': ['cni-attach', 'runc-bundle', 'nodes'],
+    nodes: ['cni-attach'],
+    'image-fetch': ['runc-bundle'],
     verify: ['host-setup', 'image-fetch'],
   });
 });
