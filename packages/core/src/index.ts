@@ -28,6 +28,7 @@ export * from './host/links.js';
 export * from './host/marks.js';
 export * from './host/mounts.js';
 export * from './host/record.js';
+export * from './image-ref.js';
 export * from './host/nodes.js';
 export * from './host/runc.js';
 export * from './masq.js';

@@ -1,8 +1,7 @@
 import { rmSync } from 'node:fs';
-import { type Ctx, UserError } from '@cni-demo/core';
+import { type Ctx, formatSource, type ImageSource, UserError } from '@cni-demo/core';
 import { buildBuiltinBusybox, builtinKey } from './builtin.js';
 import { ENTRY_TAG, type EntryMeta, ImageCache, readEntryConfig, verifyEntry } from './cache.js';
-import { formatSource, type ImageSource } from './reference.js';
 import { copyToLayout, resolveDigest } from './skopeo.js';
 
 export interface CacheHit {

@@ -8,7 +8,6 @@ export * from './down.js';
 export * from './fetch.js';
 export * from './oci.js';
 export * from './prune.js';
-export * from './reference.js';
 export * from './skopeo.js';
 export * from './unpack.js';
 export * from './up.js';

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CommandError, type Ctx, UserError } from '@cni-demo/core';
-import { formatSource, type ImageSource, isLoopbackRegistry, skopeoRef } from './reference.js';
+import { CommandError, type Ctx, formatSource, type ImageSource, isLoopbackRegistry, skopeoRef, UserError } from '@cni-demo/core';
 
 type Fetchable = Exclude<ImageSource, { kind: 'builtin' }>;
 

@@ -1,9 +1,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, faultPoint, type ImageFetchState, requireRoot, rootlessUser } from '@cni-demo/core';
+import { type Ctx, faultPoint, type ImageFetchState, parseReference, requireRoot, rootlessUser } from '@cni-demo/core';
 import { ensureCached } from './fetch.js';
 import { readEntryConfig } from './cache.js';
-import { parseReference } from './reference.js';
 import { removeAbandonedUnpacks, sharedUnpackDir, unpackInto, unpackTarget } from './unpack.js';
 
 /**

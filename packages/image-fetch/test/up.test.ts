@@ -295,8 +295,13 @@ R('bad input: unknown tag, unreachable registry, TLS opt-out off loopback, malfo
   await rejects(up(tls.ctx), /not a loopback registry/, 'registryTlsVerify');
   assert.is(tls.exec.calls.length, 0, 'refused before any network');
 
-  const bad = await env({ image: 'T4/Busybox::v1' });
-  await rejects(up(bad.ctx), /not a valid reference/, 'image');
+  // a malformed reference never reaches the step: the config refuses it (exit 2, before host-setup runs)
+  await rejects(env({ image: 'T4/Busybox::v1' }), /image: "T4\/Busybox::v1" is not a valid reference/, 'image');
+  // and the step, handed one anyway (a state or config built around the resolver), refuses it before any lookup
+  const bad = await env();
+  const badCtx = { ...bad.ctx, config: { ...bad.ctx.config, image: 'T4/Busybox::v1' } };
+  await rejects(up(badCtx), /not a valid reference/, 'image');
+  assert.is(bad.exec.calls.length, 0, 'refused before any command');
   assert.not.ok(existsSync(bad.ctx.names.unpackDir));
 });
 

@@ -225,13 +225,30 @@ const CASES: Case[] = [
     expect: ['image-fetch.json', 'corrupt'],
     exit: 1,
   },
-  // malformed, so it is refused before any lookup: a test never reaches a registry off this machine
+  // malformed, so it is refused with the config before any lookup (a test never reaches a registry off this
+  // machine) and before host-setup, which runs alongside image-fetch, has made anything
   {
     name: 'malformed image reference',
     step: 'image-fetch',
     args: ['--image', 'Debian:12'],
-    expect: ['image', 'Debian:12', 'not a valid reference'],
-    exit: 1,
+    expect: ['image', 'Debian:12', 'not a valid reference', 'lowercase', 'name[:tag]'],
+    exit: 2,
+  },
+  {
+    name: 'malformed image reference: host-setup refuses it too, before the bridge',
+    step: 'host-setup',
+    args: ['--image', 'busybox:1:2'],
+    expect: ['image', 'busybox:1:2', 'not a valid repository name'],
+    exit: 2,
+  },
+  {
+    name: 'cni-demo up: malformed image reference',
+    step: 'cli',
+    script: 'cni-demo',
+    noConfig: true,
+    args: ['up', '--config', 'FILE', '--image', 'oci:'],
+    expect: ['image', '"oci:"', 'needs a path', '--image'],
+    exit: 2,
   },
   // the host
   {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { imageRefProblem } from '../image-ref.js';
 import { parseCidr, prefixContains } from '../net.js';
 import { maxNodes, nodeHostVeth, nodeMode, nodeSubnets, podSubnetOverlapping, UNDERLAY_HOST_OFFSET, underlayCapacity } from '../nodes.js';
 import { parsePortMap, subnetCapacity } from '../port-map.js';
@@ -179,7 +180,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'string',
     default: 'builtin:busybox',
     help: 'image to run: builtin:busybox (built offline from the host busybox), a registry reference (debian:bookworm, host:5000/app@sha256:...), oci:<dir>[:tag], oci-archive:<file>[:tag] or docker-archive:<file>',
-    check: (v) => (v.trim() === '' ? 'must not be empty' : undefined),
+    check: (v) => imageRefProblem(v),
   },
   imageDigest: {
     kind: 'string',

@@ -1,7 +1,7 @@
 import { UserError } from '@cni-demo/core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatSource, isLoopbackRegistry, parseReference, skopeoRef } from '../src/reference.js';
+import { formatSource, isLoopbackRegistry, parseReference, skopeoRef } from '../src/image-ref.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { UserError } from '@cni-demo/core';
+import { UserError } from './errors.js';
 
 /**
  * Where an image comes from. Registry references follow the distribution/reference grammar and Docker's
@@ -23,11 +23,26 @@ const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 export const DEFAULT_DOMAIN = 'docker.io';
 
+const REFERENCE_FORMS =
+  'name[:tag][@sha256:<64 hex>] (debian:bookworm, localhost:5000/team/app:1.0), oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file> or builtin:busybox';
+
 function bad(ref: string, why: string): UserError {
-  return new UserError(`image "${ref}" is not a valid reference: ${why}`, {
-    field: 'image',
-    hint: 'use name[:tag][@sha256:<64 hex>] (debian:bookworm, localhost:5000/team/app:1.0), oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file> or builtin:busybox',
-  });
+  return new UserError(`image "${ref}" is not a valid reference: ${why}`, { field: 'image', hint: `use ${REFERENCE_FORMS}` });
+}
+
+/**
+ * The config's check of `image`: a reference that cannot be parsed is a usage problem found before any step
+ * runs (host-setup and image-fetch run alongside each other, so image-fetch finding it would come after the
+ * bridge was made).
+ */
+export function imageRefProblem(ref: string): string | undefined {
+  try {
+    parseReference(ref);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    return `${e.message.replace(/^image /, '')}; use ${REFERENCE_FORMS}`;
+  }
 }
 
 /** Splits `<path>[:<suffix>]` the way skopeo's oci transports do: the suffix is after the last ":" only when it is not part of the path. */
