@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError, UserErrors } from '../errors.js';
+import { nthAddress, parseCidr } from '../net.js';
 import { type ParsedArgs, parseCommandLine } from './args.js';
 import { type Config, closest, defaults, envName, FIELDS, type FieldSpec, flagName, schema } from './schema.js';
 
@@ -79,6 +80,8 @@ export function resolveConfig(input: ResolveInput = {}): Resolved {
   const args = parseCommandLine(input.argv ?? []);
   const cfg = defaults() as unknown as Record<string, unknown>;
   const problems: UserError[] = [];
+  // the fields some source set: a gateway nobody set follows its subnet
+  const given = new Set<string>();
   if (!input.allowPositionals) {
     for (const p of args.positionals) {
       const hint = /^(true|false)$/i.test(p)
@@ -113,6 +116,7 @@ export function resolveConfig(input: ResolveInput = {}): Resolved {
         );
         continue;
       }
+      given.add(key);
       attempt(() => {
         const base = configFile && !input.file ? path.dirname(path.resolve(configFile)) : process.cwd();
         cfg[key] = absolutize(key as keyof Config, fromJson(key as keyof Config, value, `${fileName}: "${key}"`), base);
@@ -132,15 +136,27 @@ export function resolveConfig(input: ResolveInput = {}): Resolved {
       );
       continue;
     }
+    given.add(field);
     attempt(() => {
       cfg[field] = absolutize(field, fromText(field, value, name), process.cwd());
     });
   }
 
   for (const [field, value] of args.fields) {
+    given.add(field);
     attempt(() => {
       cfg[field] = absolutize(field, fromText(field, value, `--${flagName(field)}`), process.cwd());
     });
+  }
+
+  // `--subnet4 10.9.0.0/24` alone means its gateway is 10.9.0.1, not the default subnet's
+  for (const [subnet, gateway] of [
+    ['subnet4', 'gateway4'],
+    ['subnet6', 'gateway6'],
+  ] as const) {
+    if (given.has(gateway) || !given.has(subnet)) continue;
+    const p = parseCidr(String(cfg[subnet]));
+    if (p) cfg[gateway] = nthAddress(p, 1n);
   }
 
   const config = cfg as unknown as Config;

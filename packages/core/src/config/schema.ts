@@ -130,7 +130,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   gateway4: {
     kind: 'string',
     default: '192.168.199.1',
-    help: 'IPv4 gateway (put on the bridge)',
+    help: 'IPv4 gateway (put on the bridge); when unset, the first address of subnet4',
     check: (v, c) => {
       const p = parseCidr(c.subnet4);
       if (p && !prefixContains(p, v)) return `"${v}" is not an IPv4 address inside subnet4 ${c.subnet4}`;
@@ -151,7 +151,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   gateway6: {
     kind: 'string',
     default: 'fde4:8dba:82e1::1',
-    help: 'IPv6 gateway (put on the bridge)',
+    help: 'IPv6 gateway (put on the bridge); when unset, the first address of subnet6',
     check: (v, c) => {
       const p = parseCidr(c.subnet6);
       if (p && !prefixContains(p, v)) return `"${v}" is not an IPv6 address inside subnet6 ${c.subnet6}`;

@@ -19,6 +19,27 @@ test('precedence: defaults < file < env < flags', () => {
   assert.is(config.id, 'fileid');
 });
 
+test('a gateway nobody set follows its subnet; a gateway that was set is kept and checked', () => {
+  // only the subnets: the gateways are their first addresses, not the default network's
+  const only = resolveConfig({ argv: ['--subnet4', '10.9.8.0/24', '--subnet6', 'fd00:9:8::/64'] }).config;
+  assert.is(only.gateway4, '10.9.8.1');
+  assert.is(only.gateway6, 'fd00:9:8::1');
+  // from the environment and the config file too, host bits in the subnet ignored
+  const env = resolveConfig({ env: { CNI_DEMO_SUBNET4: '10.7.0.9/16' }, file: { subnet6: 'fd00:7::/48' } }).config;
+  assert.is(env.gateway4, '10.7.0.1');
+  assert.is(env.gateway6, 'fd00:7::1');
+  // untouched: the defaults
+  const none = resolveConfig({}).config;
+  assert.is(none.gateway4, '192.168.199.1');
+  assert.is(none.gateway6, 'fde4:8dba:82e1::1');
+  // set explicitly: kept, and still refused outside its subnet
+  assert.is(resolveConfig({ argv: ['--subnet4', '10.9.8.0/24', '--gateway4', '10.9.8.254'] }).config.gateway4, '10.9.8.254');
+  assert.throws(
+    () => resolveConfig({ argv: ['--subnet4', '10.9.8.0/24', '--gateway4', '10.9.9.1'] }),
+    (e: Error) => /gateway4: "10\.9\.9\.1" is not an IPv4 address inside subnet4 10\.9\.8\.0\/24/.test(e.message),
+  );
+});
+
 test("netconf and plugin dirs may be relative: to the config file's folder there, to the current folder elsewhere", () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
   const file = path.join(dir, 'c.json');
