@@ -5,8 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cacheFile, cnitoolContainerId, parseCniArgsEnv, type Result } from '../src/index.js';
-import { fakeEnv } from './fake-env.js';
+import { cnitoolContainerId, parseCniArgsEnv, type Result } from '../src/index.js';
+import { cachedResult, fakeEnv } from './fake-env.js';
 
 const TOOL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../scripts/cni-tool.mjs');
 
@@ -55,7 +55,7 @@ test('cli: add / check / del with NETCONFPATH, CNI_PATH, CNI_IFNAME, CNI_ARGS, C
   assert.is(a?.env.CNI_NETNS, ns);
   assert.is(a?.env.CNI_ARGS, 'IgnoreUnknown=1;FOO=bar');
   assert.equal(a?.request?.runtimeConfig, { portMappings: [{ hostPort: 8080 }] });
-  assert.ok(existsSync(cacheFile(f.cacheDir, 'clinet', id, 'net1')));
+  assert.ok(existsSync(cachedResult(f.cacheDir, 'clinet', id, 'net1')));
   const check = run(['check', 'clinet', ns], extra);
   assert.is(check.code, 0, check.stderr);
   const del = run(['del', 'clinet', ns], extra);
@@ -64,7 +64,7 @@ test('cli: add / check / del with NETCONFPATH, CNI_PATH, CNI_IFNAME, CNI_ARGS, C
     f.calls().map((c) => `${c.verb} ${c.type}`),
     ['ADD fake-a', 'ADD fake-b', 'CHECK fake-a', 'CHECK fake-b', 'DEL fake-b', 'DEL fake-a'],
   );
-  assert.not.ok(existsSync(cacheFile(f.cacheDir, 'clinet', id, 'net1')));
+  assert.not.ok(existsSync(cachedResult(f.cacheDir, 'clinet', id, 'net1')));
 });
 
 test('cli: gc, status, version, validate', () => {
@@ -199,10 +199,10 @@ test('cli: gc with a CNI_GC_VALID that is JSON but not an array of attachments i
   assert.is(notJson.code, 2);
   assert.match(notJson.stderr, /CNI_GC_VALID is not valid JSON/);
   assert.is(f.calls().length, calls, 'no plugin ran');
-  assert.ok(existsSync(cacheFile(f.cacheDir, 'clinet', cnitoolContainerId(ns), 'eth0')), 'the attachment is still cached');
+  assert.ok(existsSync(cachedResult(f.cacheDir, 'clinet', cnitoolContainerId(ns), 'eth0')), 'the attachment is still cached');
   const keep = run(['gc', 'clinet'], { CNI_GC_VALID: JSON.stringify([{ containerID: cnitoolContainerId(ns), ifname: 'eth0' }]) });
   assert.is(keep.code, 0, keep.stderr);
-  assert.ok(existsSync(cacheFile(f.cacheDir, 'clinet', cnitoolContainerId(ns), 'eth0')), 'a valid attachment is kept');
+  assert.ok(existsSync(cachedResult(f.cacheDir, 'clinet', cnitoolContainerId(ns), 'eth0')), 'a valid attachment is kept');
 });
 
 test.run();

@@ -38,6 +38,10 @@ export function fakeEnv(
   return { root, bin, rec, cacheDir, list, cni, calls: () => readFakeCalls(rec) };
 }
 
+/** Where libcni keeps an attachment's result: `<cacheDir>/results/<network>-<container id>-<ifname>` (its layout, written out here, not the runtime's cacheFile under test). */
+export const cachedResult = (cacheDir: string, network: string, id: string, ifname: string) =>
+  path.join(cacheDir, 'results', `${network}-${id}-${ifname}`);
+
 export const rtOf = (containerId = 'c1', extra: Partial<RuntimeConf> = {}): RuntimeConf => ({
   containerId,
   netns: `/var/run/netns/fake-${containerId}`,

@@ -1,10 +1,11 @@
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { writeFakePlugin } from '@cni-demo/testkit';
+import { gateStarted, openGate, waitUntil, writeFakePlugin } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cacheFile, CniErrors, confFromBytes, defaultPluginExec } from '../src/index.js';
-import { fakeEnv, rtOf, rejects } from './fake-env.js';
+import { CniErrors, confFromBytes, defaultPluginExec } from '../src/index.js';
+import { cachedResult, fakeEnv, rtOf, rejects } from './fake-env.js';
 
 const list2 = (cniVersion: string, extra: Record<string, unknown> = {}) => ({
   name: 'gcnet',
@@ -51,9 +52,9 @@ test('GC 1.1.0: cache-driven DEL of stale attachments with what the cache record
     assert.not.ok('prevResult' in (g.request ?? {}) || 'runtimeConfig' in (g.request ?? {}) || 'capabilities' in (g.request ?? {}));
     assert.is(g.env.CNI_PATH, f.cni.pluginDirs.join(':'));
   }
-  assert.ok(existsSync(cacheFile(f.cacheDir, 'gcnet', 'keep', 'eth0')));
-  assert.not.ok(existsSync(cacheFile(f.cacheDir, 'gcnet', 'stale', 'eth0')));
-  assert.ok(existsSync(cacheFile(f.cacheDir, 'othernet', 'foreign', 'eth0')));
+  assert.ok(existsSync(cachedResult(f.cacheDir, 'gcnet', 'keep', 'eth0')));
+  assert.not.ok(existsSync(cachedResult(f.cacheDir, 'gcnet', 'stale', 'eth0')));
+  assert.ok(existsSync(cachedResult(f.cacheDir, 'othernet', 'foreign', 'eth0')));
 });
 
 test('GC: nothing valid sends [] (not null); below 1.1.0 only DELs; disableGC does nothing', async () => {
@@ -74,7 +75,7 @@ test('GC: nothing valid sends [] (not null); below 1.1.0 only DELs; disableGC do
     off.calls().map((c) => c.verb),
     ['ADD', 'ADD'],
   );
-  assert.ok(existsSync(cacheFile(off.cacheDir, 'gcnet', 's1', 'eth0')));
+  assert.ok(existsSync(cachedResult(off.cacheDir, 'gcnet', 's1', 'eth0')));
 });
 
 test('GC keeps going on errors and reports them all', async () => {
@@ -184,16 +185,16 @@ test('validate: every plugin found and speaking the list version, all problems a
 });
 
 test('concurrency: different attachments in parallel, one attachment serialised, GC alone', async () => {
-  const f = fakeEnv([{ type: 'fake-a', delayMs: 300 }], { name: 'cc', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
+  // a barrier: each ADD's plugin waits until all four have started, so they can only finish if they ran at once
+  const barrier = { dir: path.join(mkdtempSync(path.join(os.tmpdir(), 'cni-barrier-')), 'gate'), count: 4 };
+  const f = fakeEnv([{ type: 'fake-a', gate: barrier }], { name: 'cc', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
   const overlap = (a: { startNs: bigint; endNs: bigint }, b: { startNs: bigint; endNs: bigint }) =>
     a.startNs < b.endNs && b.startNs < a.endNs;
   await Promise.all(['p1', 'p2', 'p3', 'p4'].map((id) => f.cni.addNetworkList(f.list, rtOf(id))));
   const adds = f.calls();
   assert.is(adds.length, 4);
-  assert.ok(
-    adds.slice(1).every((c) => overlap(c, adds[0] as (typeof adds)[0])),
-    'four different attachments ran at the same time',
-  );
+  assert.is(gateStarted(barrier.dir).length, 4, 'four different attachments ran at the same time');
+  rmSync(path.dirname(barrier.dir), { recursive: true, force: true });
 
   const g = fakeEnv([{ type: 'fake-a', delayMs: 200 }], { name: 'cc', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
   await Promise.all([
@@ -209,11 +210,13 @@ test('concurrency: different attachments in parallel, one attachment serialised,
   );
   for (let i = 1; i < seq.length; i++)
     assert.not.ok(overlap(seq[i - 1] as (typeof seq)[0], seq[i] as (typeof seq)[0]), 'same attachment never overlaps');
-  assert.ok(existsSync(cacheFile(g.cacheDir, 'cc', 'same', 'eth0')), 'the last ADD wins, its cache entry stays');
+  assert.ok(existsSync(cachedResult(g.cacheDir, 'cc', 'same', 'eth0')), 'the last ADD wins, its cache entry stays');
 
-  const h = fakeEnv([{ type: 'fake-a', delayMs: 250 }], { name: 'cc', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
+  // the first ADD's plugin waits at a gate: GC and the second ADD are issued while it is surely in flight
+  const gate = path.join(mkdtempSync(path.join(os.tmpdir(), 'cni-gate-')), 'gate');
+  const h = fakeEnv([{ type: 'fake-a', gate: { dir: gate } }], { name: 'cc', cniVersion: '1.1.0', plugins: [{ type: 'fake-a' }] });
   const a1 = h.cni.addNetworkList(h.list, rtOf('x1'));
-  await new Promise((r) => setTimeout(r, 20));
+  await waitUntil(() => gateStarted(gate).length === 1, 'the first ADD to run its plugin');
   const gc = h.cni.gcNetworkList(h.list, {
     validAttachments: [
       { containerID: 'x1', ifname: 'eth0' },
@@ -221,6 +224,7 @@ test('concurrency: different attachments in parallel, one attachment serialised,
     ],
   });
   const a2 = h.cni.addNetworkList(h.list, rtOf('x2'));
+  openGate(gate);
   await Promise.all([a1, gc, a2]);
   const hc = h.calls();
   assert.equal(
@@ -229,17 +233,20 @@ test('concurrency: different attachments in parallel, one attachment serialised,
     'GC waits for the ADD in flight; an ADD issued after GC waits for it',
   );
   for (let i = 1; i < hc.length; i++) assert.not.ok(overlap(hc[i - 1] as (typeof hc)[0], hc[i] as (typeof hc)[0]));
+  rmSync(path.dirname(gate), { recursive: true, force: true });
 });
 
 test('exec: "text file busy" is retried until the binary can be run', async () => {
   const f = fakeEnv([], { name: 'n', cniVersion: '1.0.0', plugins: [{ type: 'busy' }] });
   const file = writeFakePlugin(f.bin, { type: 'busy', recordDir: f.rec });
   const fd = openSync(file, 'r+'); // open for writing: execve now fails with ETXTBSY
-  setTimeout(() => closeSync(fd), 400);
-  const t0 = Date.now();
-  const r = await defaultPluginExec({ pluginPath: file, env: { CNI_COMMAND: 'VERSION' }, stdin: Buffer.from('{}'), timeoutMs: 10_000 });
-  assert.is(r.exitCode, 0);
-  assert.ok(Date.now() - t0 >= 900, 'the first attempt failed and a retry a second later ran it');
+  // the first attempt's execve happens inside the call (spawn reports ETXTBSY synchronously): once it
+  // returns, that attempt has failed and ran nothing; only a retry after the file is closed can run it
+  const run = defaultPluginExec({ pluginPath: file, env: { CNI_COMMAND: 'VERSION' }, stdin: Buffer.from('{}'), timeoutMs: 10_000 });
+  assert.is(f.calls().length, 0, 'the first attempt ran nothing');
+  closeSync(fd);
+  const r = await run;
+  assert.is(r.exitCode, 0, 'a retry ran it');
   assert.match(r.stdout, /supportedVersions/);
   assert.is(f.calls().length, 1);
 });

@@ -1,10 +1,10 @@
 // Operations on one attachment are serialised ACROSS PROCESSES (cni-tool processes, FAKE plugins that record
 // when each run started and ended), GC holds its network exclusively, and bad lock paths fail clearly.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FakeCall } from '@cni-demo/testkit';
+import { type FakeCall, gateStarted, openGate, takesLocks, waitUntil } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cnitoolContainerId } from '../src/index.js';
@@ -40,14 +40,7 @@ function setup() {
   return { f, env, spec, start, run, locks };
 }
 
-/** Polls a condition every 10 ms; a bound so a broken runtime fails the test instead of hanging it. */
-async function waitFor(cond: () => boolean, what: string, limitMs = 30_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const waitFor = (cond: () => boolean, what: string) => waitUntil(cond, what);
 const killGroup = (pid: number) => {
   try {
     process.kill(-pid, 'SIGKILL');
@@ -86,14 +79,18 @@ test('20 concurrent cni-tool add/del pairs on one container: their plugin runs n
   assertNoOverlap(calls);
 });
 
-test('an ADD started while a slow GC runs waits until the GC ends; a GC waits for an ADD already running', async () => {
+test('an ADD started while a GC runs waits until the GC ends; a GC waits for an ADD already running', async () => {
   const { f, spec, start, run, locks } = setup();
   const stale = '/var/run/netns/t3-lock-stale';
   assert.is(run(['add', NET, stale]).code, 0);
-  // GC (DEL of the stale attachment, then the GC verb) with a slow plugin; an ADD arrives while it runs
-  const gc = start(['gc', NET], spec({ delayMs: 700 }));
-  await waitFor(() => runsPlugin(gc.child) || !alive(gc.child), 'the GC to run its first plugin');
-  const add = start(['add', NET, '/var/run/netns/t3-lock-new'], spec({ delayMs: 0 }));
+  // GC (DEL of the stale attachment, then the GC verb) with a plugin held at a gate; an ADD arrives while it
+  // runs, and the gate opens only once the ADD is taking locks (and so waits for the GC's)
+  const gate = path.join(f.root, 'gate-gc');
+  const gc = start(['gc', NET], spec({ gate: { dir: gate } }));
+  await waitFor(() => gateStarted(gate).length > 0 || !alive(gc.child), 'the GC to run its first plugin');
+  const add = start(['add', NET, '/var/run/netns/t3-lock-new'], spec({}));
+  await waitFor(() => takesLocks(add.child.pid ?? 0) || !alive(add.child), 'the ADD to wait for the GC’s lock');
+  openGate(gate);
   const [g, a] = await Promise.all([gc.done, add.done]);
   assert.is(g.code, 0, g.stderr);
   assert.is(a.code, 0, a.stderr);
@@ -106,9 +103,12 @@ test('an ADD started while a slow GC runs waits until the GC ends; a GC waits fo
 
   // now the other way round: a slow ADD holds its attachment, a GC started meanwhile waits for it
   const before = f.calls().length;
-  const slow = start(['add', NET, '/var/run/netns/t3-lock-slow'], spec({ delayMs: 700 }));
-  await waitFor(() => runsPlugin(slow.child) || !alive(slow.child), 'the ADD to run its plugin');
+  const gate2 = path.join(f.root, 'gate-add');
+  const slow = start(['add', NET, '/var/run/netns/t3-lock-slow'], spec({ gate: { dir: gate2 } }));
+  await waitFor(() => gateStarted(gate2).length > 0 || !alive(slow.child), 'the ADD to run its plugin');
   const gc2 = start(['gc', NET], { CNI_GC_VALID: '[]' });
+  await waitFor(() => takesLocks(gc2.child.pid ?? 0) || !alive(gc2.child), 'the GC to wait for the ADD’s lock');
+  openGate(gate2);
   const [s, g2] = await Promise.all([slow.done, gc2.done]);
   assert.is(s.code, 0, s.stderr);
   assert.is(g2.code, 0, g2.stderr);
@@ -120,21 +120,6 @@ test('an ADD started while a slow GC runs waits until the GC ends; a GC waits fo
   assert.equal(f.cni.getCachedAttachments(), [], 'GC with nothing valid removed every attachment');
   assert.not.ok(existsSync(locks), 'no lock file or folder is left once nobody holds one');
 });
-
-/** Is a fake plugin running as a child of this cni-tool process (read from /proc, not from our lock files)? */
-function runsPlugin(c: ChildProcess): boolean {
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === c.pid && comm === 'fake-a') return true;
-    } catch {
-      /* exited while we looked */
-    }
-  }
-  return false;
-}
 
 test('a wait that runs out names the holder pid (code 11); a holder killed with SIGKILL leaves no lock behind', async () => {
   const { f, spec, start, run } = setup();

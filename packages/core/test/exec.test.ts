@@ -34,7 +34,7 @@ test('exec: allowFail resolves; stdin is passed; timeout kills', async () => {
   const cat = await exec('cat', [], { input: 'hello' });
   assert.is(cat.stdout, 'hello');
   try {
-    await exec('sleep', ['5'], { timeoutMs: 200 });
+    await exec('sleep', ['600'], { timeoutMs: 200 });
     assert.unreachable();
   } catch (e) {
     assert.match((e as Error).message, /timed out/);

@@ -20,6 +20,14 @@ function tmp(): string {
   roots.push(r);
   return r;
 }
+/** Waits for an event the test cannot await (a file's content); the bound only turns a hang into a failure. */
+async function waitUntil(cond: () => boolean, what: string, limitMs = 120_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 async function refused(p: Promise<unknown>, msg: RegExp | string): Promise<UserError> {
   try {
     await p;
@@ -96,6 +104,7 @@ import { lockHelperPid } from ${JSON.stringify(path.resolve(path.dirname(fileURL
 const [file, log] = process.argv.slice(1);
 const ticks = (pid) => { const f = readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
 for (let round = 0; round < 3; round++) {
+  if (round === 0) appendFileSync(log + '.waiting', process.pid + '\\n');
   const t0 = performance.now(); const c0 = ticks(process.pid); const h0 = lockHelperPid() ? ticks(lockHelperPid()) : 0;
   const release = await acquireLock(file, { waitMs: 120000 });
   const enter = process.hrtime.bigint();
@@ -123,7 +132,11 @@ test('24 processes race for one lock, 3 rounds each, the folder removed whenever
         c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`racer exited ${code}: ${err}`))));
       }),
   );
-  await new Promise((r) => setTimeout(r, 300));
+  // every racer is about to wait (it noted so right before its first acquireLock) while the first holds on
+  await waitUntil(
+    () => existsSync(`${log}.waiting`) && readFileSync(`${log}.waiting`, 'utf8').trim().split('\n').length === 24,
+    'every racer to start waiting',
+  );
   first.kill('SIGKILL');
   await Promise.all(racers);
   const entries = readFileSync(log, 'utf8')

@@ -1,4 +1,4 @@
-import { createExec, type Exec, forwardPolicies, forwardRules, presentForwardRules } from '@cni-demo/core';
+import { createExec, type Exec, forwardPolicies, presentForwardRules } from '@cni-demo/core';
 import { removeRoot, tag, testConfig } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -56,7 +56,7 @@ test('DROP policy without --fix-forward: explained, rules untouched', async () =
   });
 });
 
-test('DROP policy with --fix-forward: ACCEPT rules in and out of the bridge, idempotent, removed by down', async () => {
+test('DROP policy with --fix-forward: ACCEPT rules in and out of the bridge, idempotent, removed by removeForwardRules (what down calls)', async () => {
   await withScratchNs(async (exec) => {
     for (const t of ['iptables', 'ip6tables']) await exec(t, ['-w', '-P', 'FORWARD', 'DROP']);
     const { ctx } = await config({ fixForward: true });
@@ -64,10 +64,16 @@ test('DROP policy with --fix-forward: ACCEPT rules in and out of the bridge, ide
     const before = (await exec('iptables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.startsWith('-'));
     await handleForwardPolicy(c);
     await handleForwardPolicy(c);
-    const found = await presentForwardRules(exec, c.config.id, c.config.bridge);
-    assert.is(found.length, 4, 'two rules in each of iptables and ip6tables, once each');
-    const saved = (await exec('iptables', ['-w', '-S', 'FORWARD'])).stdout;
-    for (const rule of forwardRules(c.config.id, c.config.bridge)) assert.ok(saved.includes(rule[1] ?? ''), saved);
+    // as iptables prints them back: in and out of the bridge, marked with the instance and the bridge
+    const { id, bridge } = c.config;
+    const want = [
+      `-A FORWARD -i ${bridge} -m comment --comment "cni-demo id=${id} bridge=${bridge}" -j ACCEPT`,
+      `-A FORWARD -o ${bridge} -m comment --comment "cni-demo id=${id} bridge=${bridge}" -j ACCEPT`,
+    ];
+    for (const tool of ['iptables', 'ip6tables']) {
+      const saved = (await exec(tool, ['-w', '-S', 'FORWARD'])).stdout.split('\n');
+      assert.equal(saved.filter((l) => l.includes('cni-demo id=')).sort(), want, `${tool}: each rule once`);
+    }
     assert.is(await removeForwardRules(exec, c.config.id, c.config.bridge), 4);
     assert.is(await removeForwardRules(exec, c.config.id, c.config.bridge), 0);
     const after = (await exec('iptables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.startsWith('-'));

@@ -26,8 +26,14 @@ export interface FakePluginSpec {
   resultVersion?: string;
   /** the address the first plugin of a chain hands out (default 10.99.0.2/24) */
   address?: string;
-  /** wait this long before answering (concurrency tests) */
+  /** wait this long before answering (widens each run, so an overlap that should not happen shows) */
   delayMs?: number;
+  /**
+   * Orderings by events, not by delays: the plugin first notes that it started (`gateStarted`), then waits
+   * until `<dir>/open` exists (a test opens it with openGate), or, with `count`, until that many runs have
+   * started (a barrier: runs that must overlap can only get past it together).
+   */
+  gate?: { dir: string; count?: number };
   /** print this to stderr on success */
   stderr?: string;
 }
@@ -61,7 +67,10 @@ function record() {
   const end = process.hrtime.bigint();
   const rec = { type: spec.type, verb, env, stdin, startNs: String(start), endNs: String(end), pid: process.pid };
   fs.mkdirSync(spec.recordDir, { recursive: true });
-  fs.writeFileSync(path.join(spec.recordDir, String(start).padStart(24, '0') + '-' + process.pid + '.json'), JSON.stringify(rec));
+  // written aside and renamed: a test reading the folder meanwhile never sees half a record
+  const file = path.join(spec.recordDir, String(start).padStart(24, '0') + '-' + process.pid + '.json');
+  fs.writeFileSync(file + '.part', JSON.stringify(rec));
+  fs.renameSync(file + '.part', file);
 }
 function shape(version, base) {
   const legacy = version === '0.1.0' || version === '0.2.0';
@@ -97,6 +106,17 @@ function finish(code, out, err) {
   if (out !== undefined) process.stdout.write(out);
   process.exitCode = code;
 }
+function gated(then) {
+  if (!spec.gate || verb === 'VERSION') return then();
+  fs.mkdirSync(spec.gate.dir, { recursive: true });
+  fs.writeFileSync(path.join(spec.gate.dir, 'started-' + verb + '-' + process.pid), '');
+  const open = () =>
+    spec.gate.count
+      ? fs.readdirSync(spec.gate.dir).filter((f) => f.startsWith('started-')).length >= spec.gate.count
+      : fs.existsSync(path.join(spec.gate.dir, 'open'));
+  const poll = () => (open() ? then() : setTimeout(poll, 5));
+  poll();
+}
 function main() {
   if (verb === 'VERSION' && spec.version !== undefined) {
     if (spec.version === 'unknown-verb') return finish(1, JSON.stringify({ code: 4, msg: 'unknown CNI_COMMAND: VERSION' }));
@@ -129,7 +149,7 @@ function main() {
   }
   return finish(0, '', spec.stderr);
 }
-setTimeout(main, spec.delayMs ?? 0);
+gated(() => setTimeout(main, spec.delayMs ?? 0));
 `;
 
 /** Writes one fake plugin (an executable Node script) into `dir` and returns its path. */
@@ -141,6 +161,23 @@ export function writeFakePlugin(dir: string, spec: FakePluginSpec): string {
   writeFileSync(file, body, { mode: 0o755 });
   chmodSync(file, 0o755);
   return file;
+}
+
+/** The runs that have reached a fake plugin's gate, as "<verb>-<pid>", in no particular order. */
+export function gateStarted(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((f) => f.startsWith('started-'))
+      .map((f) => f.slice('started-'.length));
+  } catch {
+    return [];
+  }
+}
+
+/** Lets every run waiting at the gate (and every later one) go on. */
+export function openGate(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'open'), '');
 }
 
 /** Every recorded call in the record folder, in the order the calls started. */

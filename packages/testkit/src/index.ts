@@ -145,3 +145,4 @@ export * from './procs.js';
 export * from './snapshot-filter.js';
 export * from './private-netns.js';
 export * from './host-assert.js';
+export * from './wait.js';

@@ -1,15 +1,20 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Config, createExec, findMasqChains, getLink, names, STEPS } from '@cni-demo/core';
+import { type Config, createExec, findMasqChains, getLink, names, runcState, STEPS } from '@cni-demo/core';
 import {
+  descendants,
   failures,
   forceTeardown,
   hostSnapshot,
+  lockHolders,
   ownSnapshotDiff,
+  PACKAGES_DIR,
   type ProcResult,
   removeRoot,
   runScript,
   testConfig,
+  waitUntil,
   withCleanup,
   writeConfigFile,
 } from '@cni-demo/testkit';
@@ -60,12 +65,7 @@ damaged('every state file corrupt', (c) => {
 
 damaged('the container already dead', async (c) => {
   await exec('runc', ['--root', c.runcRoot, 'kill', c.id, 'KILL']);
-  for (let i = 0; i < 50; i++) {
-    const st = JSON.parse((await exec('runc', ['--root', c.runcRoot, 'state', c.id])).stdout) as { status: string };
-    if (st.status === 'stopped') return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('container did not stop');
+  await waitUntil(async () => (await runcState(exec, c.runcRoot, c.id))?.status === 'stopped', `runc to see ${c.id} stopped`);
 });
 
 damaged('the netns already gone (DEL without a netns leaves the masquerade chain; we remove it)', async (c) => {
@@ -153,21 +153,48 @@ test('the same name twice at once: the second waits for the lock, both succeed, 
   });
 });
 
-test('the same name with --lock-wait-ms 0: the second refuses clearly and changes nothing', async () => {
+test('the same name with --lock-wait-ms 0 while a demo of it holds the lock: refused clearly, nothing changed; the first one finishes', async () => {
   const { root, config } = await testConfig();
   const file = writeConfigFile(root, config);
   await withCleanup(async (cl) => {
     cl.add('remove temp root', () => removeRoot(root));
     cl.add('force teardown', () => forceTeardown(config, exec));
-    const first = cli(['up', '--config', file]);
-    // wait until the first run holds the lock
-    for (let i = 0; i < 100 && !existsSync(names(config).lockFile); i++) await new Promise((r) => setTimeout(r, 20));
+    const first = spawn(process.execPath, [path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs'), 'up', '--config', file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let firstErr = '';
+    first.stderr.on('data', (d) => (firstErr += d));
+    const firstDone = new Promise<number | null>((resolve) => first.on('close', resolve));
+    const pid = first.pid ?? 0;
+    cl.add('let the first run go on', () => {
+      for (const p of [pid, ...descendants(pid)]) signal(p, 'SIGCONT');
+    });
+    // the event: the kernel lists the first run (or its lock helper) as holding the instance lock; it is then
+    // stopped where it is, so it cannot finish before the second has tried
+    await waitUntil(
+      () => lockHolders(names(config).lockFile).some((h) => h === pid || descendants(pid).includes(h)),
+      'the first run to hold the lock',
+    );
+    const paused = [pid, ...descendants(pid)];
+    for (const p of paused) signal(p, 'SIGSTOP');
+    const before = await hostSnapshot(exec, config);
     const second = await cli(['up', '--config', file, '--lock-wait-ms', '0']);
     assert.is(second.code, 1);
     assert.ok(second.stderr.includes('in use by process'), second.stderr);
-    ok(await first, 'first');
+    assert.is(ownSnapshotDiff(before, await hostSnapshot(exec, config), config), '', 'the refused run changed nothing');
+    for (const p of paused) signal(p, 'SIGCONT');
+    assert.is(await firstDone, 0, `first: ${firstErr}`);
+    ok(await runScript('verify', 'up', ['--config', file]), 'the first run’s demo verifies');
     ok(await cli(['down', '--config', file]), 'down');
   });
 });
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* gone */
+  }
+}
 
 test.run();

@@ -177,7 +177,8 @@ test('linkExists and linkAlias read sysfs: the mark on a link, nothing for a lin
 
 /** Waits until `pid` is inside the netns pinned at `pin` (ip netns exec has done its setns). */
 async function waitInside(pid: number, pin: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  // an event the test cannot await: polled, with a bound that only turns a hang into a failure
+  for (const end = Date.now() + 120_000; Date.now() < end; ) {
     try {
       if (statSync(`/proc/${pid}/ns/net`).ino === statSync(pin).ino) return;
     } catch {

@@ -14,8 +14,12 @@ test('marks are derived from the instance: the bridge alias, the FORWARD fix com
   assert.not.ok(isMarkedBridge('ar0nolink', 'demo'));
 });
 
-test("the plugins' attachment comment reads back what it was made from", () => {
-  assert.equal(parseAttachmentComment(masqComment('net1', 'c1')), { network: 'net1', id: 'c1' });
+test("the plugins' attachment comment, as the bridge plugin writes it on its masquerade rules, reads back", () => {
+  // the bridge plugin's own comment (iptables-save prints it as --comment "name: \"net1\" id: \"c1\"")
+  assert.is(masqComment('net1', 'c1'), 'name: "net1" id: "c1"');
+  assert.equal(parseAttachmentComment('name: "net1" id: "c1"'), { network: 'net1', id: 'c1' });
+  // portmap's, on its CNI-HOSTPORT-DNAT jumps
+  assert.equal(parseAttachmentComment('dnat name: "net1" id: "c1"'), { network: 'net1', id: 'c1' });
 });
 
 test.run();
