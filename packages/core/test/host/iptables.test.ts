@@ -11,23 +11,31 @@ import {
   ruleArg,
   splitRule,
 } from '../../src/index.js';
-import { DNAT_SAVE, SAVE } from './iptables-fixtures.js';
+import { NAT4, NAT6 } from './iptables-fixtures.js';
 
 test('parseRules: chains with their policies and every rule, from iptables-save and -S output alike', () => {
-  const rs = parseRules(SAVE);
+  const rs = parseRules(NAT4);
   assert.equal(
     [...rs.chains],
     [
+      ['PREROUTING', 'ACCEPT'],
+      ['INPUT', 'ACCEPT'],
+      ['OUTPUT', 'ACCEPT'],
       ['POSTROUTING', 'ACCEPT'],
-      ['CNI-aaa111', '-'],
-      ['CNI-bbb222', '-'],
+      ['CNI-9edd1d169bd00d16c1421008', '-'],
+      ['CNI-DN-9edd1d169bd00d16c1421', '-'],
+      ['CNI-DN-c2d892b58e87e28a12fe6', '-'],
+      ['CNI-HOSTPORT-DNAT', '-'],
+      ['CNI-HOSTPORT-MASQ', '-'],
+      ['CNI-HOSTPORT-SETMARK', '-'],
+      ['CNI-c2d892b58e87e28a12fe6479', '-'],
     ],
   );
-  assert.is(rs.rules.length, 5);
-  const first = rs.rules[0] as Rule;
-  assert.is(first.chain, 'POSTROUTING');
-  assert.is(ruleArg(first, '--comment'), 'name: "net1" id: "c1"');
-  assert.is(ruleArg(first, '-j'), 'CNI-aaa111');
+  assert.is(rs.rules.length, 22);
+  const c1 = rs.rules.find((r) => r.line.startsWith('-A POSTROUTING -s 10.1.0.2/32 ')) as Rule;
+  assert.is(c1.chain, 'POSTROUTING');
+  assert.is(ruleArg(c1, '--comment'), 'name: "net1" id: "c1"');
+  assert.is(ruleArg(c1, '-j'), 'CNI-c2d892b58e87e28a12fe6479');
   const s = parseRules('-P FORWARD DROP\n-N DOCKER-USER\n-A FORWARD -j DOCKER-USER\n');
   assert.is(s.chains.get('FORWARD'), 'DROP');
   assert.is(s.chains.get('DOCKER-USER'), '-');
@@ -42,32 +50,37 @@ test('readChain: one -S listing per call; a tool that cannot list gives nothing'
   assert.equal(exec.calls[0]?.argv, ['iptables', '-w', '-S', 'FORWARD']);
 });
 
-test('masqChainsIn: finds the chain of one id exactly, not of an id sharing its prefix', () => {
-  const rs = parseRules(SAVE);
-  const found = masqChainsIn(rs, 'net1', ['c1']);
-  assert.equal(
-    found.map((f) => f.chain),
-    ['CNI-aaa111'],
-  );
-  assert.is(found[0]?.jumps.length, 1);
-  assert.ok(found[0]?.jumps[0]?.line.includes('10.1.0.2/32'));
-  assert.equal(masqChainsIn(rs, 'net2', ['c1']), [], 'another network with the same id is not ours');
-  assert.equal(
-    masqChainsIn(rs, 'net1', ['c1', 'c1-2'])
-      .map((f) => f.chain)
-      .sort(),
-    ['CNI-aaa111', 'CNI-bbb222'],
-  );
+test('masqChainsIn: finds the chain of one id exactly, not of an id sharing its prefix, nor portmap’s chains', () => {
+  for (const [save, addr] of [
+    [NAT4, '10.1.0.2/32'],
+    [NAT6, 'fd00:1::2/128'],
+  ] as const) {
+    const rs = parseRules(save);
+    const found = masqChainsIn(rs, 'net1', ['c1']);
+    assert.equal(
+      found.map((f) => f.chain),
+      ['CNI-c2d892b58e87e28a12fe6479'],
+    );
+    assert.is(found[0]?.jumps.length, 1);
+    assert.ok(found[0]?.jumps[0]?.line.includes(addr));
+    assert.equal(masqChainsIn(rs, 'net2', ['c1']), [], 'another network with the same id is not ours');
+    assert.equal(
+      masqChainsIn(rs, 'net1', ['c1', 'c1-2'])
+        .map((f) => f.chain)
+        .sort(),
+      ['CNI-9edd1d169bd00d16c1421008', 'CNI-c2d892b58e87e28a12fe6479'],
+    );
+  }
 });
 
 test('a masquerade chain whose jump carries no comment is still found by its own rules, with its jump', () => {
-  const bare = SAVE.split('\n')
-    .map((l) => (l.startsWith('-A POSTROUTING -s 10.1.0.2/32') ? '-A POSTROUTING -s 10.1.0.2/32 -j CNI-aaa111' : l))
+  const bare = NAT4.split('\n')
+    .map((l) => (l.startsWith('-A POSTROUTING -s 10.1.0.2/32') ? '-A POSTROUTING -s 10.1.0.2/32 -j CNI-c2d892b58e87e28a12fe6479' : l))
     .join('\n');
   const found = masqChainsIn(parseRules(bare), 'net1', ['c1']);
   assert.equal(
     found.map((f) => [f.chain, f.jumps.map((j) => j.line)]),
-    [['CNI-aaa111', ['-A POSTROUTING -s 10.1.0.2/32 -j CNI-aaa111']]],
+    [['CNI-c2d892b58e87e28a12fe6479', ['-A POSTROUTING -s 10.1.0.2/32 -j CNI-c2d892b58e87e28a12fe6479']]],
   );
 });
 
@@ -84,34 +97,31 @@ test('splitRule keeps the quoted comment as one argument, unescaped', () => {
 });
 
 test('port mappings come from the CNI-DN chains, owners from the CNI-HOSTPORT-DNAT comments', () => {
-  assert.equal(dnatMappings(parseRules(DNAT_SAVE)), [
-    {
-      protocol: 'tcp',
-      hostIp: undefined,
-      hostPort: 8080,
-      containerIp: '10.88.0.2',
-      containerPort: 80,
-      chain: 'CNI-DN-1b2c3d4e5f60718293a4b5c6',
-      containerId: 't-abc',
-    },
-    {
-      protocol: 'tcp',
-      hostIp: '127.0.0.1',
-      hostPort: 8443,
-      containerIp: '10.88.0.2',
-      containerPort: 443,
-      chain: 'CNI-DN-1b2c3d4e5f60718293a4b5c6',
-      containerId: 't-abc',
-    },
-    {
-      protocol: 'udp',
-      hostIp: undefined,
-      hostPort: 5353,
-      containerIp: 'fd00::5',
-      containerPort: 53,
-      chain: 'CNI-DN-aaaabbbbccccddddeeeeffff',
-      containerId: 't-def',
-    },
+  const m = (
+    protocol: string,
+    hostIp: string | undefined,
+    hostPort: number,
+    containerIp: string,
+    containerPort: number,
+    id: 'c1' | 'c1-2',
+  ) => ({
+    protocol,
+    hostIp,
+    hostPort,
+    containerIp,
+    containerPort,
+    chain: id === 'c1' ? 'CNI-DN-c2d892b58e87e28a12fe6' : 'CNI-DN-9edd1d169bd00d16c1421',
+    containerId: id,
+  });
+  assert.equal(dnatMappings(parseRules(NAT4)), [
+    m('udp', undefined, 5353, '10.1.0.3', 53, 'c1-2'),
+    m('tcp', undefined, 8080, '10.1.0.2', 80, 'c1'),
+    m('tcp', '127.0.0.1', 8443, '10.1.0.2', 443, 'c1'),
+  ]);
+  // portmap leaves a mapping bound to an IPv4 host address out of ip6tables
+  assert.equal(dnatMappings(parseRules(NAT6)), [
+    m('udp', undefined, 5353, 'fd00:1::3', 53, 'c1-2'),
+    m('tcp', undefined, 8080, 'fd00:1::2', 80, 'c1'),
   ]);
   assert.equal(dnatMappings(parseRules('*nat\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n')), []);
 });
