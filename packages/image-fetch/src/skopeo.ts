@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { CommandError, type Ctx, formatSource, type ImageSource, isLoopbackRegistry, skopeoRef, UserError } from '@cni-demo/core';
+import { formatFree, type Room, roomAt } from './disk.js';
 
 type Fetchable = Exclude<ImageSource, { kind: 'builtin' }>;
 
@@ -34,7 +36,7 @@ function seconds(ms: number): string {
  * Turns skopeo's failures into messages a user can act on. The original CommandError stays the cause so
  * the argv can still be pasted.
  */
-export function explainSkopeoError(e: unknown, src: Fetchable): unknown {
+export function explainSkopeoError(e: unknown, src: Fetchable, room?: Room): unknown {
   if (!(e instanceof CommandError)) return e;
   const text = `${e.stderr}\n${e.stdout}`;
   const name = formatSource(src);
@@ -79,9 +81,9 @@ export function explainSkopeoError(e: unknown, src: Fetchable): unknown {
       'log in with skopeo login <registry> first, or check the repository name',
     );
   }
-  if (/no space left on device/i.test(text)) {
+  if (/no space left on device/i.test(text) || room?.full) {
     return wrap(
-      `image ${name}: the disk is full (${line(/no space/i)}); nothing was cached`,
+      `image ${name}: the disk is full (${line(/no space/i) || (room ? formatFree(room) : '')}); nothing was cached`,
       `free space under the image cache (or point --image-cache-dir elsewhere), then fetch again`,
     );
   }
@@ -148,6 +150,9 @@ export async function copyToLayout(ctx: Ctx, src: Fetchable, digest: string, lay
   try {
     await ctx.exec('skopeo', argv, { timeoutMs: ctx.config.pullTimeoutMs + 5000 });
   } catch (e) {
-    throw explainSkopeoError(e, src);
+    // a copy that died for lack of room may not say so: the filesystem is asked too, before the caller
+    // removes the half-written layout
+    const room = e instanceof CommandError ? roomAt(path.dirname(layout)) : undefined;
+    throw explainSkopeoError(e, src, room);
   }
 }

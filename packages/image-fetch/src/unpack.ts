@@ -3,6 +3,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, r
 import path from 'node:path';
 import { CommandError, type Ctx, type RootlessUser, rootlessDir, UserError } from '@cni-demo/core';
 import { ENTRY_TAG } from './cache.js';
+import { formatFree, roomAt } from './disk.js';
 
 /**
  * Where this instance's rootfs goes. Rootless: in a folder the user owns beside the state folder (which is
@@ -41,7 +42,7 @@ export function removeAbandonedUnpacks(target: string): void {
 
 /**
  * umoci unpack into a temporary sibling, renamed into place only when complete: a failure (a bad layer, a
- * full disk) leaves no partial rootfs. umoci applies whiteouts, hard links and ownership from the layers.
+ * full disk, however umoci reports it) leaves no partial rootfs. umoci applies whiteouts, hard links and ownership from the layers.
  * Rootless: umoci's --rootless mode (as `umoci unpack --rootless` in the walkthrough), then the tree is
  * given to the user, whose uid is root inside the container's user namespace.
  */
@@ -60,11 +61,13 @@ export async function unpackInto(ctx: Ctx, entry: string, target: string, user: 
     }
     renameSync(tmp, target);
   } catch (e) {
+    // judged before the partial tree goes: what is free now is what the unpack had left
+    const room = e instanceof CommandError ? roomAt(path.dirname(target)) : undefined;
     rmSync(tmp, { recursive: true, force: true });
-    if (e instanceof CommandError && /no space left on device/i.test(e.stderr)) {
+    if (e instanceof CommandError && (/no space left on device/i.test(e.stderr) || room?.full)) {
       throw Object.assign(
         new UserError(
-          `the disk is full: unpacking the image into ${path.dirname(target)} ran out of space; the partial rootfs was removed`,
+          `the disk is full: unpacking the image into ${path.dirname(target)} ran out of space${room ? ` (${formatFree(room)})` : ''}; the partial rootfs was removed`,
           {
             hint: `free space there (df -h ${path.dirname(target)}) or point ${path.resolve(target).startsWith(`${path.resolve(ctx.config.imageCacheDir)}/`) ? '--image-cache-dir' : '--state-dir'} at a larger filesystem, then run image-fetch again`,
           },

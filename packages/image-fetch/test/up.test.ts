@@ -2,8 +2,17 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Ctx, createExec, type Exec, type ExecOptions, type ImageFetchState, UserError } from '@cni-demo/core';
-import { removeRoot, startRegistry, type TestRegistry, testConfig } from '@cni-demo/testkit';
+import {
+  CommandError,
+  type Ctx,
+  createExec,
+  type Exec,
+  type ExecOptions,
+  type ImageFetchState,
+  isMountPoint,
+  UserError,
+} from '@cni-demo/core';
+import { removeRoot, startRegistry, type TestRegistry, testConfig, waitUntil } from '@cni-demo/testkit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildBuiltinBusybox } from '../src/builtin.js';
@@ -26,6 +35,15 @@ function countingExec(): Exec & { calls: string[][] } {
   fn.calls = calls;
   return fn;
 }
+/**
+ * A lock released by a failed run is let go by its lock helper a moment later (the release only tells it to):
+ * until then the helper's descriptor keeps the small filesystem busy, so the unmount waits for that, not a while.
+ */
+const unmountWhenFree = (dir: string) =>
+  waitUntil(
+    async () => (await realExec('umount', [dir], { allowFail: true })).exitCode === 0 || !isMountPoint(dir),
+    `${dir} to be unmounted`,
+  );
 const skopeoCalls = (e: { calls: string[][] }, sub?: string) => e.calls.filter((c) => c[0] === 'skopeo' && (!sub || c.includes(sub)));
 const umociCalls = (e: { calls: string[][] }) => e.calls.filter((c) => c[0] === 'umoci');
 
@@ -410,8 +428,68 @@ R('a full disk during unpack: clear error, no partial rootfs', async () => {
     assert.not.ok(ctx.state.has('image-fetch'));
     assert.is(await verifyEntry(entry), undefined, 'the cache entry is intact');
   } finally {
-    await realExec('umount', [small]);
+    await unmountWhenFree(small);
   }
+});
+
+R('a full disk during unpack that umoci reports some other way (its gzip reader dying, exit 2): the same clear error', async () => {
+  const { ctx } = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v1}` });
+  const small = ctx.config.imageCacheDir;
+  mkdirSync(small, { recursive: true });
+  await realExec('mount', ['-t', 'tmpfs', '-o', 'size=1600k', 't4full2', small]);
+  // the real umoci runs and fills the disk; only what it says is replaced, by what it printed in the flaky run
+  const exec: Exec = async (cmd, args = [], opts = {}) => {
+    if (cmd !== 'umoci') return ctx.exec(cmd, args, opts);
+    const r = await ctx.exec(cmd, args, { ...opts, allowFail: true });
+    if (r.exitCode === 0) return r;
+    throw new CommandError({
+      argv: [cmd, ...args],
+      exitCode: 2,
+      stdout: '',
+      stderr:
+        'panic: runtime error: invalid memory address or nil pointer dereference\ngoroutine 1 [running]:\ncompress/gzip.(*Reader).Read(...)\n',
+      durationMs: 1,
+    });
+  };
+  try {
+    const e = await rejects(up({ ...ctx, exec }), /disk is full: unpacking the image into .* ran out of space \(\d+ KiB free\)/);
+    assert.match(e.hint ?? '', /--image-cache-dir/);
+    const entry = path.join(small, 'images', (W.digests.v1 ?? '').replace('sha256:', 'sha256-'));
+    assert.equal(
+      readdirSync(entry).filter((f) => f.startsWith('unpacked')),
+      [],
+      'no rootfs, no temporary unpack',
+    );
+  } finally {
+    await unmountWhenFree(small);
+  }
+});
+
+R('umoci failing on a disk with room is not called a full disk: its own error is passed on', async () => {
+  const { ctx } = await env({ image: `${W.registry.host}/t4/busybox@${W.digests.v1}` });
+  const exec: Exec = async (cmd, args = [], opts = {}) => {
+    if (cmd !== 'umoci') return ctx.exec(cmd, args, opts);
+    throw new CommandError({
+      argv: [cmd, ...args],
+      exitCode: 1,
+      stdout: '',
+      stderr: 'umoci: invalid layer: unexpected EOF\n',
+      durationMs: 1,
+    });
+  };
+  try {
+    await up({ ...ctx, exec });
+    assert.unreachable('the unpack failed');
+  } catch (e) {
+    assert.instance(e, CommandError, String(e));
+    assert.match((e as CommandError).stderr, /invalid layer/);
+  }
+  const entry = path.join(ctx.config.imageCacheDir, 'images', (W.digests.v1 ?? '').replace('sha256:', 'sha256-'));
+  assert.equal(
+    readdirSync(entry).filter((f) => f.startsWith('unpacked')),
+    [],
+    'no rootfs, no temporary unpack left',
+  );
 });
 
 R('a full disk while pulling into the cache: clear error, no half-written entry', async () => {
@@ -425,7 +503,7 @@ R('a full disk while pulling into the cache: clear error, no half-written entry'
     assert.equal(tmpLeft(ctx), []);
     assert.not.ok(existsSync(ctx.names.unpackDir));
   } finally {
-    await realExec('umount', [cacheDir]);
+    await unmountWhenFree(cacheDir);
   }
 });
 
