@@ -1,0 +1,215 @@
+#!/usr/bin/env node
+// Do the tests catch a broken product? Each mutation below breaks the product (or the test machinery) in one
+// way a real defect would; this script applies it to a scratch copy of the repository, rebuilds what depends on
+// it, runs the tests that should notice, and fails unless every mutation turns them red. The same tests run on
+// the unmutated copy first and must pass, or a "caught" would mean nothing.
+//
+//   node scripts/mutation-check.mjs [--list] [--keep] [name-filter]
+//     --list   print the mutations and the tests that must catch each, run nothing
+//     --keep   leave the scratch copy (its path is printed) for a look afterwards
+//
+// Root only (the tests touch the kernel), long (a rebuild and real end-to-end tests per mutation: about half an
+// hour on 2 cores), so it is not part of `pnpm check`. The scratch copy is `git archive HEAD`: commit first.
+// Test names: CNI_TEST_PREFIX is always "mut", CNI_TEST_NET4 comes from the environment (172.30 by default):
+// give it a /16 nobody else on the host uses, as for any test run.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * One mutation: in `file`, the text `from` (which must occur exactly once, or the mutation no longer fits the
+ * code and the script says so) becomes `to`. `pkg` is the package rebuilt with its dependents; `tests` are
+ * test-all selections ([package filter, file filter]) of which at least one must fail.
+ */
+const MUTATIONS = [
+  {
+    name: 'a down that skips the shared chains',
+    why: 'host-setup down no longer removes the portmap/firewall chains it made',
+    pkg: 'host-setup',
+    file: 'packages/host-setup/src/down.ts',
+    from: 'const removed = await removeSharedChainsWith(ctx.exec, chainsBefore);',
+    to: 'const removed: string[] = [];',
+    tests: [['cli', '^e2e/private-host\\.test\\.ts$']],
+  },
+  {
+    name: 'a down that leaves the shared chains to the first instance',
+    why: 'each instance judges the shared chains by what it found itself, not by the host record (the leak this suite found)',
+    pkg: 'host-setup',
+    file: 'packages/host-setup/src/down.ts',
+    from: '(left.sharedChainsBefore ?? s.sharedChainsBefore)',
+    to: 's.sharedChainsBefore',
+    tests: [['cli', '^e2e/private-host\\.test\\.ts$']],
+  },
+  {
+    name: 'a restore that skips the sysctls',
+    why: 'the last instance out no longer writes the forwarding sysctls back',
+    pkg: 'core',
+    file: 'packages/core/src/host/record.ts',
+    from: "writeFileSync(sysctlFile(k, opts.sysctlRoot ?? '/proc/sys'), v);",
+    to: '/* mutated: no restore */',
+    tests: [
+      ['core', '^host/record\\.test\\.ts$'],
+      ['cli', '^e2e/forwarding\\.test\\.ts$'],
+    ],
+  },
+  {
+    name: 'a down that keeps the masquerade chain of a vanished netns',
+    why: 'cni-attach down no longer removes the chains the bridge plugin leaves when the netns is gone',
+    pkg: 'core',
+    file: 'packages/core/src/masq.ts',
+    from: 'const found = await findMasqChains(exec, network, ids);\n  if (found.length === 0) return found;',
+    to: 'const found = await findMasqChains(exec, network, ids);\n  if (found.length >= 0) return [];',
+    tests: [['cli', '^e2e/damage\\.test\\.ts$']],
+  },
+  {
+    name: 'a full disk reported only when the unpacker says so',
+    why: 'image-fetch trusts umoci to print ENOSPC (the flake of issue 19)',
+    pkg: 'image-fetch',
+    file: 'packages/image-fetch/src/unpack.ts',
+    from: '(/no space left on device/i.test(e.stderr) || room?.full)',
+    to: '/no space left on device/i.test(e.stderr)',
+    tests: [['image-fetch', '^up\\.test\\.ts$']],
+  },
+  {
+    name: 'a host comparison blind to the shared chains',
+    why: "testkit's filter drops the shared chains' lines, as before issue 19",
+    pkg: 'testkit',
+    file: 'packages/testkit/src/snapshot-filter.ts',
+    from: 'if (isShared(table, text)) return !usedByAnother(table, a[key], own) && !usedByAnother(table, b[key], own);',
+    to: 'if (isShared(table, text)) return false;',
+    tests: [['testkit', '^snapshot(-filter)?\\.test\\.ts$']],
+  },
+  {
+    name: 'a host comparison blind to files and mounts',
+    why: "testkit's filter drops the lines of the instance's folders and mounts",
+    pkg: 'testkit',
+    file: 'packages/testkit/src/snapshot-filter.ts',
+    from: "if (key === 'files') return true;",
+    to: "if (key === 'files' || key === 'mounts') return false;",
+    tests: [['testkit', '^snapshot(-filter)?\\.test\\.ts$']],
+  },
+  {
+    name: 'a gate that prints 0 failed',
+    why: 'test-all counts no failure in its last line',
+    pkg: undefined,
+    file: 'scripts/test-all.mjs',
+    from: 'out(`${passed} passed, ${failures.length} failed\\n`);',
+    to: 'out(`${passed} passed, 0 failed\\n`);',
+    tests: [['repo-checks', '^test-all\\.test\\.ts$']],
+  },
+];
+
+const args = process.argv.slice(2);
+const list = args.includes('--list');
+const keep = args.includes('--keep');
+const filter = args.find((a) => !a.startsWith('--'));
+const chosen = MUTATIONS.filter((m) => !filter || m.name.includes(filter));
+if (chosen.length === 0) {
+  console.error(`error: no mutation matches "${filter}"; --list shows them`);
+  process.exit(2);
+}
+const sel = (t) => `${t[0]} ${t[1]}`;
+if (list) {
+  for (const m of chosen) console.log(`${m.name}\n  ${m.why}\n  ${m.file}\n  caught by: ${m.tests.map(sel).join('; ')}`);
+  process.exit(0);
+}
+if (process.getuid?.() !== 0) {
+  console.error('error: run as root: the tests that must catch these touch the kernel');
+  process.exit(2);
+}
+
+const env = {
+  ...process.env,
+  CNI_TEST_PREFIX: 'mut',
+  CNI_TEST_NET4: process.env.CNI_TEST_NET4 || '172.30',
+  TURBO_TELEMETRY_DISABLED: '1',
+  DO_NOT_TRACK: '1',
+  NO_COLOR: '1',
+};
+delete env.FORCE_COLOR;
+function run(argv, cwd, quiet = true) {
+  const [cmd, ...rest] = argv;
+  const r = spawnSync(cmd, rest, { cwd, env, encoding: 'utf8', stdio: quiet ? 'pipe' : 'inherit', maxBuffer: 256 * 1024 * 1024 });
+  return { code: r.status ?? 1, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+function must(argv, cwd, what) {
+  const r = run(argv, cwd);
+  if (r.code !== 0) {
+    console.error(`error: ${what} failed (${argv.join(' ')}):\n${r.out.slice(-3000)}`);
+    process.exit(1);
+  }
+}
+const lastLine = (out) => out.trim().split('\n').at(-1) ?? '';
+const log = (s) => process.stdout.write(`${s}\n`);
+
+// the scratch copy: what is committed, installed from the store, built
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'cni-demo-mutation-'));
+log(`scratch copy of HEAD: ${scratch}`);
+const archive = spawnSync('git', ['-C', REPO, 'archive', '--format=tar', 'HEAD'], { maxBuffer: 512 * 1024 * 1024 });
+if (archive.status !== 0) {
+  console.error(`error: git archive failed: ${archive.stderr}`);
+  process.exit(1);
+}
+const untar = spawnSync('tar', ['-x', '-C', scratch], { input: archive.stdout });
+if (untar.status !== 0) {
+  console.error(`error: tar failed: ${untar.stderr}`);
+  process.exit(1);
+}
+must(['pnpm', 'install', '--frozen-lockfile', '--prefer-offline'], scratch, 'pnpm install');
+must(['pnpm', 'turbo', 'run', 'build', '--output-logs=errors-only'], scratch, 'the first build');
+
+const build = (pkg) =>
+  pkg ? run(['pnpm', 'turbo', 'run', 'build', `--filter=...@cni-demo/${pkg}`, '--output-logs=errors-only'], scratch) : { code: 0, out: '' };
+const test = (t) => run([process.execPath, 'scripts/test-all.mjs', t[0], t[1]], scratch);
+
+// every selection passes unmutated first
+const selections = [...new Map(chosen.flatMap((m) => m.tests).map((t) => [sel(t), t])).values()];
+for (const t of selections) {
+  const r = test(t);
+  log(`baseline  ${sel(t).padEnd(50)} ${r.code === 0 ? 'passes' : 'FAILS'}  (${lastLine(r.out)})`);
+  if (r.code !== 0) {
+    console.error(`error: ${sel(t)} fails without any mutation, so it cannot show one is caught:\n${r.out.slice(-3000)}`);
+    process.exit(1);
+  }
+}
+
+const results = [];
+for (const m of chosen) {
+  const file = path.join(scratch, m.file);
+  const original = readFileSync(file, 'utf8');
+  const n = original.split(m.from).length - 1;
+  if (n !== 1) {
+    results.push({ m, caught: false, note: `the mutation no longer fits ${m.file} (its text occurs ${n} times): update it` });
+    continue;
+  }
+  writeFileSync(file, original.replace(m.from, m.to));
+  try {
+    const b = build(m.pkg);
+    if (b.code !== 0) {
+      results.push({ m, caught: false, note: `the mutated code does not build (make it a change that compiles):\n${b.out.slice(-1500)}` });
+      continue;
+    }
+    const runs = m.tests.map((t) => ({ t, r: test(t) }));
+    const red = runs.filter((x) => x.r.code !== 0);
+    results.push({
+      m,
+      caught: red.length > 0,
+      note: runs.map((x) => `${sel(x.t)}: ${x.r.code === 0 ? 'still green' : 'red'} (${lastLine(x.r.out)})`).join('; '),
+    });
+  } finally {
+    writeFileSync(file, original);
+    build(m.pkg);
+  }
+  const r = results.at(-1);
+  log(`${r.caught ? 'caught  ' : 'MISSED  '}${m.name}: ${r.note}`);
+}
+
+const missed = results.filter((r) => !r.caught);
+log(`\n${results.length - missed.length} of ${results.length} mutations caught`);
+for (const r of missed) log(`  missed: ${r.m.name} (${r.m.why}): ${r.note}`);
+if (!keep) rmSync(scratch, { recursive: true, force: true });
+process.exit(missed.length === 0 ? 0 : 1);
