@@ -35,23 +35,7 @@ export async function pingFrom(ctx: Ctx, argv: string[], tries = 5): Promise<str
   throw new Error(`no reply: ${last}`);
 }
 
-/** Parses `ip addr show` text (busybox or iproute2) into "addr/len" strings by family. */
-export function parseIpAddr(text: string): { v4: string[]; v6: string[] } {
-  const v4: string[] = [];
-  const v6: string[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^\s*inet(6)?\s+(\S+)/.exec(line);
-    if (!m?.[2]) continue;
-    (m[1] ? v6 : v4).push(m[2]);
-  }
-  return { v4, v6 };
-}
-
-export function parseDefaultRoute(text: string): string | undefined {
-  const m = /^default via (\S+)/m.exec(text);
-  return m?.[1];
-}
-
+/** The pass/fail table verify prints: one row per check, `n/a` for a check the network does not call for. */
 export function formatTable(checks: CheckResult[], color = false): string {
   const g = (s: string) => (color ? `\x1b[32m${s}\x1b[0m` : s);
   const r = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);

@@ -15,6 +15,7 @@ import {
   inMainTable,
   parseRoutes,
   readNetwork,
+  readLinks,
   readRoutes,
   recordingExec,
   routeTo,
@@ -172,6 +173,54 @@ test('linkExists and linkAlias read sysfs: the mark on a link, nothing for a lin
     assert.is(linkAlias('br1', sys), undefined);
   } finally {
     rmSync(sys, { recursive: true, force: true });
+  }
+});
+
+test('parseLinks and parseRoutes on real ip -j output, read through a pin as the readers do (scratch netns for a container and its host)', async () => {
+  const tag = randomBytes(4).toString('hex');
+  const [box, host] = [`t6lj-${tag}`, `t6lh-${tag}`];
+  await exec('ip', ['netns', 'add', box]);
+  await exec('ip', ['netns', 'add', host]);
+  try {
+    const inBox = (args: string[]) => exec('ip', ['-n', box, ...args]);
+    const inHost = (args: string[]) => exec('ip', ['-n', host, ...args]);
+    // as the bridge plugin wires a container: a bridge on the host side, a veth whose peer is eth0 in the box
+    await inHost(['link', 'add', 't6ljbr', 'type', 'bridge']);
+    await inHost(['link', 'add', 't6ljv0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', box]);
+    await inHost(['link', 'set', 't6ljv0', 'master', 't6ljbr']);
+    for (const l of ['t6ljbr', 't6ljv0']) await inHost(['link', 'set', l, 'up']);
+    await inBox(['link', 'set', 'eth0', 'mtu', '1400']);
+    await inBox(['link', 'set', 'eth0', 'up']);
+    await inBox(['addr', 'add', '10.77.0.2/24', 'dev', 'eth0']);
+    await inBox(['addr', 'add', 'fd00:77::2/64', 'dev', 'eth0', 'nodad']);
+    await inBox(['route', 'add', 'default', 'via', '10.77.0.1', 'dev', 'eth0']);
+    await inBox(['-6', 'route', 'add', 'default', 'via', 'fd00:77::1', 'dev', 'eth0']);
+
+    const hostSide = await readLinks(exec, { pin: `/var/run/netns/${host}` });
+    const v0 = hostSide.find((l) => l.ifname === 't6ljv0');
+    assert.equal([v0?.kind, v0?.master, v0?.up], ['veth', 't6ljbr', true]);
+    assert.is(hostSide.find((l) => l.ifname === 't6ljbr')?.kind, 'bridge');
+    const eth0 = (await readLinks(exec, { pin: `/var/run/netns/${box}` })).find((l) => l.ifname === 'eth0');
+    assert.equal([eth0?.kind, eth0?.up, eth0?.mtu, eth0?.master], ['veth', true, 1400, undefined]);
+    assert.equal(
+      eth0?.addrs.filter((a) => a.scope === 'global').map((a) => `${a.family} ${a.local}/${a.prefixlen}`),
+      ['4 10.77.0.2/24', '6 fd00:77::2/64'],
+    );
+    assert.is(eth0?.peerIfindex, v0?.ifindex, 'eth0 names its peer on the host side by index');
+    assert.type(eth0?.peerNetnsId, 'number', 'in another netns');
+    assert.match(eth0?.mac ?? '', /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+
+    const routes = await readRoutes(exec, { pin: `/var/run/netns/${box}`, filter: ['default'] });
+    assert.equal(
+      routes.map((r) => [r.family, r.dst, r.gateway, r.dev]),
+      [
+        [4, 'default', '10.77.0.1', 'eth0'],
+        [6, 'default', 'fd00:77::1', 'eth0'],
+      ],
+    );
+  } finally {
+    await exec('ip', ['netns', 'del', box], { allowFail: true });
+    await exec('ip', ['netns', 'del', host], { allowFail: true });
   }
 });
 
