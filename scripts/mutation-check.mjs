@@ -75,12 +75,12 @@ const MUTATIONS = [
     tests: [['cli', '^e2e/private-host\\.test\\.ts$']],
   },
   {
-    name: 'a down that leaves the shared chains to the first instance',
-    why: 'each instance judges the shared chains by what it found itself, not by the host record (the leak this suite found)',
+    name: 'shared chains judged by each instance alone',
+    why: "an instance notes the shared chains it found itself, not the host record's from before the first instance (the leak this suite found: the last one out leaves them)",
     pkg: 'host-setup',
-    file: 'packages/host-setup/src/down.ts',
-    from: '(left.sharedChainsBefore ?? s.sharedChainsBefore)',
-    to: 's.sharedChainsBefore',
+    file: 'packages/host-setup/src/up.ts',
+    from: 'state.sharedChainsBefore = record.sharedChainsBefore ?? chainsNow;',
+    to: 'state.sharedChainsBefore = chainsNow;',
     tests: [['cli', '^e2e/private-host\\.test\\.ts$']],
   },
   {
