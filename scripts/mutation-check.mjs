@@ -76,12 +76,15 @@ const MUTATIONS = [
   },
   {
     name: 'shared chains judged by each instance alone',
-    why: "an instance notes the shared chains it found itself, not the host record's from before the first instance (the leak this suite found: the last one out leaves them)",
-    pkg: 'host-setup',
-    file: 'packages/host-setup/src/up.ts',
-    from: 'state.sharedChainsBefore = record.sharedChainsBefore ?? chainsNow;',
-    to: 'state.sharedChainsBefore = chainsNow;',
-    tests: [['cli', '^e2e/private-host\\.test\\.ts$']],
+    why: "the host record keeps the latest instance's view of the shared chains, not the first one's (the leak this suite found: the last one out leaves them)",
+    pkg: 'core',
+    file: 'packages/core/src/host/record.ts',
+    from: 'const chains = fresh ? opts.sharedChainsNow : (r?.sharedChainsBefore ?? opts.sharedChainsNow);',
+    to: 'const chains = opts.sharedChainsNow ?? r?.sharedChainsBefore;',
+    tests: [
+      ['core', '^host/record\\.test\\.ts$'],
+      ['cli', '^e2e/private-host\\.test\\.ts$'],
+    ],
   },
   {
     name: 'a restore that skips the sysctls',
