@@ -11,9 +11,16 @@
 // Root only (the tests touch the kernel), long (a rebuild and real end-to-end tests per mutation: about half an
 // hour on 2 cores), so it is not part of `pnpm check`. The scratch copy is `git archive HEAD`: commit first.
 // Test names: CNI_TEST_PREFIX is always "mut", CNI_TEST_NET4 comes from the environment (172.30 by default):
-// give it a /16 nobody else on the host uses, as for any test run.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// give it a /16 nobody else on the host uses, as for any test run; every test root goes into a folder of the
+// run's own (TMPDIR=/tmp/cni-mut-…).
+//
+// Nothing may be left on the host, whatever a mutation breaks: testkit's forced teardown does not use the
+// product's teardown code, and after every mutation (the product whole again) testkit's sweep looks for anything
+// of the run (the prefix, the /16, the folder) and removes it; the script fails when it found something, as a
+// hole in the tests' cleanup. Stopped by Ctrl-C or SIGTERM, it lets the running tests clean up, puts the mutated
+// file back, sweeps and removes its folders before it exits.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,6 +142,27 @@ const MUTATIONS = [
     tests: [['testkit', '^snapshot(-filter)?\\.test\\.ts$']],
   },
   {
+    name: 'a forced teardown blind to the port mappings',
+    why: "testkit's forceTeardown leaves portmap's DNAT chains and their jumps (what failed tests once left on the host)",
+    pkg: 'testkit',
+    file: 'packages/testkit/src/cleanup.ts',
+    from: 'for (const chain of [n.masqChain, n.dnatChain]) if (rs.chains.has(chain)) ours.add(chain);',
+    to: 'for (const chain of [n.masqChain]) if (rs.chains.has(chain)) ours.add(chain);',
+    tests: [
+      ['testkit', '^cleanup\\.test\\.ts$'],
+      ['cli', '^e2e/force-teardown\\.test\\.ts$'],
+    ],
+  },
+  {
+    name: 'a test stopped by a signal skips its cleanup',
+    why: "withCleanup no longer hooks SIGINT/SIGTERM (test-all's time limit, Ctrl-C leave the host as the test had it)",
+    pkg: 'testkit',
+    file: 'packages/testkit/src/cleanup.ts',
+    from: '  hookSignals();\n  pending.add(c);',
+    to: '  pending.add(c);',
+    tests: [['testkit', '^cleanup\\.test\\.ts$']],
+  },
+  {
     name: 'a gate that prints 0 failed',
     why: 'test-all counts no failure in its last line',
     pkg: undefined,
@@ -164,45 +192,122 @@ if (process.getuid?.() !== 0) {
   process.exit(2);
 }
 
+const net4 = process.env.CNI_TEST_NET4 || '172.30';
+// every test root of the run is made in a folder of the run's own (TMPDIR): what a killed test leaves in it is
+// found by place (runc containers, mounts, host-record entries), the rest by the prefix and the /16
+const tmpRoot = mkdtempSync('/tmp/cni-mut-');
 const env = {
   ...process.env,
   CNI_TEST_PREFIX: 'mut',
-  CNI_TEST_NET4: process.env.CNI_TEST_NET4 || '172.30',
+  CNI_TEST_NET4: net4,
+  TMPDIR: tmpRoot,
   TURBO_TELEMETRY_DISABLED: '1',
   DO_NOT_TRACK: '1',
   NO_COLOR: '1',
 };
 delete env.FORCE_COLOR;
-function run(argv, cwd, quiet = true) {
-  const [cmd, ...rest] = argv;
-  const r = spawnSync(cmd, rest, { cwd, env, encoding: 'utf8', stdio: quiet ? 'pipe' : 'inherit', maxBuffer: 256 * 1024 * 1024 });
-  return { code: r.status ?? 1, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
-}
-function must(argv, cwd, what) {
-  const r = run(argv, cwd);
-  if (r.code !== 0) {
-    console.error(`error: ${what} failed (${argv.join(' ')}):\n${r.out.slice(-3000)}`);
-    process.exit(1);
-  }
-}
-const lastLine = (out) => out.trim().split('\n').at(-1) ?? '';
 const log = (s) => process.stdout.write(`${s}\n`);
+const lastLine = (out) => out.trim().split('\n').at(-1) ?? '';
+
+// Stopped from outside (Ctrl-C, SIGTERM, a closed terminal), the script passes the signal on once to what runs
+// (test-all passes it to the test file, whose cleanup runs; see testkit's withCleanup), waits for it, puts the
+// mutated file back, rebuilds, sweeps and removes its folders. A second signal ends it at once.
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+let active; // the child process running now, in a process group of its own
+let stopped;
+for (const [sig, n] of Object.entries(SIGNALS)) {
+  process.on(sig, () => {
+    if (stopped) process.exit(128 + n);
+    stopped = sig;
+    log(`\n${sig}: stopping; the running step cleans up, then the mutated file is put back and the host swept`);
+    if (active) {
+      try {
+        process.kill(-active.pid, sig);
+      } catch {
+        /* gone already */
+      }
+    }
+  });
+}
+
+/** Runs argv in its own process group (so a Ctrl-C reaches it once, through us), collecting its output. */
+function run(argv, cwd) {
+  const [cmd, ...rest] = argv;
+  return new Promise((resolve) => {
+    const child = spawn(cmd, rest, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    active = child;
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', (e) => {
+      active = undefined;
+      resolve({ code: 1, out: `${out}${e.message}` });
+    });
+    child.on('close', (code, signal) => {
+      active = undefined;
+      resolve({ code: code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : 1), out });
+    });
+  });
+}
 
 // the scratch copy: what is committed, installed from the store, built
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'cni-demo-mutation-'));
-log(`scratch copy of HEAD: ${scratch}`);
+log(`scratch copy of HEAD: ${scratch}; test roots in ${tmpRoot}`);
+let restore; // puts the mutated file back, while one is mutated
+const leftovers = [];
+
+/** What the tests left on the host, removed and noted (none is the expectation: their cleanup must hold). */
+async function sweepAfter(what) {
+  const r = await run(
+    [process.execPath, 'packages/testkit/dist/scripts/sweep.mjs', '--prefix', 'mut', '--net4', net4, '--tmp', tmpRoot],
+    scratch,
+  );
+  if (r.code === 0) return;
+  const lines = r.out.trim();
+  leftovers.push(`after ${what}:\n${lines.replace(/^/gm, '    ')}`);
+  log(`LEFT ON THE HOST after ${what} (now removed):\n${lines.replace(/^/gm, '    ')}`);
+}
+
+/** Puts back what is mutated, sweeps, removes the folders (the scratch copy stays with --keep), exits. */
+async function finish(code) {
+  if (restore) await restore();
+  if (existsSync(path.join(scratch, 'packages/testkit/dist/scripts/sweep.mjs'))) {
+    await sweepAfter(stopped ? `the run stopped by ${stopped}` : 'the run');
+    const check = await run(
+      [process.execPath, 'packages/testkit/dist/scripts/sweep.mjs', '--prefix', 'mut', '--net4', net4, '--tmp', tmpRoot, '--dry-run'],
+      scratch,
+    );
+    if (check.code !== 0) log(`error: still on the host after the sweep:\n${check.out}`);
+    if (check.code !== 0 || leftovers.length > 0) code = 1;
+  }
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${tmpRoot}/`);
+  if (mounted) log(`note: something is still mounted under ${tmpRoot}; left in place`);
+  else rmSync(tmpRoot, { recursive: true, force: true });
+  if (!keep) rmSync(scratch, { recursive: true, force: true });
+  process.exit(stopped ? 128 + SIGNALS[stopped] : code);
+}
+
+async function must(argv, cwd, what) {
+  const r = await run(argv, cwd);
+  if (stopped) await finish(1);
+  if (r.code !== 0) {
+    log(`error: ${what} failed (${argv.join(' ')}):\n${r.out.slice(-3000)}`);
+    await finish(1);
+  }
+}
+
 const archive = spawnSync('git', ['-C', REPO, 'archive', '--format=tar', 'HEAD'], { maxBuffer: 512 * 1024 * 1024 });
 if (archive.status !== 0) {
-  console.error(`error: git archive failed: ${archive.stderr}`);
-  process.exit(1);
+  log(`error: git archive failed: ${archive.stderr}`);
+  await finish(1);
 }
 const untar = spawnSync('tar', ['-x', '-C', scratch], { input: archive.stdout });
 if (untar.status !== 0) {
-  console.error(`error: tar failed: ${untar.stderr}`);
-  process.exit(1);
+  log(`error: tar failed: ${untar.stderr}`);
+  await finish(1);
 }
-must(['pnpm', 'install', '--frozen-lockfile', '--prefer-offline'], scratch, 'pnpm install');
-must(['pnpm', 'turbo', 'run', 'build', '--output-logs=errors-only'], scratch, 'the first build');
+await must(['pnpm', 'install', '--frozen-lockfile', '--prefer-offline'], scratch, 'pnpm install');
+await must(['pnpm', 'turbo', 'run', 'build', '--output-logs=errors-only'], scratch, 'the first build');
 
 const build = (pkg) =>
   pkg ? run(['pnpm', 'turbo', 'run', 'build', `--filter=...@cni-demo/${pkg}`, '--output-logs=errors-only'], scratch) : { code: 0, out: '' };
@@ -211,11 +316,13 @@ const test = (t) => run([process.execPath, 'scripts/test-all.mjs', t[0], t[1]], 
 // every selection passes unmutated first
 const selections = [...new Map(chosen.flatMap((m) => m.tests).map((t) => [sel(t), t])).values()];
 for (const t of selections) {
-  const r = test(t);
+  const r = await test(t);
+  if (stopped) await finish(1);
   log(`baseline  ${sel(t).padEnd(50)} ${r.code === 0 ? 'passes' : 'FAILS'}  (${lastLine(r.out)})`);
+  await sweepAfter(`the baseline of ${sel(t)}`);
   if (r.code !== 0) {
-    console.error(`error: ${sel(t)} fails without any mutation, so it cannot show one is caught:\n${r.out.slice(-3000)}`);
-    process.exit(1);
+    log(`error: ${sel(t)} fails without any mutation, so it cannot show one is caught:\n${r.out.slice(-3000)}`);
+    await finish(1);
   }
 }
 
@@ -229,23 +336,32 @@ for (const m of chosen) {
     continue;
   }
   writeFileSync(file, original.replace(m.from, m.to));
-  try {
-    const b = build(m.pkg);
-    if (b.code !== 0) {
-      results.push({ m, caught: false, note: `the mutated code does not build (make it a change that compiles):\n${b.out.slice(-1500)}` });
-      continue;
+  restore = async () => {
+    restore = undefined;
+    writeFileSync(file, original);
+    const b = await build(m.pkg);
+    if (b.code !== 0) log(`error: the unmutated ${m.pkg} did not build again:\n${b.out.slice(-1500)}`);
+  };
+  const b = await build(m.pkg);
+  if (stopped) await finish(1);
+  if (b.code !== 0) {
+    results.push({ m, caught: false, note: `the mutated code does not build (make it a change that compiles):\n${b.out.slice(-1500)}` });
+  } else {
+    const runs = [];
+    for (const t of m.tests) {
+      runs.push({ t, r: await test(t) });
+      if (stopped) await finish(1);
     }
-    const runs = m.tests.map((t) => ({ t, r: test(t) }));
     const red = runs.filter((x) => x.r.code !== 0);
     results.push({
       m,
       caught: red.length > 0,
       note: runs.map((x) => `${sel(x.t)}: ${x.r.code === 0 ? 'still green' : 'red'} (${lastLine(x.r.out)})`).join('; '),
     });
-  } finally {
-    writeFileSync(file, original);
-    build(m.pkg);
   }
+  // the product is whole again before the sweep runs on it
+  await restore();
+  await sweepAfter(`"${m.name}"`);
   const r = results.at(-1);
   log(`${r.caught ? 'caught  ' : 'MISSED  '}${m.name}: ${r.note}`);
 }
@@ -253,5 +369,6 @@ for (const m of chosen) {
 const missed = results.filter((r) => !r.caught);
 log(`\n${results.length - missed.length} of ${results.length} mutations caught`);
 for (const r of missed) log(`  missed: ${r.m.name} (${r.m.why}): ${r.note}`);
-if (!keep) rmSync(scratch, { recursive: true, force: true });
-process.exit(missed.length === 0 ? 0 : 1);
+if (leftovers.length > 0)
+  log(`\nthe tests left things on the host ${leftovers.length} time(s) (removed by the sweep): their cleanup has a hole`);
+await finish(missed.length === 0 && leftovers.length === 0 ? 0 : 1);

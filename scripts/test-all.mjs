@@ -32,8 +32,9 @@ const runFile = path.join(here, 'test-all', 'run-file.mjs');
 // so only a hang reaches it.
 const DEFAULT_TIMEOUT_S = 900;
 const TIMEOUT_VAR = 'CNI_TEST_FILE_TIMEOUT_S';
-// after the time limit: SIGTERM to the file's process group, then SIGKILL if it is still there
-const KILL_GRACE_MS = 10_000;
+// after the time limit: SIGTERM to the file's process group (testkit runs the cleanup of the test it stopped), then
+// SIGKILL if it is still there once that cleanup had a minute
+const KILL_GRACE_MS = 60_000;
 // after a file's process exited: how long the processes it started may take to end on their own
 const LEFT_GRACE_MS = 5_000;
 

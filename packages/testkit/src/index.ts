@@ -146,3 +146,4 @@ export * from './snapshot-filter.js';
 export * from './private-netns.js';
 export * from './host-assert.js';
 export * from './wait.js';
+export * from './sweep.js';
