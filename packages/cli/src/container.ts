@@ -1,6 +1,15 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
-import { bundleContainers, type Ctx, type RootlessUser, type RuncBundleState, StateStore, UserError, UsageError } from '@cni-demo/core';
+import {
+  bundleContainers,
+  type Ctx,
+  type RootlessUser,
+  type RuncBundleState,
+  runcArgv,
+  StateStore,
+  UserError,
+  UsageError,
+} from '@cni-demo/core';
 
 /** A container of a running instance, as runc-bundle recorded it. */
 export interface ContainerRef {
@@ -53,9 +62,8 @@ export function findContainer(ctx: Ctx): ContainerRef {
 
 /** argv of a runc call for the container: as the rootless user when it has one (setpriv: no shell, no login). */
 export function runcArgvFor(c: ContainerRef, args: string[]): string[] {
-  const runc = ['runc', '--root', c.runcRoot, ...args];
-  if (!c.rootless) return runc;
-  return ['setpriv', '--reuid', String(c.rootless.uid), '--regid', String(c.rootless.gid), '--clear-groups', '--', ...runc];
+  const [cmd, rest] = runcArgv(c.runcRoot, c.rootless, ...args);
+  return [cmd, ...rest];
 }
 
 /** The container must be running for exec: runc's own word, asked as the user runc runs as for it. */
@@ -76,12 +84,28 @@ export async function requireRunning(ctx: Ctx, c: ContainerRef): Promise<void> {
 }
 
 /**
- * The container's output file (its stdout and stderr, kept by runc-bundle in the bundle). Opened without
- * following a link and only when it is a regular file: in rootless mode the folder is the user's, and root
- * must not be made to print whatever a link there points at. Returns the bytes to write.
+ * The container's output (its stdout and stderr, kept in the bundle by runc-bundle's log keeper, capped at
+ * --container-log-max-bytes): the older `container.log.1`, when there is one, then `container.log`. Each is
+ * opened without following a link and only when it is a regular file. Returns the bytes to write.
  */
 export function readContainerLog(c: ContainerRef): Buffer {
   const file = path.join(c.bundleDir, 'container.log');
+  let older: Buffer | undefined;
+  try {
+    older = readLogFile(c, `${file}.1`);
+  } catch {
+    /* no older file yet: the output has not reached half the cap */
+  }
+  try {
+    return Buffer.concat([older ?? Buffer.alloc(0), readLogFile(c, file)]);
+  } catch (e) {
+    // the keeper renames container.log to .1 and opens a new one: between the two there is only the older file
+    if (older && e instanceof UserError && /ENOENT/.test(e.message)) return older;
+    throw e;
+  }
+}
+
+function readLogFile(c: ContainerRef, file: string): Buffer {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);

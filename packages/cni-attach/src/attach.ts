@@ -13,6 +13,8 @@ import {
   loadNetconf,
   nodeMode,
   nodeOfContainer,
+  OWNER_ARG,
+  ownerMark,
   type PortMapping,
   parsePortMap,
   podAddresses,
@@ -73,12 +75,16 @@ export function runtimeConf(
   containerId: string = ctx.names.containerId,
   capabilityArgs?: Record<string, unknown>,
 ): RuntimeConf {
-  // IgnoreUnknown: plugins that parse CNI_ARGS reject keys they do not know without it
+  // IgnoreUnknown: plugins that parse CNI_ARGS reject keys they do not know without it. The owner mark goes
+  // into libcni's cache entry with the args: the attachment says which instance made it (host/ownership.ts)
   return {
     containerId,
     netns,
     ifName: ctx.config.ifname,
-    args: [['IgnoreUnknown', '1']],
+    args: [
+      ['IgnoreUnknown', '1'],
+      [OWNER_ARG, ownerMark(ctx.config)],
+    ],
     ...(capabilityArgs ? { capabilityArgs } : {}),
   };
 }

@@ -9,10 +9,12 @@ import {
   containerIds,
   createProgress,
   faultPoint,
-  isNumberedContainerOf,
+  hasOwnerMark,
   linkInNetns,
   mapLimit,
+  pinKind,
   readLeases,
+  recordedContainerIds,
   requireRoot,
 } from '@cni-demo/core';
 import { capabilityArgsFor, runtimeConf, runtimeFor } from './attach.js';
@@ -28,11 +30,15 @@ import { loadListForDown, networkForDown, releaseLeases, removeConfCopy } from '
 export async function down(ctx: Ctx): Promise<void> {
   requireRoot('cni-attach down');
   const s = ctx.state.read<CniAttachState>('cni-attach');
-  const all = new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...containerIds(ctx.config)]);
+  // only what this instance made (core host/ownership.ts): the attachments its state names, the containers
+  // it keeps a record of, and (below) cache entries carrying its mark; a configured id it has no record of
+  // is someone else's, or nothing
+  const all = ownedIds(ctx, s);
   // the nodes' containers first, each node's DEL inside it; the rest are the host's, as today
   const onNodes = new Set(await downNodeAttachments(ctx, s, all));
   const ids = new Set([...all].filter((id) => !onNodes.has(id)));
   if (ids.size === 0) {
+    notOwned(ctx, all);
     ctx.state.remove('cni-attach');
     ctx.state.removeDirIfEmpty();
     return;
@@ -42,16 +48,14 @@ export async function down(ctx: Ctx): Promise<void> {
   let proof: Promise<void> = Promise.resolve();
   let masqMayLeak = !list;
   if (!list) {
-    const leases = releaseLeases(ctx, view);
+    const leases = releaseLeases(ctx, view, ids);
     ctx.log.info(`cni-attach: no network config left to run DEL with${leases.length ? `; released leases ${leases.join(', ')}` : ''}`);
   } else {
     const cni = runtimeFor(ctx, s?.pluginDirs ?? ctx.config.pluginDirs.filter((d) => existsSync(d)));
     // attachments the cache knows for this instance that the state does not list (a crash after ADD, or
-    // an up with a smaller --containers than the one before): only <id>-<n>, the names this instance owns
-    // (its netns pins carry the same names, so no other instance can hold them at the same time)
+    // an up with a smaller --containers than the one before): those whose CNI_ARGS carry our mark
     for (const e of listCachedAttachments(cni.cacheDir)) {
-      if (e.networkName === list.name && isNumberedContainerOf(ctx.config, e.containerId) && !onNodes.has(e.containerId))
-        ids.add(e.containerId);
+      if (e.networkName === list.name && hasOwnerMark(ctx.config, e.cniArgs) && !onNodes.has(e.containerId)) ids.add(e.containerId);
     }
     // without state, DEL only where an ADD left a trace (a cache entry, a pin, a lease): a DEL for a container
     // never attached is not free, host-local makes its store folder and lock file for it
@@ -65,7 +69,8 @@ export async function down(ctx: Ctx): Promise<void> {
     const progress = createProgress('detach', todo.length, { quiet: ctx.config.json || Boolean(ctx.log.quiet) });
     await mapLimit(todo, ctx.config.concurrency, async (id) => {
       const pin = path.join(ctx.config.netnsDir, id);
-      const netns = existsSync(pin) ? pin : '';
+      // DEL enters the netns only through a pin that is a network namespace (ours: the id is)
+      const netns = pinKind(pin) === 'netns' ? pin : '';
       const cached = readCacheEntry(cni.cacheDir, list.name, id, ctx.config.ifname);
       // the plugin can leave its NAT chain only when it had neither the netns nor the cached result to go by
       if (!netns || !cached) masqMayLeak = true;
@@ -98,7 +103,22 @@ export async function down(ctx: Ctx): Promise<void> {
     : Promise.resolve([]);
   const settled = await Promise.allSettled([proof, masq]);
   for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  notOwned(ctx, ids);
   removeConfCopy(ctx);
   ctx.state.remove('cni-attach');
   ctx.state.removeDirIfEmpty();
+}
+
+/** The container ids this instance's records name: the attachments in its state, the containers runc-bundle made. */
+export function ownedIds(ctx: Ctx, s: CniAttachState | undefined): Set<string> {
+  return new Set<string>([...(s ? attachmentsOf(s).map((a) => a.containerId) : []), ...recordedContainerIds(ctx.config)]);
+}
+
+/** Says which configured ids down left alone because this instance has no record of them, when something is there. */
+function notOwned(ctx: Ctx, ids: Set<string>): void {
+  for (const id of containerIds(ctx.config)) {
+    if (ids.has(id)) continue;
+    const pin = path.join(ctx.config.netnsDir, id);
+    if (pinKind(pin) !== 'absent') ctx.log.warn(`${id}: netns pin ${pin} left alone: this instance has no record of making it`);
+  }
 }

@@ -6,13 +6,14 @@ import {
   type Ctx,
   createProgress,
   faultPoint,
+  hasOwnerMark,
   isMountPoint,
-  isNumberedContainerOf,
   leaseDir,
   linkInNetns,
   mapLimit,
   nodeNames,
   nodeOfContainer,
+  pinKind,
   readLeases,
   readLinks,
 } from '@cni-demo/core';
@@ -29,8 +30,9 @@ export async function downNodeAttachments(ctx: Ctx, s: CniAttachState | undefine
   const network = s?.network ?? c.network;
   const cacheDir = s?.cniCacheDir ?? c.cniCacheDir;
   const ifname = s?.ifName ?? c.ifname;
+  // attachments an earlier, larger run left: those carrying this instance's mark (host/ownership.ts)
   for (const e of listCachedAttachments(cacheDir)) {
-    if (e.networkName === network && isNumberedContainerOf(c, e.containerId)) ids.add(e.containerId);
+    if (e.networkName === network && hasOwnerMark(c, e.cniArgs)) ids.add(e.containerId);
   }
   const byNode = new Map<number, string[]>();
   for (const id of ids) {
@@ -59,7 +61,8 @@ export async function downNodeAttachments(ctx: Ctx, s: CniAttachState | undefine
     const pinned: string[] = [];
     await mapLimit(nodeIds, c.concurrency, async (id) => {
       const pin = path.join(c.netnsDir, id);
-      const netns = existsSync(pin) ? pin : '';
+      // DEL enters the netns only through a pin that is a network namespace (ours: the id is)
+      const netns = pinKind(pin) === 'netns' ? pin : '';
       const cached = readCacheEntry(cacheDir, network, id, ifname);
       const caps = cached?.capabilityArgs as Record<string, unknown> | undefined;
       await cni.delNetworkList(list, runtimeConf(ctx, netns, id, caps && Object.keys(caps).length > 0 ? caps : undefined));

@@ -88,11 +88,10 @@ export function networkForDown(ctx: Ctx): NetworkView | undefined {
   }
 }
 
-/** Last resort when no config is left to run DEL with: the host-local leases naming our containers are removed. */
-export function releaseLeases(ctx: Ctx, view = networkForDown(ctx)): string[] {
+/** Last resort when no config is left to run DEL with: the host-local leases naming our containers (`ids`: ours) are removed. */
+export function releaseLeases(ctx: Ctx, view: NetworkView | undefined, ids: ReadonlySet<string>): string[] {
   const dir = view ? networkLeaseDir(view) : undefined;
   if (!view?.leaseStore || !dir) return [];
-  const ids = new Set(containerIds(ctx.config));
   const mine = readLeases(view.leaseStore, view.name).filter((l) => ids.has(l.containerId));
   for (const l of mine) rmSync(path.join(dir, l.address), { force: true });
   return mine.map((l) => l.address);

@@ -13,6 +13,7 @@ import {
   mapLimit,
   nodeNames,
   nodeOfContainer,
+  printable,
   type RuncBundleState,
   requireRoot,
   UserError,
@@ -90,7 +91,8 @@ export async function up(ctx: Ctx): Promise<CniAttachState> {
   };
   ctx.state.write('cni-attach', state);
   if (attachments.length === 1) {
-    if (!ctx.config.json) ctx.log.out(`${JSON.stringify(first.result, null, 2)}\n`);
+    // what the plugins said, as JSON with every control or bidi character escaped (printable keeps it valid JSON)
+    if (!ctx.config.json) ctx.log.out(`${printable(JSON.stringify(first.result, null, 2), { keepNewlines: true })}\n`);
     ctx.log.info(`${state.ifName} in ${first.netns}: ${[first.ipv4, first.ipv6].filter(Boolean).join(', ')}`);
   } else {
     ctx.log.info(`${attachments.length} containers attached to ${list.name}`);
@@ -124,8 +126,16 @@ async function attachOne(ctx: Ctx, cni: CniRuntime, list: NetworkConfigList, c: 
       throw addFailed(list, c.containerId, e, undone);
     }
   }
-  // the plugins return DNS and addresses but write no files: the container's resolv.conf and hosts are ours
-  if (c.etcFiles) fillEtcFiles(c.etcFiles, result as EtcSource);
+  // the plugins return DNS and addresses but write no files: the container's resolv.conf and hosts are ours.
+  // A value they cannot hold (a line break in a search domain) is refused: the attachment is released again
+  if (c.etcFiles) {
+    try {
+      fillEtcFiles(c.etcFiles, result as EtcSource);
+    } catch (e) {
+      await cni.delNetworkList(list, rt).catch(() => undefined);
+      throw e;
+    }
+  }
   return {
     containerId: c.containerId,
     netns: c.netnsPath,

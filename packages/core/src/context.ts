@@ -7,6 +7,7 @@ import { createLogger, type Logger } from './log.js';
 import { type Names, names } from './names.js';
 import type { StageName, StepName } from './graph.js';
 import { StateStore } from './state.js';
+import { printable } from './text.js';
 import { recordTiming } from './timings.js';
 
 /** What every step's up/down receives: nothing global, so tests pass their own. */
@@ -116,7 +117,8 @@ export async function runStep(entry: StepEntry): Promise<number> {
       const outcome: StepOutcome = { step: entry.step, action: entry.action, ok, startedAt, durationMs };
       if (result !== undefined) outcome.result = result;
       if (e !== undefined) outcome.error = errorJson(e);
-      process.stdout.write(`${JSON.stringify(outcome)}\n`);
+      // JSON.stringify escapes C0 controls; printable also escapes C1 and bidi characters, as JSON escapes
+      process.stdout.write(`${printable(JSON.stringify(outcome))}\n`);
     }
   };
   try {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import type { Stream } from 'node:stream';
 import { CommandError, lastLines, quoteArgv } from './errors.js';
 
 export interface ExecOptions {
@@ -10,10 +10,19 @@ export interface ExecOptions {
   allowFail?: boolean;
   timeoutMs?: number;
   cwd?: string;
-  /** send the child's stdout and stderr to this file (for processes that outlive the call, like runc create) */
-  outputFile?: string;
+  /**
+   * send the child's stdout and stderr here instead of to us (for processes that outlive the call, like runc
+   * create, whose container keeps them): a descriptor or a stream that has one (a file, a pipe)
+   */
+  output?: ExecOutput;
   /** keep stdout byte for byte (a raw manifest is hashed: a stripped newline would change its digest) */
   keepFinalNewline?: boolean;
+}
+
+export interface ExecOutput {
+  to: number | Stream;
+  /** the last lines written there, for the error when the command fails */
+  tail: () => Promise<string>;
 }
 
 export interface ExecResult {
@@ -39,7 +48,7 @@ export function createExec(hooks: ExecHooks = {}): Exec {
   return async (cmd, args = [], opts = {}) => {
     const argv = [cmd, ...args];
     hooks.onCommand?.(quoteArgv(argv));
-    if (opts.outputFile) return spawnToFile(argv, opts, opts.outputFile);
+    if (opts.output) return spawnTo(argv, opts, opts.output);
     const r = await spawnCollect(argv, opts);
     if (r.failed && !opts.allowFail) {
       throw new CommandError({
@@ -167,17 +176,16 @@ export function recordingExec(
 }
 
 /**
- * For a process whose children outlive it (runc create leaves the container's init holding its stdio):
- * the file's fd goes straight to the child. A pipe that we read would be kept open by the container,
- * and the call would never end.
+ * For a process whose children outlive it (runc create leaves the container's init holding its stdio): the
+ * descriptor goes straight to the child. A pipe that we read would be kept open by the container, and the
+ * call would never end.
  */
-function spawnToFile(argv: string[], opts: ExecOptions, file: string): Promise<ExecResult> {
+function spawnTo(argv: string[], opts: ExecOptions, output: ExecOutput): Promise<ExecResult> {
   const [cmd = '', ...args] = argv;
-  const fd = openSync(file, 'a', 0o600);
   const started = performance.now();
   return new Promise<ExecResult>((resolve, reject) => {
     const child = spawn(cmd, args, {
-      stdio: ['ignore', fd, fd],
+      stdio: ['ignore', output.to, output.to],
       env: { ...process.env, ...opts.env },
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
     });
@@ -190,31 +198,18 @@ function spawnToFile(argv: string[], opts: ExecOptions, file: string): Promise<E
       : undefined;
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
-      closeSync(fd);
       reject(new CommandError({ argv, stdout: '', stderr: String(e), durationMs: performance.now() - started }));
     });
-    child.on('exit', (code, signal) => {
+    child.on('exit', async (code, signal) => {
       if (timer) clearTimeout(timer);
-      closeSync(fd);
       const durationMs = performance.now() - started;
-      let output = '';
-      try {
-        output = lastLines(readFileSync(file, 'utf8'), 20);
-      } catch {
-        /* unreadable log: the exit code still tells */
-      }
-      const result: ExecResult = { argv, stdout: '', stderr: output, exitCode: code ?? -1, durationMs };
-      if ((code !== 0 || timedOut) && !opts.allowFail) {
+      const failed = code !== 0 || timedOut;
+      // the output is read back only for a failure's message
+      const stderr = failed ? lastLines(await output.tail().catch(() => ''), 20) : '';
+      const result: ExecResult = { argv, stdout: '', stderr, exitCode: code ?? -1, durationMs };
+      if (failed && !opts.allowFail) {
         reject(
-          new CommandError({
-            argv,
-            exitCode: code ?? undefined,
-            signal: signal ?? undefined,
-            stdout: '',
-            stderr: result.stderr,
-            durationMs,
-            timedOut,
-          }),
+          new CommandError({ argv, exitCode: code ?? undefined, signal: signal ?? undefined, stdout: '', stderr, durationMs, timedOut }),
         );
       } else resolve(result);
     });

@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchownSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
-/** Writes a file so that a crash leaves either the old content or the new, never a torn file. */
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
+/**
+ * Writes a file so that a crash leaves either the old content or the new, never a torn file. `owner` is set
+ * on the temporary file's descriptor before the rename, so the name never points at a file with the wrong owner.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600, owner?: { uid: number; gid: number }): void {
   const dir = path.dirname(file);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
     fsyncSync(fd);
   } catch (e) {
     closeSync(fd);

@@ -33,3 +33,7 @@ export * from './host/nodes.js';
 export * from './host/runc.js';
 export * from './masq.js';
 export * from './shared-chains.js';
+export * from './safe-fs.js';
+export * from './text.js';
+export * from './name-rules.js';
+export * from './host/ownership.js';

@@ -1,3 +1,5 @@
+import { printable } from './text.js';
+
 /**
  * Human output goes to stderr (stdout carries data such as the CNI result). Colours on a TTY unless NO_COLOR
  * is set; FORCE_COLOR turns them on anywhere (a CI log that renders them) and, as Node does, wins over
@@ -52,16 +54,19 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const write = (line: string) => {
     if (!opts.quiet) stream.write(`${line}\n`);
   };
+  // messages may quote what an image or plugin said: control characters are shown, never acted on; our
+  // own colours are added after
+  const safe = (m: string) => printable(m, { keepNewlines: true });
   return {
     verbose: Boolean(opts.verbose),
     color,
     quiet: Boolean(opts.quiet),
-    info: (m) => write(m),
+    info: (m) => write(safe(m)),
     out: (t) => {
       if (!opts.quiet) process.stdout.write(t.endsWith('\n') ? t : `${t}\n`);
     },
-    warn: (m) => write(yellow(`warning: ${m}`)),
-    error: (m) => write(red(m)),
+    warn: (m) => write(yellow(`warning: ${safe(m)}`)),
+    error: (m) => write(red(safe(m))),
     command: (q) => {
       if (opts.verbose) write(dim(`$ ${q}`));
     },

@@ -77,14 +77,3 @@ export function httpdContainerId(config: Config): string | undefined {
   if (config.portMap.trim() === '') return undefined;
   return containerIds(config)[Math.max(1, config.httpdContainer) - 1];
 }
-
-/**
- * True for `<id>-<n>` (or a node's `<id>-n<i>-<k>`): a container name this instance owns whatever --containers says now (an up with a
- * larger N may have left more than containerIds lists). Its netns pin has the same name, so no other
- * instance can hold it at the same time.
- */
-export function isNumberedContainerOf(config: Config, containerId: string): boolean {
-  const prefix = `${config.id}-`;
-  // `<id>-<k>`, or a node's `<id>-n<i>-<k>` (an up with more --nodes may have left more than containerIds lists)
-  return containerId.startsWith(prefix) && /^(\d+|n\d+-\d+)$/.test(containerId.slice(prefix.length));
-}

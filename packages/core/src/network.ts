@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { type Config, ifnameProblem } from './config/schema.js';
+import type { Config } from './config/schema.js';
 import { UserError } from './errors.js';
+import { interfaceNameProblem } from './name-rules.js';
 import { networkOf, nthAddress, parseCidr } from './net.js';
 
 /**
@@ -134,14 +135,17 @@ function ipamFacts(ipam: Obj): IpamFacts {
   return { ranges, gateways };
 }
 
-/** A name from the file that becomes a link name: refused unless Linux (and `ip`) can take it as one. */
+/**
+ * A name from the file that becomes a link name: held to the same rule as the config's names
+ * (name-rules.ts), so that iptables, `ip -batch` and the kernel all take it literally.
+ */
 function linkName(value: unknown, where: string, source: string): string {
   const name = typeof value === 'string' ? value : '';
-  const problem = typeof value === 'string' ? ifnameProblem(value) : `${JSON.stringify(value)} is not a string`;
+  const problem = typeof value === 'string' ? interfaceNameProblem(value) : `${JSON.stringify(value)} is not a string`;
   if (problem) {
     throw new UserError(`netconf: ${source}: "${where}" ${problem}`, {
       field: 'netconf',
-      hint: `give "${where}" a Linux interface name (at most 15 bytes, no "/", ":" or white space)`,
+      hint: `give "${where}" a Linux interface name (at most 15 bytes of letters, digits, "_", "." and "-")`,
     });
   }
   return name;

@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config/schema.js';
 import { UserError } from './errors.js';
+import { runcArgv } from './host/runc.js';
+import { rootOwnedDir } from './safe-fs.js';
 import type { RootlessUser } from './states.js';
 
 /** Looks a user up in /etc/passwd by name or uid. */
@@ -46,9 +48,46 @@ export function rootlessUser(config: Config, env: NodeJS.ProcessEnv = process.en
 }
 
 /**
- * Where a rootless instance keeps its rootfs and bundle: the user must reach them, and the state folder is
- * root's alone (0700), so they live beside it in a folder the user owns.
+ * Where a rootless instance keeps its rootfs and bundle: beside the state folder (root's alone, 0700), in a
+ * folder root owns and the user's group may enter (0750), so runc running as the user reaches them but the
+ * user cannot add, swap or remove anything in them. Only the unpacked rootfs inside belongs to the user.
  */
 export function rootlessDir(config: Config, id = config.id): string {
   return path.join(`${config.stateDir}-rootless`, id);
+}
+
+/** rootlessDir made (or checked) as described there: `<state-dir>-rootless` root's 0711, the instance's folder root:<gid> 0750. */
+export function makeRootlessDir(config: Config, user: RootlessUser): string {
+  const dir = rootlessDir(config);
+  const parent = path.dirname(dir);
+  mkdirSync(path.dirname(parent), { recursive: true });
+  rootOwnedDir(parent, 0o711);
+  rootOwnedDir(dir, 0o750, user.gid);
+  return dir;
+}
+
+/** The owner of `file` as a user (named from /etc/passwd when it is there), or undefined when root owns it or it is absent. */
+export function ownerOf(file: string): RootlessUser | undefined {
+  try {
+    const st = lstatSync(file);
+    if (st.uid === 0) return undefined;
+    return lookupUser(String(st.uid)) ?? { name: `uid ${st.uid}`, uid: st.uid, gid: st.gid, home: '/' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The user whose runc holds the instance's containers: the one recorded in state first, else the config's (root mode: none). */
+export function runcUserOf(config: Config, recorded?: RootlessUser): RootlessUser | undefined {
+  if (recorded) return recorded;
+  return config.rootless ? rootlessUser(config) : undefined;
+}
+
+/**
+ * argv of `runc --root <runcRoot> <args>`, run as the rootless user when there is one: its state folder is
+ * the user's, so root running runc there would act on whatever the user wrote into it (a state.json naming
+ * any pid to kill, any namespace to join).
+ */
+export function runcCommand(config: Config, user: RootlessUser | undefined, ...args: string[]): [string, string[]] {
+  return runcArgv(config.runcRoot, user, ...args);
 }

@@ -173,6 +173,8 @@ export interface ContainerBundle {
   containerId: string;
   bundleDir: string;
   pid: number;
+  /** the pid's start time (/proc/<pid>/stat), checked when it was pinned: with the pid it names one process */
+  pidStart?: number;
   netnsPath: string;
   /** the container's root: the image rootfs (one container) or its overlay mount point */
   rootfsDir: string;

@@ -1,6 +1,7 @@
 import {
   bridgePorts,
   type Ctx,
+  interfaceNameProblem,
   type LinkInfo,
   linkExists,
   networkOf,
@@ -138,6 +139,9 @@ export function routeClashes(r: RouteInfo, ours: NonNullable<ReturnType<typeof p
  * fails and names its line, and the mark goes on in the same breath as the bridge.
  */
 export async function ensureBridge(ctx: Ctx, plan: BridgePlan, alias?: string, name = ctx.config.bridge): Promise<void> {
+  // the batch is text: a name it would read as a comment, a quoted word or two words never gets that far
+  const problem = interfaceNameProblem(name);
+  if (problem) throw new UserError(`bridge: ${problem}`, { field: 'bridge', hint: 'choose a bridge name such as br1' });
   const lines: string[] = [];
   if (!plan.existing) lines.push(`link add name ${name} type bridge`);
   const have = new Set((plan.existing?.addrs ?? []).map(norm));

@@ -119,8 +119,10 @@ export async function down(ctx: Ctx): Promise<void> {
   // instance that joined after another had made them would otherwise leave them for good
   const chainsBefore = s ? s.sharedChainsBefore && (left.sharedChainsBefore ?? s.sharedChainsBefore) : left.sharedChainsBefore;
   if (chainsBefore) {
-    const removed = await removeSharedChainsWith(ctx.exec, chainsBefore);
+    const kept: string[] = [];
+    const removed = await removeSharedChainsWith(ctx.exec, chainsBefore, kept);
     if (removed.length > 0) ctx.log.info(`removed the portmap/firewall shared chains: ${removed.join(', ')}`);
+    if (kept.length > 0) ctx.log.info(`kept ${kept.join(', ')}: CNI-ADMIN holds an administrator's rules (never flushed)`);
   }
   removeCreatedDirs(plan.createdDirs, leaseFolder(ctx, s) ?? '');
   ctx.state.remove('host-setup');

@@ -8,10 +8,11 @@ import {
   type Ctx,
   containerIds,
   type HostSetupState,
+  hasOwnerMark,
   isMarkedLink,
-  isNumberedContainerOf,
   linkExists,
   type NetworkView,
+  recordedContainerIds,
   UserError,
 } from '@cni-demo/core';
 import type { BridgeSpec } from './bridge.js';
@@ -161,9 +162,10 @@ export function networkNameProblems(ctx: Ctx, view: NetworkView): UserError[] {
       );
     }
   }
-  const mine = new Set(containerIds(c));
+  // ours: the configured ids, those this instance has a record of, and attachments carrying its mark
+  const mine = new Set([...containerIds(c), ...recordedContainerIds(c)]);
   for (const e of listCachedAttachments(c.cniCacheDir)) {
-    if (e.networkName !== view.name || mine.has(e.containerId) || isNumberedContainerOf(c, e.containerId) || !e.config) continue;
+    if (e.networkName !== view.name || mine.has(e.containerId) || hasOwnerMark(c, e.cniArgs) || !e.config) continue;
     if (digestOf(Buffer.from(e.config, 'base64')) === view.digest) continue;
     problems.push(
       new UserError(

@@ -17,11 +17,13 @@ import {
   listRoutes,
   localConfig,
   missingDirs,
+  ownershipProblems,
   type NetworkView,
   networkLeaseDir,
   nodeMode,
   readSysctl,
   requireRoot,
+  rootlessUser,
   sharedChainsWith,
   sha256,
   UserError,
@@ -74,8 +76,9 @@ async function upHost(
   const ours =
     previous?.createdBridge === true || recorded?.createdBridge === true || (spec !== undefined && isMarkedLink(spec.name, c.id));
   const parent = view.source === 'file' ? planParent(ctx, view) : { problems: [] };
-  // independent looks at the host, made at once; nothing changes before all of them passed
-  const [portProblems, planned, overlaps, more] = await Promise.all([
+  // independent looks at the host, made at once; nothing changes before all of them passed. The names this
+  // instance's containers will take must not be another's (runc-bundle checks again before it makes them)
+  const [portProblems, planned, overlaps, more, owners] = await Promise.all([
     portMapPreflight(ctx, found.pluginDirs, policies, view),
     spec
       ? planBridge(ctx, { ours, spec }).then(
@@ -88,8 +91,9 @@ async function upHost(
       ? Promise.resolve([])
       : listRoutes(ctx.exec).then((routes) => overlapProblems(routes, view.ranges, ownLinks(ctx, view, parent.masterVeth), view.file)),
     moreProblems,
+    ownershipProblems(ctx.exec, c, c.rootless ? rootlessUser(c) : undefined),
   ]);
-  const problems = [...parent.problems, ...networkNameProblems(ctx, view), ...overlaps, ...portProblems, ...more];
+  const problems = [...parent.problems, ...networkNameProblems(ctx, view), ...overlaps, ...portProblems, ...more, ...owners.problems];
   if (planned && 'e' in planned) {
     if (!(planned.e instanceof UserError) || problems.length === 0) throw planned.e;
     throw new UserErrors([planned.e, ...problems], 'host-setup refused to change the host');

@@ -1,23 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CommandError, type Ctx, type RootlessUser, rootlessDir, UserError } from '@cni-demo/core';
+import { CommandError, type Ctx, makeRootlessDir, type RootlessUser, removeTree, rootOwnedDir, UserError } from '@cni-demo/core';
 import { ENTRY_TAG } from './cache.js';
 import { formatFree, roomAt } from './disk.js';
 
 /**
- * Where this instance's rootfs goes. Rootless: in a folder the user owns beside the state folder (which is
- * root's alone), so runc running as that user can reach it.
+ * Where this instance's rootfs goes. Rootless: in the instance's rootless folder beside the state folder
+ * (core makeRootlessDir: root's, open to the user's group), so runc running as that user can reach it.
  */
 export function unpackTarget(ctx: Ctx, user: RootlessUser | undefined): string {
   if (!user) return ctx.names.unpackDir;
-  const dir = rootlessDir(ctx.config);
-  const parent = path.dirname(dir);
-  mkdirSync(parent, { recursive: true, mode: 0o711 });
-  chmodSync(parent, 0o711);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chownSync(dir, user.uid, user.gid);
-  return path.join(dir, 'image');
+  return path.join(makeRootlessDir(ctx.config, user), 'image');
 }
 
 /** The cache entry's own unpacked bundle (rootfs/ plus umoci's metadata), shared by every root instance. */
@@ -42,24 +36,37 @@ export function removeAbandonedUnpacks(target: string): void {
 
 /**
  * umoci unpack into a temporary sibling, renamed into place only when complete: a failure (a bad layer, a
- * full disk, however umoci reports it) leaves no partial rootfs. umoci applies whiteouts, hard links and ownership from the layers.
- * Rootless: umoci's --rootless mode (as `umoci unpack --rootless` in the walkthrough), then the tree is
- * given to the user, whose uid is root inside the container's user namespace.
+ * full disk, however umoci reports it) leaves no partial rootfs. umoci applies whiteouts, hard links and
+ * ownership from the layers. Rootless: umoci's --rootless mode (as `umoci unpack --rootless` in the
+ * walkthrough), in a staging folder only root can enter; then the rootfs (only it) is given to the user, whose
+ * uid is root inside the container's user namespace, and the bundle is moved into place. The user never sees
+ * the tree before it is theirs, and an earlier tree of theirs is removed as the user (core removeTree), not by
+ * root walking it.
  */
 export async function unpackInto(ctx: Ctx, entry: string, target: string, user: RootlessUser | undefined): Promise<void> {
-  const tmp = `${target}.tmp-${randomBytes(4).toString('hex')}`;
-  mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+  const staging = user ? path.join(path.dirname(target), '.staging') : path.dirname(target);
+  if (user) {
+    rootOwnedDir(staging, 0o700);
+    // left by a run killed mid-unpack: never reachable by the user, so root may remove it
+    for (const n of readdirSync(staging)) rmSync(path.join(staging, n), { recursive: true, force: true });
+  } else mkdirSync(staging, { recursive: true, mode: 0o700 });
+  const tmp = user ? path.join(staging, `tmp-${randomBytes(4).toString('hex')}`) : `${target}.tmp-${randomBytes(4).toString('hex')}`;
   try {
     await ctx.exec('umoci', ['unpack', ...(user ? ['--rootless'] : []), '--image', `${entry}:${ENTRY_TAG}`, tmp], {
       timeoutMs: ctx.config.pullTimeoutMs,
     });
-    if (user) await ctx.exec('chown', ['-R', '-h', `${user.uid}:${user.gid}`, tmp]);
-    if (existsSync(target)) {
+    if (user) {
+      await ctx.exec('chown', ['-R', '-h', `${user.uid}:${user.gid}`, path.join(tmp, 'rootfs')]);
+      lchownSync(tmp, 0, user.gid);
+      chmodSync(tmp, 0o750);
+      await removeTree(ctx.exec, target, user);
+    } else if (existsSync(target)) {
       const old = `${target}.old-${randomBytes(4).toString('hex')}`;
       renameSync(target, old);
       rmSync(old, { recursive: true, force: true });
     }
     renameSync(tmp, target);
+    if (user) rmdirSync(staging);
   } catch (e) {
     // judged before the partial tree goes: what is free now is what the unpack had left
     const room = e instanceof CommandError ? roomAt(path.dirname(target)) : undefined;

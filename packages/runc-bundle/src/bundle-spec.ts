@@ -1,4 +1,4 @@
-import { chownSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { type Ctx, type EtcFiles, type ImageFetchState, type RootlessUser, writeFileAtomic } from '@cni-demo/core';
 import { mountEtcFiles, prepareEtcFiles } from './etc-files.js';
@@ -48,9 +48,10 @@ export async function writeBundleSpec(
     ...(opts.args ? { args: opts.args } : {}),
     user: procUser,
   });
-  const etcFiles = prepareEtcFiles(bundle, id, user);
+  const etcFiles = prepareEtcFiles(bundle, id, user?.gid);
   spec = mountEtcFiles(spec, bundle, etcFiles);
-  writeFileAtomic(file, `${JSON.stringify(spec, null, 2)}\n`, 0o600);
-  if (user) chownSync(file, user.uid, user.gid);
+  // rootless: root's, readable by the user's group (runc as the user reads it); nobody else may change it
+  if (user) writeFileAtomic(file, `${JSON.stringify(spec, null, 2)}\n`, 0o640, { uid: 0, gid: user.gid });
+  else writeFileAtomic(file, `${JSON.stringify(spec, null, 2)}\n`, 0o600);
   return { etcFiles };
 }

@@ -1,6 +1,6 @@
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { type EtcFiles, renderHosts, renderResolvConf, type RootlessUser } from '@cni-demo/core';
+import { type EtcFiles, renderHosts, renderResolvConf, rootOwnedDir, writeFileNoFollow } from '@cni-demo/core';
 import type { RuntimeSpec } from './spec.js';
 
 /**
@@ -8,20 +8,21 @@ import type { RuntimeSpec } from './spec.js';
  * in the bundle, bind-mounted over the image's. runc-bundle runs before cni-attach, so they start with
  * what is known now (loopback, the hostname); cni-attach rewrites them in place from the CNI result
  * (core fillEtcFiles), and the container sees the change through the mount. The image's rootfs is
- * never written.
+ * never written. They stay root's in both modes (rootless: the folder is open to the user's `group`, whose
+ * runc must reach them to bind-mount them), so nobody but root can swap them for a link root would follow.
  */
-export function prepareEtcFiles(bundle: string, hostname: string, owner?: RootlessUser): EtcFiles {
+export function prepareEtcFiles(bundle: string, hostname: string, group?: number): EtcFiles {
   const dir = path.join(bundle, 'etc');
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (group === undefined) mkdirSync(dir, { recursive: true, mode: 0o755 });
+  else rootOwnedDir(dir, 0o750, group);
   const files: EtcFiles = {
     hostname,
     resolvConf: path.join(dir, 'resolv.conf'),
     hosts: path.join(dir, 'hosts'),
   };
-  writeFileSync(path.join(dir, 'hostname'), `${hostname}\n`, { mode: 0o644 });
-  writeFileSync(files.hosts, renderHosts(hostname, {}), { mode: 0o644 });
-  writeFileSync(files.resolvConf, renderResolvConf({}), { mode: 0o644 });
-  if (owner) for (const f of [dir, path.join(dir, 'hostname'), files.hosts, files.resolvConf]) chownSync(f, owner.uid, owner.gid);
+  writeFileNoFollow(path.join(dir, 'hostname'), `${hostname}\n`, 0o644);
+  writeFileNoFollow(files.hosts, renderHosts(hostname, {}), 0o644);
+  writeFileNoFollow(files.resolvConf, renderResolvConf({}), 0o644);
   return files;
 }
 

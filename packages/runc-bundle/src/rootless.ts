@@ -1,6 +1,6 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, constants, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { type Ctx, type RootlessUser, rootlessDir, rootlessUser, UserError } from '@cni-demo/core';
+import { asUser, type Ctx, makeRootlessDir, type RootlessUser, rootlessUser, rootOwnedDir, UserError } from '@cni-demo/core';
 import type { RuntimeSpec } from './spec.js';
 
 /** The user runc runs as, or undefined for the usual root mode. */
@@ -9,47 +9,62 @@ export function runcUser(ctx: Ctx): RootlessUser | undefined {
 }
 
 /**
- * Where the bundle lives: rootless in the user's folder beside the state folder (root's alone). Rootless,
- * this also readies runc's state root for the user, before any runc call could create it as root.
+ * Where the bundle lives: rootless in the instance's rootless folder, root's like it (config.json and the
+ * /etc files are root's, readable by the user's group). Rootless, this also readies runc's state root for
+ * the user, before any runc call could create it as root.
  */
-export function bundleDirFor(ctx: Ctx, user: RootlessUser | undefined): string {
+export async function bundleDirFor(ctx: Ctx, user: RootlessUser | undefined): Promise<string> {
   if (!user) return ctx.names.bundleDir;
-  prepareRuncRoot(ctx, user);
-  const dir = rootlessDir(ctx.config);
-  mkdirSync(path.dirname(dir), { recursive: true, mode: 0o711 });
-  chmodSync(path.dirname(dir), 0o711);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chownSync(dir, user.uid, user.gid);
-  const bundle = path.join(dir, 'bundle');
-  mkdirSync(bundle, { recursive: true, mode: 0o700 });
-  chownSync(bundle, user.uid, user.gid);
+  await prepareRuncRoot(ctx, user);
+  const bundle = path.join(makeRootlessDir(ctx.config, user), 'bundle');
+  rootOwnedDir(bundle, 0o750, user.gid);
   return bundle;
 }
 
 /**
- * runc keeps its state under --root, which the unprivileged user must own. A folder we create is given to
- * the user; one owned by someone else (the default /run/runc is root's) is refused rather than taken over.
+ * runc keeps its state under --root, which the unprivileged user must own. A folder we create is made for the
+ * user without root following a link there: by the user itself when the parent is the user's (the suggested
+ * /run/user/<uid>/runc), else by root and handed over through a descriptor opened with O_NOFOLLOW. A folder
+ * there already must be the user's own (the default /run/runc is root's and is refused, not taken over), and
+ * not a link.
  */
-export function prepareRuncRoot(ctx: Ctx, user: RootlessUser): void {
+export async function prepareRuncRoot(ctx: Ctx, user: RootlessUser): Promise<void> {
   const root = ctx.config.runcRoot;
-  if (!existsSync(root)) {
-    mkdirSync(path.dirname(root), { recursive: true });
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(root);
+  } catch {
+    st = undefined;
+  }
+  if (!st) {
+    const parent = path.dirname(root);
+    mkdirSync(parent, { recursive: true });
+    if (lstatSync(parent).uid === user.uid) {
+      await ctx.exec(...asUser(user, 'mkdir', ['-m', '0700', '--', root]));
+      return;
+    }
     mkdirSync(root, { mode: 0o700 });
-    chownSync(root, user.uid, user.gid);
+    const fd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      if (fstatSync(fd).uid !== 0) throw new UserError(`runcRoot ${root} was replaced while it was being made`, { field: 'runcRoot' });
+      fchownSync(fd, user.uid, user.gid);
+    } finally {
+      closeSync(fd);
+    }
     return;
   }
-  if (statSync(root).uid !== user.uid) {
-    throw new UserError(`runcRoot ${root} belongs to uid ${statSync(root).uid}, but rootless runc runs as ${user.name} (uid ${user.uid})`, {
+  if (st.isSymbolicLink() || !st.isDirectory()) {
+    throw new UserError(`runcRoot ${root} is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}`, {
+      field: 'runcRoot',
+      hint: `give rootless mode a real folder of its own: --runc-root /run/user/${user.uid}/runc (or any path that does not exist yet)`,
+    });
+  }
+  if (st.uid !== user.uid) {
+    throw new UserError(`runcRoot ${root} belongs to uid ${st.uid}, but rootless runc runs as ${user.name} (uid ${user.uid})`, {
       field: 'runcRoot',
       hint: `give rootless mode its own runc state folder: --runc-root /run/user/${user.uid}/runc (or any path that does not exist yet)`,
     });
   }
-}
-
-/** argv that runs `runc <args>` as the user (setpriv: no shell, no login, the same environment). */
-export function runcArgv(user: RootlessUser | undefined, args: string[]): [string, string[]] {
-  if (!user) return ['runc', args];
-  return ['setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--clear-groups', '--', 'runc', ...args]];
 }
 
 /**

@@ -1,6 +1,4 @@
-import { lstatSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { UserError } from '@cni-demo/core';
+import { readFileInRoot, UserError } from '@cni-demo/core';
 
 export interface ProcessUser {
   uid: number;
@@ -8,15 +6,13 @@ export interface ProcessUser {
   additionalGids?: number[];
 }
 
-/** Reads a file of the image, refusing a symlink: /etc/passwd -> /etc/passwd would read the host's. */
+/**
+ * Reads a file of the image with every path component confined to its rootfs: links resolve inside the
+ * image as they would in the container (`etc -> /etc` is the image's own /etc, never the host's), even when
+ * the rootfs's owner (the rootless user) swaps entries while we read.
+ */
 function imageFile(rootfs: string, rel: string): string | undefined {
-  const file = path.join(rootfs, rel);
-  try {
-    if (!lstatSync(file).isFile()) return undefined;
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
+  return readFileInRoot(rootfs, rel);
 }
 
 function table(text: string | undefined): string[][] {

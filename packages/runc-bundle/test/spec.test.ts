@@ -1,11 +1,11 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { renderHosts, renderResolvConf, UserError } from '@cni-demo/core';
+import { renderHosts, renderResolvConf, runcCommand, UserError, defaults } from '@cni-demo/core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mountEtcFiles, prepareEtcFiles } from '../src/etc-files.js';
-import { applyRootless, runcArgv } from '../src/rootless.js';
+import { applyRootless } from '../src/rootless.js';
 import { applyImage, type RuntimeSpec } from '../src/spec.js';
 import { parseCmd, resolveImageUser } from '../src/user.js';
 
@@ -107,11 +107,12 @@ test('rootless: container root maps to the user, no cgroup limits, no rlimits, r
   assert.ok(s.linux.namespaces.some((n) => n.type === 'user'));
   assert.is(s.linux.resources, undefined);
   assert.is(s.process.rlimits, undefined);
-  assert.equal(runcArgv(u, ['start', 'x']), [
+  const config = { ...defaults(), runcRoot: '/run/user/1234/runc' };
+  assert.equal(runcCommand(config, u, 'start', 'x'), [
     'setpriv',
-    ['--reuid', '1234', '--regid', '2345', '--clear-groups', '--', 'runc', 'start', 'x'],
+    ['--reuid', '1234', '--regid', '2345', '--clear-groups', '--', 'runc', '--root', '/run/user/1234/runc', 'start', 'x'],
   ]);
-  assert.equal(runcArgv(undefined, ['start', 'x']), ['runc', ['start', 'x']]);
+  assert.equal(runcCommand(config, undefined, 'start', 'x'), ['runc', ['--root', '/run/user/1234/runc', 'start', 'x']]);
 });
 
 test('/etc files live in the bundle and are bind-mounted over the image', () => {

@@ -17,9 +17,11 @@ import {
   removeSharedChainsWith,
   parseAttachmentComment,
   readTable,
+  ownerOf,
   realMountPath,
   type Rule,
   ruleArg,
+  runcCommand,
   names,
   StateStore,
   splitRule,
@@ -139,9 +141,11 @@ export async function forceTeardown(
   // what the network's plugins put on the host for our containers (a bandwidth ifb …), as their results say:
   // read before the containers go, removed after
   const resultLinks = hostLinksOfResults(config);
+  // rootless: runc as the user who owns its state folder (never root on the user's state)
+  const user = config.rootless ? ownerOf(config.runcRoot) : undefined;
   for (const id of ids) {
     await step(`container ${id}`, async () => {
-      await exec('runc', ['--root', config.runcRoot, 'delete', '--force', id], { allowFail: true });
+      await exec(...runcCommand(config, user, 'delete', '--force', id), { allowFail: true });
       const pin = path.join(config.netnsDir, id);
       while (isMountPoint(pin)) await exec('umount', [pin], { allowFail: true });
       rmSync(pin, { force: true });

@@ -36,6 +36,8 @@ export interface FakePluginSpec {
   gate?: { dir: string; count?: number };
   /** print this to stderr on success */
   stderr?: string;
+  /** ADD: these fields replace the result's (ips, dns, ...): a plugin that says what the network never configured */
+  resultOverride?: Record<string, unknown>;
 }
 
 export interface FakeCall {
@@ -145,7 +147,9 @@ function main() {
       base.routes.push({ dst: '0.0.0.0/0', gw: '10.99.0.1' });
     }
     base.interfaces.push({ name: spec.type, sandbox: process.env.CNI_NETNS });
-    return finish(0, JSON.stringify(shape(spec.resultVersion ?? (req ? req.cniVersion || '0.1.0' : '1.0.0'), base)), spec.stderr);
+    const out = shape(spec.resultVersion ?? (req ? req.cniVersion || '0.1.0' : '1.0.0'), base);
+    if (spec.resultOverride) Object.assign(out, spec.resultOverride);
+    return finish(0, JSON.stringify(out), spec.stderr);
   }
   return finish(0, '', spec.stderr);
 }

@@ -147,3 +147,4 @@ export * from './private-netns.js';
 export * from './host-assert.js';
 export * from './wait.js';
 export * from './sweep.js';
+export * from './attack.js';

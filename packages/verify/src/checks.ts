@@ -1,4 +1,4 @@
-import type { CheckResult, Ctx } from '@cni-demo/core';
+import { type CheckResult, type Ctx, printable, runcCommand, runcUserOf } from '@cni-demo/core';
 
 export type CheckFn = () => Promise<string>;
 
@@ -14,9 +14,16 @@ export async function runCheck(name: string, fn: CheckFn): Promise<CheckResult> 
   }
 }
 
+/** argv of `runc exec <id> <args>`: as the rootless user in rootless mode (root never runs runc on the user's state). */
+export function execArgv(ctx: Ctx, id: string, args: string[]): string[] {
+  const [cmd, rest] = runcCommand(ctx.config, runcUserOf(ctx.config), 'exec', id, ...args);
+  return [cmd, ...rest];
+}
+
 /** A command inside the container, as the walkthrough's `runc exec`. */
 export async function inContainer(ctx: Ctx, id: string, args: string[], timeoutMs = 10_000) {
-  return ctx.exec('runc', ['--root', ctx.config.runcRoot, 'exec', id, ...args], { timeoutMs });
+  const [cmd = 'runc', ...rest] = execArgv(ctx, id, args);
+  return ctx.exec(cmd, rest, { timeoutMs });
 }
 
 /** Retries a ping a few times: a fresh IPv6 address may still be in duplicate address detection. */
@@ -40,9 +47,11 @@ export function formatTable(checks: CheckResult[], color = false): string {
   const g = (s: string) => (color ? `\x1b[32m${s}\x1b[0m` : s);
   const r = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);
   const y = (s: string) => (color ? `\x1b[33m${s}\x1b[0m` : s);
-  const w = Math.max(5, ...checks.map((c) => c.name.length));
+  // names and details quote the container and the plugins (an HTTP body, a result's address): shown, not acted on
+  const rows = checks.map((c) => ({ ...c, name: printable(c.name), detail: printable(c.detail) }));
+  const w = Math.max(5, ...rows.map((c) => c.name.length));
   const lines = [`${'check'.padEnd(w)}  result  ${'ms'.padStart(6)}  detail`, `${'-'.repeat(w)}  ------  ${'-'.repeat(6)}  ------`];
-  for (const c of checks) {
+  for (const c of rows) {
     const res = c.na ? y('n/a   ') : c.ok ? g('pass  ') : r('FAIL  ');
     lines.push(`${c.name.padEnd(w)}  ${res}  ${c.durationMs.toFixed(0).padStart(6)}  ${c.detail}`);
   }

@@ -14,6 +14,7 @@ export * from './leaks.js';
 export * from './http.js';
 export * from './many.js';
 export * from './cross-node.js';
+export * from './result-check.js';
 
 /** The step as the orchestrators see it. */
 export const step: StepModule = { up, down };

@@ -25,13 +25,17 @@ import {
   routesPresent,
   underlayAddress,
   underlayLinkLocal,
-  isNumberedContainerOf,
   leaseDir,
+  claimedByOther,
+  hasOwnerMark,
+  isOwnBundle,
+  recordedContainerIds,
   linkExists,
   type NetworkView,
   networkLeaseDir,
   mapLimit,
   mountPoints,
+  ownerOf,
   presentForwardRules,
   readLeases,
   readLinks,
@@ -86,6 +90,9 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   }
   const view = auditedNetwork(ctx, host);
   const ids = instanceIds(ctx, view);
+  // pins and runc containers count only when this instance has a record of them (or runc says they were made
+  // from one of its bundles): a pin or container of the same name made by anyone else is not our leak
+  const recorded = recordedContainerIds(c);
   const leaks: Leak[] = [];
   const network = view?.name ?? c.network;
   const bridges = view ? [...new Set([...(host?.createdBridge ? [host.bridge] : []), ...view.bridges])] : [c.bridge];
@@ -94,10 +101,14 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   const masqRead = findMasqChains(exec, network, ids);
   const forwardRead = presentForwardRules(exec, c.id, view?.bridge?.name ?? host?.bridge ?? c.bridge);
   // runc keeps one folder per container under its root: only an id with a folder is asked about
+  const runcUser = c.rootless ? ownerOf(c.runcRoot) : undefined;
   const runcRead = mapLimit(
     ids.filter((id) => existsSync(runcDir(c.runcRoot, id))),
     8,
-    async (id) => ({ id, known: (await runcState(exec, c.runcRoot, id)) !== undefined }),
+    async (id) => {
+      const st = await runcState(exec, c.runcRoot, id, runcUser);
+      return { id, known: st !== undefined, ours: st ? isOwnBundle(c, id, st.bundle) : recorded.has(id) };
+    },
   );
   for (const p of [masqRead, forwardRead, runcRead]) p.catch(() => undefined);
 
@@ -116,6 +127,7 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   for (const id of ids) {
     const pin = path.join(c.netnsDir, id);
     const mounted = mounts.filter((m) => m === realMountPath(pin));
+    if (!recorded.has(id)) continue;
     if (existsSync(pin) || mounted.length > 0) {
       leaks.push({ kind: 'netns-pin', what: `${pin}${mounted.length ? ` (mounted ${mounted.length}x)` : ''}` });
       const veth = mounted.length ? await hostVethOf(exec, pin, c.ifname) : undefined;
@@ -124,7 +136,8 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
       }
     }
   }
-  for (const { id, known } of await runcRead) {
+  for (const { id, known, ours } of await runcRead) {
+    if (!ours) continue;
     leaks.push({
       kind: 'runc-container',
       what: known ? `runc container ${id} (root ${c.runcRoot})` : `runc state folder ${runcDir(c.runcRoot, id)} (runc cannot read it)`,
@@ -176,13 +189,18 @@ export function formatLeaks(leaks: Leak[]): string {
 }
 
 /**
- * The configured container ids plus any <id>-<n> still pinned or leased: what an up with another
- * --containers left is found too (those names belong to this instance alone).
+ * The container ids this instance may have left something under: those it has a record of (state, bundle
+ * folders), those whose CNI cache entry carries its mark (an up with another --containers), and the
+ * configured ones no other instance owns.
  */
 export function instanceIds(ctx: Ctx, view?: NetworkView): string[] {
   const c = ctx.config;
-  const owners = view?.leaseStore ? readLeases(view.leaseStore, view.name).map((l) => l.containerId) : [];
-  return [...new Set([...containerIds(c), ...[...list(c.netnsDir), ...owners].filter((f) => isNumberedContainerOf(c, f))])];
+  const network = view?.name ?? c.network;
+  const marked = listCacheFiles(c.cniCacheDir)
+    .filter((f) => f.entry?.networkName === network && hasOwnerMark(c, f.entry.cniArgs))
+    .map((f) => f.entry?.containerId ?? '');
+  const configured = containerIds(c).filter((id) => claimedByOther(c, id) === undefined);
+  return [...new Set([...configured, ...recordedContainerIds(c), ...marked])];
 }
 
 /**

@@ -5,10 +5,11 @@ import {
   createProgress,
   inMainTable,
   mapLimit,
+  printable,
   type RouteInfo,
   readNetwork,
 } from '@cni-demo/core';
-import { pingFrom, runCheck as check } from './checks.js';
+import { execArgv, pingFrom, runCheck as check } from './checks.js';
 import {
   dnsCheck,
   type Expectations,
@@ -16,6 +17,7 @@ import {
   gatewayChecks,
   type HostPath,
   notApplicable as na,
+  type PingAllowed,
   routeCheck,
   sameIp,
 } from './result-checks.js';
@@ -84,11 +86,12 @@ export async function manyChecks(
   hostPath: (exp: Expectations, ip: string) => Promise<HostPath>,
   side: Side = HOST_SIDE,
   read: NetnsReader = (pin) => readNetwork(ctx.exec, { pin }),
+  allowed: PingAllowed = () => true,
 ): Promise<CheckResult[]> {
   const runCheck = (name: string, fn: () => Promise<string>) => check(`${side.label}${name}`, fn);
   const notApplicable = (name: string, reason: string) => na(`${side.label}${name}`, reason);
   const ifname = ctx.config.ifname;
-  const runc = (id: string, ...args: string[]) => ['runc', '--root', ctx.config.runcRoot, 'exec', id, ...args];
+  const runc = (id: string, ...args: string[]) => execArgv(ctx, id, args);
   const checks: CheckResult[] = [];
   const exps = new Map<string, Expectations>();
   const unreadable: string[] = [];
@@ -128,7 +131,7 @@ export async function manyChecks(
     checks.push(
       ...(await Promise.all([
         ...expOf(first).routes.map((rt) => routeCheck(rt, routesIn, prefix)),
-        ...gatewayChecks(ctx, first.containerId, expOf(first), undefined, prefix),
+        ...gatewayChecks(ctx, first.containerId, expOf(first), undefined, prefix, allowed),
         dnsCheck(ctx, first.containerId, expOf(first), prefix),
       ])),
     );
@@ -158,11 +161,11 @@ export async function manyChecks(
     const a = atts[i] as CniAttachment;
     const b = atts[j] as CniAttachment;
     return Promise.all(
-      expOf(b).ips.map((ip) =>
-        runCheck(`${a.containerId} pings ${b.containerId} ${ip.address}`, () =>
-          pingFrom(ctx, runc(a.containerId, 'ping', ...(ip.family === 6 ? ['-6'] : []), '-c1', '-W1', ip.address)),
-        ),
-      ),
+      expOf(b).ips.map((ip) => {
+        const name = `${a.containerId} pings ${b.containerId} ${ip.address}`;
+        if (!allowed(ip.address)) return Promise.resolve(notApplicable(name, `not pinged: ${ip.address} is outside the network's ranges`));
+        return runCheck(name, () => pingFrom(ctx, runc(a.containerId, 'ping', ...(ip.family === 6 ? ['-6'] : []), '-c1', '-W1', ip.address)));
+      }),
     );
   });
   checks.push(...pairChecks.flat());
@@ -179,14 +182,16 @@ export function formatAddressTable(
   const lines = [`${'container'.padEnd(w)}  ${'IPv4'.padEnd(w4)}  IPv6`, `${'-'.repeat(w)}  ${'-'.repeat(w4)}  ----`];
   const row = (a: (typeof atts)[number], indent: string) =>
     lines.push(`${`${indent}${a.containerId}`.padEnd(w)}  ${(a.ipv4 ?? '-').padEnd(w4)}  ${a.ipv6 ?? '-'}`);
+  // the addresses are the plugins' word: shown, not acted on
+  const shown = () => printable(lines.join('\n'), { keepNewlines: true });
   if (nodes.length === 0) {
     for (const a of atts) row(a, '');
-    return lines.join('\n');
+    return shown();
   }
   for (const n of nodes) {
     lines.push(`node ${n.index} ${n.name}: underlay ${n.underlay4}, pods ${n.subnet4} ${n.subnet6}`);
     for (const a of atts.filter((x) => x.node === n.index)) row(a, '  ');
   }
   for (const a of atts.filter((x) => !nodes.some((n) => n.index === x.node))) row(a, '');
-  return lines.join('\n');
+  return shown();
 }

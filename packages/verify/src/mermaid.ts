@@ -1,12 +1,14 @@
+import { printable } from '@cni-demo/core';
 import { routeText } from './svg.js';
 import type { Iface, Topology } from './topology.js';
 
 /** The same topology as a Mermaid flowchart, for report.md (GitHub and most Markdown viewers draw it). */
 
-// Mermaid ids must be plain words; labels are quoted and lose the characters Mermaid would parse.
+// Mermaid ids must be plain words; labels are quoted and lose the characters Mermaid would parse (a
+// backtick would switch the label to Markdown; a line break or control character is shown escaped).
 const ident = (prefix: string, name: string) => `${prefix}_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
-const label = (lines: string[]) =>
-  `"${lines.map((l) => l.replace(/["<>]/g, (ch) => ({ '"': '#quot;', '<': '#lt;', '>': '#gt;' })[ch] ?? ch)).join('<br/>')}"`;
+const ENTITY: Record<string, string> = { '"': '#quot;', '<': '#lt;', '>': '#gt;', '`': '#96;', '#': '#35;' };
+const label = (lines: string[]) => `"${lines.map((l) => printable(l).replace(/["<>`#]/g, (ch) => ENTITY[ch] ?? ch)).join('<br/>')}"`;
 const ifaceLabel = (i: Iface) => label([`${i.name}${i.kind ? ` (${i.kind})` : ''}`, ...i.addrs]);
 
 export function renderMermaid(t: Topology): string {

@@ -10,6 +10,9 @@ import {
   containerIds,
   generatedNetwork,
   type HostSetupState,
+  mdCode,
+  mdText,
+  printable,
   type NetworkView,
   readTimings,
   stepOrder,
@@ -325,7 +328,9 @@ export async function buildReport(ctx: Ctx, input: ReportInput, reads = startRep
   };
 }
 
-const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+// everything interpolated outside a code block may quote an image or a plugin: shown literally (core text.ts)
+const cell = (s: string) => mdText(s);
+const code = (s: string) => mdCode(s);
 
 /** Every cross-node ping, one row per pair with both families, when there were any. */
 function crossNodeSection(pings: CrossNodePing[]): string[] {
@@ -357,11 +362,11 @@ function crossNodeSection(pings: CrossNodePing[]): string[] {
 export function renderMarkdown(r: Report): string {
   const t = r.topology;
   const lines = [
-    `# cni-demo report: ${r.instance.id}`,
+    `# cni-demo report: ${cell(r.instance.id)}`,
     '',
     `${r.ok ? '**all checks passed**' : `**${r.summary.failed} of ${r.summary.total - r.summary.notApplicable} checks FAILED**`} (${r.summary.passed}/${r.summary.total - r.summary.notApplicable}${r.summary.notApplicable ? `; ${r.summary.notApplicable} not applicable` : ''}), generated ${r.generatedAt}.`,
     '',
-    `Network \`${r.instance.network}\` (${r.instance.plugins.join(' → ')}, ${r.instance.source === 'file' ? `your file \`${r.instance.file}\`` : 'generated'})${r.instance.bridge ? ` on bridge \`${r.instance.bridge}\`` : ''}; containers ${r.instance.containers.map((c) => `\`${c}\``).join(', ')}; files in \`${r.instance.runDir}\`.`,
+    `Network ${code(r.instance.network)} (${r.instance.plugins.map(cell).join(' → ')}, ${r.instance.source === 'file' ? `your file ${code(r.instance.file ?? '')}` : 'generated'})${r.instance.bridge ? ` on bridge ${code(r.instance.bridge)}` : ''}; containers ${r.instance.containers.map((c) => code(c)).join(', ')}; files in ${code(r.instance.runDir)}.`,
     '',
     '## Checks',
     '',
@@ -377,7 +382,8 @@ export function renderMarkdown(r: Report): string {
     '| step | action | started | s | result |',
     '|---|---|---|---:|---|',
     ...r.timings.map(
-      (s) => `| ${s.step} | ${s.action} | ${s.startedAt} | ${(s.durationMs / 1000).toFixed(2)} | ${s.ok ? 'ok' : 'failed'} |`,
+      (s) =>
+        `| ${cell(s.step)} | ${cell(s.action)} | ${cell(s.startedAt)} | ${(s.durationMs / 1000).toFixed(2)} | ${s.ok ? 'ok' : 'failed'} |`,
     ),
     ...(r.timings.length ? [] : ['| (none recorded) | | | | |']),
     '',
@@ -391,45 +397,57 @@ export function renderMarkdown(r: Report): string {
     '',
     '| where | interface | kind | addresses |',
     '|---|---|---|---|',
-    ...(t.bridge ? [`| host | ${t.bridge.name} | ${t.bridge.kind ?? ''} | ${t.bridge.addrs.join(', ')} |`] : []),
-    ...t.ports.map((p) => `| host | ${p.name} | ${p.kind ?? ''} (port of ${p.master}) | ${p.addrs.join(', ')} |`),
-    ...(t.underlay?.bridge ? [`| host | ${t.underlay.bridge.name} | bridge (underlay) | ${t.underlay.bridge.addrs.join(', ')} |`] : []),
-    ...(t.underlay?.ports ?? []).map((p) => `| host | ${p.name} | ${p.kind ?? ''} (port of ${p.master}) | |`),
+    ...(t.bridge ? [`| host | ${cell(t.bridge.name)} | ${cell(t.bridge.kind ?? '')} | ${cell(t.bridge.addrs.join(', '))} |`] : []),
+    ...t.ports.map((p) => `| host | ${cell(p.name)} | ${cell(p.kind ?? '')} (port of ${cell(p.master ?? '')}) | ${cell(p.addrs.join(', '))} |`),
+    ...(t.underlay?.bridge
+      ? [`| host | ${cell(t.underlay.bridge.name)} | bridge (underlay) | ${cell(t.underlay.bridge.addrs.join(', '))} |`]
+      : []),
+    ...(t.underlay?.ports ?? []).map((p) => `| host | ${cell(p.name)} | ${cell(p.kind ?? '')} (port of ${cell(p.master ?? '')}) | |`),
     ...(t.nodes ?? []).flatMap((n) =>
       n.interfaces
         .filter((i) => i.name !== 'lo')
         .map(
           (i) =>
-            `| node ${n.index} ${n.name} | ${i.name} | ${i.kind ?? ''}${i.master ? ` (port of ${i.master})` : ''} | ${i.addrs.join(', ')} |`,
+            `| node ${n.index} ${cell(n.name)} | ${cell(i.name)} | ${cell(i.kind ?? '')}${i.master ? ` (port of ${cell(i.master)})` : ''} | ${cell(i.addrs.join(', '))} |`,
         ),
     ),
     ...t.containers.flatMap((ns) =>
-      ns.interfaces.map((i) => `| netns ${ns.containerId} | ${i.name} | ${i.kind ?? ''} | ${i.addrs.join(', ')} |`),
+      ns.interfaces.map((i) => `| netns ${cell(ns.containerId)} | ${cell(i.name)} | ${cell(i.kind ?? '')} | ${cell(i.addrs.join(', '))} |`),
     ),
     '',
     'Routes:',
     '',
-    ...t.hostRoutes.map((x) => `- host: \`${routeText(x)}\``),
+    ...t.hostRoutes.map((x) => `- host: ${code(routeText(x))}`),
     ...(t.nodes ?? []).flatMap((n) =>
-      n.routes.filter((x) => !x.dst.startsWith('fe80')).map((x) => `- node ${n.index} ${n.name}: \`${routeText(x)}\``),
+      n.routes.filter((x) => !x.dst.startsWith('fe80')).map((x) => `- node ${n.index} ${cell(n.name)}: ${code(routeText(x))}`),
     ),
-    ...t.containers.flatMap((ns) => ns.routes.map((x) => `- ${ns.containerId}: \`${routeText(x)}\``)),
+    ...t.containers.flatMap((ns) => ns.routes.map((x) => `- ${cell(ns.containerId)}: ${code(routeText(x))}`)),
     '',
     `Port mappings: ${t.mappings.length ? '' : 'none.'}`,
-    ...t.mappings.map((m) => `- ${m.hostIp ?? '*'}:${m.hostPort}/${m.protocol} -> ${m.containerIp}:${m.containerPort} (${m.chain})`),
+    ...t.mappings.map((m) => `- ${cell(`${m.hostIp ?? '*'}:${m.hostPort}/${m.protocol} -> ${m.containerIp}:${m.containerPort} (${m.chain})`)}`),
     '',
     '## Versions',
     '',
-    `cni-demo ${r.versions.cniDemo}, node ${r.versions.node}`,
+    `cni-demo ${cell(r.versions.cniDemo)}, node ${cell(r.versions.node)}`,
     '',
-    ...Object.entries(r.versions.tools).map(([k, v]) => `- ${k}: ${v}`),
+    ...Object.entries(r.versions.tools).map(([k, v]) => `- ${cell(k)}: ${cell(v)}`),
     ...r.versions.plugins.map(
-      (p) => `- plugin ${p.type}: ${p.path ?? 'not found'}${p.package ? ` (${p.package})` : ''}, spec ${p.supportedVersions.join(', ')}`,
+      (p) =>
+        `- plugin ${cell(p.type)}: ${cell(p.path ?? 'not found')}${p.package ? ` (${cell(p.package)})` : ''}, spec ${cell(p.supportedVersions.join(', '))}`,
     ),
     '',
     '## CNI result',
     '',
-    ...Object.entries(r.cniResults).flatMap(([id, res]) => [`${id}:`, '', '```json', JSON.stringify(res, null, 2), '```', '']),
+    // JSON escapes control characters; printable also escapes C1 and bidi ones. A fence of four backticks:
+    // no JSON line begins with three
+    ...Object.entries(r.cniResults).flatMap(([id, res]) => [
+      `${cell(id)}:`,
+      '',
+      '````json',
+      printable(JSON.stringify(res, null, 2), { keepNewlines: true }),
+      '````',
+      '',
+    ]),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -13,7 +13,7 @@ import {
   readNetwork,
   routeTo,
 } from '@cni-demo/core';
-import { inContainer, pingFrom, runCheck } from './checks.js';
+import { execArgv, inContainer, pingFrom, runCheck } from './checks.js';
 import type { NetnsReader } from './topology.js';
 
 /**
@@ -217,7 +217,11 @@ export type PingFrom = (containerId: string, args: string[]) => string[];
 
 export const runcPing =
   (ctx: Ctx): PingFrom =>
-  (id, args) => ['runc', '--root', ctx.config.runcRoot, 'exec', id, 'ping', ...args];
+  (id, args) =>
+    execArgv(ctx, id, ['ping', ...args]);
+
+/** Whether a ping to `ip` may be sent: only to addresses in the network's ranges (up.ts), never wherever a result points. */
+export type PingAllowed = (ip: string) => boolean;
 
 /**
  * The checks of one container, each derived from its ADD result; they run at once, the table keeps their order.
@@ -229,6 +233,7 @@ export async function resultChecks(
   hostPath: (exp: Expectations, ip: string) => Promise<HostPath>,
   pingArgv: PingFrom = runcPing(ctx),
   read: NetnsReader = (pin) => readNetwork(ctx.exec, { pin }),
+  allowed: PingAllowed = () => true,
 ): Promise<CheckResult[]> {
   let exp: Expectations;
   try {
@@ -258,7 +263,7 @@ export async function resultChecks(
     );
   }
   for (const rt of exp.routes) rows.push(routeCheck(rt, routesIn));
-  rows.push(...gatewayChecks(ctx, t.containerId, exp, pingArgv));
+  rows.push(...gatewayChecks(ctx, t.containerId, exp, pingArgv, '', allowed));
   for (const ip of exp.ips) {
     const name = `host pings container ${ip.address}`;
     rows.push(
@@ -280,6 +285,7 @@ export function gatewayChecks(
   exp: Expectations,
   pingArgv: PingFrom = runcPing(ctx),
   prefix = '',
+  allowed: PingAllowed = () => true,
 ): Promise<CheckResult>[] {
   const rows: Promise<CheckResult>[] = [];
   const pinged = new Set<string>();
@@ -295,6 +301,12 @@ export function gatewayChecks(
     if (pinged.has(ip.gateway)) continue;
     pinged.add(ip.gateway);
     const gw = ip.gateway;
+    if (!allowed(gw)) {
+      rows.push(
+        Promise.resolve(notApplicable(`${prefix}container pings gateway ${gw}`, `not pinged: ${gw} is outside the network's ranges`)),
+      );
+      continue;
+    }
     rows.push(
       runCheck(`${prefix}container pings gateway ${gw}`, () =>
         pingFrom(ctx, pingArgv(containerId, [...(ip.family === 6 ? ['-6'] : []), '-c1', '-W1', gw])),

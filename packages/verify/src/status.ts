@@ -14,6 +14,8 @@ import {
   instanceNetwork,
   type Lease,
   type NetworkView,
+  ownerOf,
+  printable,
   nodeList,
   nodeNames,
   readLeases,
@@ -97,7 +99,7 @@ export async function readStatus(ctx: Ctx): Promise<Status> {
   });
   const containers: ContainerStatus[] = [];
   for (const id of containerIds(c)) {
-    const st = await runcState(ctx.exec, c.runcRoot, id);
+    const st = await runcState(ctx.exec, c.runcRoot, id, c.rootless ? ownerOf(c.runcRoot) : undefined);
     const runc = st?.status;
     const pid = st?.pid || undefined;
     const ns = topo.containers.find((n) => n.containerId === id);
@@ -218,7 +220,8 @@ export function formatStatus(s: Status): string {
         )
       : ['port mappings: none']),
   ];
-  return `${lines.join('\n')}\n`;
+  // names and addresses read from the host, the lease files and a user's network file: shown, never acted on by the terminal
+  return `${printable(lines.join('\n'), { keepNewlines: true })}\n`;
 }
 
 /**
@@ -245,7 +248,7 @@ export async function statusMain(argv: readonly string[] = scriptArgv()): Promis
     requireRoot('status');
     const ctx = createContext(config);
     const s = await readStatus(ctx);
-    process.stdout.write(config.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
+    process.stdout.write(config.json ? `${printable(JSON.stringify(s, null, 2), { keepNewlines: true })}\n` : formatStatus(s));
     return 0;
   } catch (e) {
     log0.error(describeError(e));

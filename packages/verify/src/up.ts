@@ -18,7 +18,8 @@ import { formatTable, runCheck } from './checks.js';
 import { httpGetRetry } from './http.js';
 import { crossNode } from './cross-node.js';
 import { formatAddressTable, manyChecks } from './many.js';
-import { type Expectations, hostPathTo, resultChecks } from './result-checks.js';
+import { inRanges, resultCheck } from './result-check.js';
+import { type Expectations, type HostPath, hostPathTo, type PingAllowed, resultChecks } from './result-checks.js';
 import { type Report, startReportReads, writeReport } from './report.js';
 import { type NetnsReader, sharedNetnsReader } from './topology.js';
 
@@ -38,13 +39,21 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
 
   // the network the plugins ran: host-setup's record of it (older states: the generated one)
   const view = host.network ?? generatedNetwork(ctx.config, host.confFile);
-  const hostPath = (exp: Expectations, ip: string) => hostPathTo(ctx, view, host, exp, ip);
   const nodes = ctx.state.read<NodesState>('nodes');
-  const checks: CheckResult[] = [];
-  if (host.nodes && nodes?.mode === 'netns') checks.push(...(await nodeChecks(ctx, nodes, atts, read)));
-  else if (atts.length > 1) checks.push(...(await manyChecks(ctx, atts, hostPath, undefined, read)));
+  const onNodes = host.nodes !== undefined && nodes?.mode === 'netns';
+  // the ranges the network hands out (with nodes: each node's pod subnets). Packets go only to addresses in
+  // them, never wherever a plugin's result points (with no ranges known, as with dhcp, hostPathTo's look at
+  // the routes is the guard)
+  const ranges = onNodes && nodes ? nodes.nodes.flatMap((n) => [n.subnet4, n.subnet6]).filter(Boolean) : view.ranges;
+  const allowed = (ip: string) => ranges.length === 0 || inRanges(ip, ranges);
+  const hostPath = async (exp: Expectations, ip: string): Promise<HostPath> =>
+    allowed(ip) ? hostPathTo(ctx, view, host, exp, ip) : { reachable: false, reason: `not pinged: ${ip} is outside ${ranges.join(' and ')}` };
+  // the plugins' word checked against what the network hands out
+  const checks: CheckResult[] = [await resultCheck(atts, ranges)];
+  if (onNodes && nodes) checks.push(...(await nodeChecks(ctx, nodes, atts, read, allowed)));
+  else if (atts.length > 1) checks.push(...(await manyChecks(ctx, atts, hostPath, undefined, read, allowed)));
   else
-    checks.push(...(await resultChecks(ctx, { containerId: id, netns: att.netns, result: att.result, ifname }, hostPath, undefined, read)));
+    checks.push(...(await resultChecks(ctx, { containerId: id, netns: att.netns, result: att.result, ifname }, hostPath, undefined, read, allowed)));
   const cross = await crossNode(ctx, atts);
   checks.push(...cross.checks);
   checks.push(...(await portMapChecks(ctx, host, atts)));
@@ -81,7 +90,7 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
  * (via the node's own gateways), the node pinging each of them, and pairs of them pinging each other. A few nodes
  * at a time (each node's checks run their containers at once already).
  */
-async function nodeChecks(ctx: Ctx, nodes: NodesState, atts: CniAttachment[], read: NetnsReader): Promise<CheckResult[]> {
+async function nodeChecks(ctx: Ctx, nodes: NodesState, atts: CniAttachment[], read: NetnsReader, allowed: PingAllowed): Promise<CheckResult[]> {
   const per = await mapLimit(nodes.nodes, 4, (n) =>
     manyChecks(
       ctx,
@@ -90,6 +99,7 @@ async function nodeChecks(ctx: Ctx, nodes: NodesState, atts: CniAttachment[], re
       async () => ({ reachable: true, via: n.bridge }),
       { label: `node ${n.index}: `, who: 'the node', argv: ['nsenter', `--net=${n.pin}`] },
       read,
+      allowed,
     ),
   );
   return per.flat();
@@ -109,7 +119,7 @@ async function portMapChecks(ctx: Ctx, host: HostSetupState, atts: ReturnType<ty
           await runCheck(`host gets http://${addr}:${m.hostPort}/ from ${a.containerId} httpd`, async () => {
             const r = await httpGetRetry(addr, m.hostPort);
             if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
-            return `HTTP 200, ${r.body.length} bytes: ${r.body.trim().slice(0, 40)}`;
+            return `HTTP 200, ${r.truncated ? `more than ${r.bytes} bytes (cut there)` : `${r.bytes} bytes`}: ${r.body.trim().slice(0, 40)}`;
           }),
         );
       }

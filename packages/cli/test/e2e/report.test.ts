@@ -64,12 +64,13 @@ test('a real run writes a schema-valid report, an SVG naming every interface on 
     assert.ok(validate(report), JSON.stringify(validate.errors, null, 2));
     assert.ok(report.ok);
     // from the result: 2 addresses, 2 routes, 2 gateway pings, 2 host pings, and DNS, which the generated network's result has none of
-    assert.is(report.checks.length, 9);
+    assert.is(report.checks.length, 10);
+    assert.is(report.checks[0]?.name, "CNI result in the network's ranges");
     assert.equal(
       report.checks.filter((x) => x.na).map((x) => x.name),
       ["resolv.conf has the result's DNS"],
     );
-    assert.equal(report.summary, { total: 9, passed: 8, failed: 0, notApplicable: 1 });
+    assert.equal(report.summary, { total: 10, passed: 9, failed: 0, notApplicable: 1 });
     assert.equal(
       report.timings.map((t) => t.step),
       ['host-setup', 'image-fetch', 'runc-bundle', 'cni-attach'],

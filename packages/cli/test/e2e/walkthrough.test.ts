@@ -38,7 +38,8 @@ test('the whole walkthrough runs for real and down leaves the host as found', as
     const v = ctx.state.read<VerifyState>('verify');
     assert.ok(v?.ok, 'verify passed');
     // every check from the ADD result: addresses, routes, gateway and host pings, and DNS (none in the generated result)
-    assert.is(v?.checks.length, 9);
+    assert.is(v?.checks.length, 10);
+    assert.ok(v?.checks[0]?.name === "CNI result in the network's ranges" && v.checks[0].ok, "the result lies in the network's ranges");
     assert.equal(
       v?.checks.filter((x) => x.na).map((x) => x.name),
       ["resolv.conf has the result's DNS"],

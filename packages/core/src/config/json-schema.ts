@@ -1,10 +1,11 @@
+import { ID_MAX_LENGTH, IFNAME_MAX_BYTES, NETWORK_MAX_LENGTH } from '../name-rules.js';
 import { CNI_NAME_RE, envName, FIELDS, flagName, type Kind, schema } from './schema.js';
 
 /**
  * The config file's JSON Schema, generated from `schema` (the one declaration of every field), so an editor
  * completes and checks a config file with the same names, types and defaults the resolver uses. The checks
  * that need code (a gateway inside its subnet, a count that fits the subnets) stay with the resolver; the
- * schema carries what JSON Schema can say: types, choices, name patterns, lower bounds.
+ * schema carries what JSON Schema can say: types, choices, name patterns and lengths, bounds.
  */
 function typeOf(kind: Kind): Record<string, unknown> {
   switch (kind) {
@@ -33,9 +34,15 @@ export function configJsonSchema(): Record<string, unknown> {
       default: spec.default,
       ...(spec.choices ? { enum: [...spec.choices] } : {}),
       ...(spec.min !== undefined ? { minimum: spec.min } : {}),
+      ...(spec.max !== undefined ? { maximum: spec.max } : {}),
     };
     if (f === 'id' || f === 'network') p.pattern = CNI_NAME_RE.source;
-    if (f === 'id') p.maxLength = 48;
+    if (f === 'id') p.maxLength = ID_MAX_LENGTH;
+    if (f === 'network') p.maxLength = NETWORK_MAX_LENGTH;
+    if (f === 'bridge' || f === 'ifname') {
+      p.pattern = CNI_NAME_RE.source;
+      p.maxLength = IFNAME_MAX_BYTES;
+    }
     properties[f] = p;
   }
   return {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { imageRefProblem } from '../image-ref.js';
 import { parseCidr, prefixContains } from '../net.js';
 import { maxNodes, nodeHostVeth, nodeMode, nodeSubnets, podSubnetOverlapping, UNDERLAY_HOST_OFFSET, underlayCapacity } from '../nodes.js';
+import { containerIdProblem, interfaceNameProblem, networkNameProblem } from '../name-rules.js';
 import { parsePortMap, subnetCapacity } from '../port-map.js';
 
 /**
@@ -51,6 +52,7 @@ export interface Config {
   install: boolean;
   pluginTimeoutMs: number;
   lockWaitMs: number;
+  containerLogMaxBytes: number;
   fixForward: boolean;
   verbose: boolean;
   json: boolean;
@@ -68,6 +70,8 @@ export interface FieldSpec<K extends keyof Config = keyof Config> {
   choices?: readonly string[];
   /** the smallest whole number allowed (the check enforces it; the JSON Schema says it) */
   min?: number;
+  /** the largest whole number allowed (the check enforces it; the JSON Schema says it) */
+  max?: number;
   /**
    * a path (or list of paths) that may be relative: made absolute as it is read, against the config file's
    * folder when it comes from one, else the current folder, so every later reader sees the same path
@@ -78,43 +82,35 @@ export interface FieldSpec<K extends keyof Config = keyof Config> {
 const CNI_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] as const;
 const FIREWALL = ['auto', 'on', 'off'] as const;
 
-// CNI's own rules (libcni pkg/utils): container id and network name share one pattern.
-export const CNI_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-export function ifnameProblem(name: string): string | undefined {
-  if (name === '') return 'must not be empty';
-  if (Buffer.byteLength(name) > 15) return `"${name}" is ${Buffer.byteLength(name)} bytes; Linux interface names hold at most 15`;
-  if (name === '.' || name === '..') return `"${name}" is not a valid interface name`;
-  if (/[/:\s]/u.test(name)) return `"${name}" contains "/", ":" or white space, which interface names cannot`;
-  return undefined;
-}
+// the name rules (interface names, network names, container ids) live in name-rules.ts, shared with names
+// read from elsewhere (a user's own network file: network.ts)
+export { CNI_NAME_RE } from '../name-rules.js';
 
 const absPath = (v: string) => (path.isAbsolute(v) ? undefined : `"${v}" must be an absolute path`);
+
+/** Node's timers hold at most 2^31-1 ms (~24.8 days): a longer delay fires at once, so it is refused. */
+export const MAX_TIMER_MS = 2_147_483_647;
+const timerMax = (v: number) =>
+  v > MAX_TIMER_MS ? `${v} is longer than Node's timer limit: use at most ${MAX_TIMER_MS} (~24.8 days)` : undefined;
 
 export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   id: {
     kind: 'string',
     default: 'demo',
     help: 'container id (and the name of its netns pin and state folder)',
-    check: (v) =>
-      CNI_NAME_RE.test(v) && v.length <= 48
-        ? undefined
-        : `"${v}" is not a valid container id: use letters, digits, "_", "." or "-", starting with a letter or digit, at most 48 characters`,
+    check: (v) => containerIdProblem(v),
   },
   network: {
     kind: 'string',
     default: 'connet',
     help: 'CNI network name',
-    check: (v) =>
-      CNI_NAME_RE.test(v)
-        ? undefined
-        : `"${v}" is not a valid CNI network name: letters, digits, "_", "." or "-", starting with a letter or digit`,
+    check: (v) => networkNameProblem(v),
   },
   bridge: {
     kind: 'string',
     default: 'cbr0',
     help: 'Linux bridge name',
-    check: (v) => ifnameProblem(v),
+    check: (v) => interfaceNameProblem(v),
   },
   subnet4: {
     kind: 'string',
@@ -172,7 +168,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     kind: 'string',
     default: 'eth0',
     help: 'interface name inside the container',
-    check: (v) => ifnameProblem(v),
+    check: (v) => interfaceNameProblem(v),
   },
   ipMasq: { kind: 'bool', default: true, help: 'masquerade traffic leaving the subnet' },
   isGateway: { kind: 'bool', default: true, help: 'give the bridge the gateway addresses' },
@@ -198,7 +194,8 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     default: 600000,
     help: 'how long an image pull may take, in ms (a manifest lookup gets at most 30 s of it)',
     min: 1000,
-    check: (v) => (v >= 1000 ? undefined : `${v} is too short: use 1000 or more`),
+    max: MAX_TIMER_MS,
+    check: (v) => (v >= 1000 ? timerMax(v) : `${v} is too short: use 1000 or more`),
   },
   cmd: {
     kind: 'string',
@@ -367,14 +364,23 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     default: 30000,
     help: 'how long a CNI plugin may run, in ms',
     min: 100,
-    check: (v) => (v >= 100 ? undefined : `${v} is too short: use 100 or more`),
+    max: MAX_TIMER_MS,
+    check: (v) => (v >= 100 ? timerMax(v) : `${v} is too short: use 100 or more`),
   },
   lockWaitMs: {
     kind: 'int',
     default: 60000,
     help: 'how long a step waits for another run of the same --id to finish, in ms (0: refuse at once)',
     min: 0,
-    check: (v) => (v >= 0 ? undefined : `${v} is negative: use 0 or more`),
+    max: MAX_TIMER_MS,
+    check: (v) => (v >= 0 ? timerMax(v) : `${v} is negative: use 0 or more`),
+  },
+  containerLogMaxBytes: {
+    kind: 'int',
+    default: 10 * 1024 * 1024,
+    help: "the most a container's output takes on disk (<bundle>/container.log and the older container.log.1); the oldest output is dropped",
+    min: 64 * 1024,
+    check: (v) => (v >= 64 * 1024 ? undefined : `${v} is too small: use 65536 (64 KiB) or more`),
   },
   fixForward: {
     kind: 'bool',

@@ -20,6 +20,22 @@ export function realMountPath(file: string): string {
   }
 }
 
+/**
+ * The filesystem type of the topmost mount at `mountPoint` (a real path, as realMountPath gives), or
+ * undefined when nothing is mounted there: `nsfs` for a bind-mounted namespace.
+ */
+export function mountFsType(mountPoint: string): string | undefined {
+  let fs: string | undefined;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if ((f[4] ?? '').replace(/\\040/g, ' ') !== mountPoint) continue;
+    // the optional fields end at "-"; the type follows it
+    const dash = f.indexOf('-', 6);
+    if (dash > 0) fs = f[dash + 1];
+  }
+  return fs;
+}
+
 /** True when `file` is a mount point. */
 export function isMountPoint(file: string): boolean {
   return mountPoints().includes(realMountPath(file));
@@ -29,7 +45,9 @@ export function isMountPoint(file: string): boolean {
 export function pinMatches(file: string, pid: number): boolean {
   try {
     if (!existsSync(file) || !isMountPoint(file)) return false;
-    return statSync(file).ino === statSync(`/proc/${pid}/ns/net`).ino;
+    const a = statSync(file);
+    const b = statSync(`/proc/${pid}/ns/net`);
+    return a.ino === b.ino && a.dev === b.dev;
   } catch {
     return false;
   }

@@ -39,6 +39,27 @@ test('field checks: invalid CIDR, gateway outside subnet, long bridge name, bad 
   assert.match(msg(['--containers', 'many']), /--containers: "many" is not a whole number/);
 });
 
+test("timers: past Node's limit (2^31-1 ms) refused, as it would fire at once; lock wait 0 still means refuse at once", () => {
+  const msg = (argv: string[]) => problem(() => resolveConfig({ env: {}, argv })).message;
+  assert.match(
+    msg(['--plugin-timeout-ms', '3000000000']),
+    /pluginTimeoutMs: 3000000000 is longer than Node's timer limit: use at most 2147483647/,
+  );
+  assert.match(msg(['--plugin-timeout-ms', '-5']), /pluginTimeoutMs: -5 is too short/);
+  assert.match(msg(['--lock-wait-ms', '2147483648']), /lockWaitMs: .*at most 2147483647/);
+  assert.match(msg(['--pull-timeout-ms', '9999999999']), /pullTimeoutMs: .*at most 2147483647/);
+  assert.is(resolveConfig({ env: {}, argv: ['--lock-wait-ms', '0'] }).config.lockWaitMs, 0);
+  assert.is(resolveConfig({ env: {}, argv: ['--plugin-timeout-ms', '2147483647'] }).config.pluginTimeoutMs, 2147483647);
+});
+
+test('container log cap: 10 MiB by default, at least 64 KiB', () => {
+  assert.is(defaults().containerLogMaxBytes, 10 * 1024 * 1024);
+  assert.match(
+    problem(() => resolveConfig({ env: {}, argv: ['--container-log-max-bytes', '1000'] })).message,
+    /containerLogMaxBytes: 1000 is too small/,
+  );
+});
+
 test('rootless mode with many containers is refused by its one rule, before anything runs', () => {
   const e = problem(() => resolveConfig({ env: {}, argv: ['--rootless', '--containers', '3'] }));
   assert.is(e.field, 'rootless');
