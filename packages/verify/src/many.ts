@@ -164,7 +164,9 @@ export async function manyChecks(
       expOf(b).ips.map((ip) => {
         const name = `${a.containerId} pings ${b.containerId} ${ip.address}`;
         if (!allowed(ip.address)) return Promise.resolve(notApplicable(name, `not pinged: ${ip.address} is outside the network's ranges`));
-        return runCheck(name, () => pingFrom(ctx, runc(a.containerId, 'ping', ...(ip.family === 6 ? ['-6'] : []), '-c1', '-W1', ip.address)));
+        return runCheck(name, () =>
+          pingFrom(ctx, runc(a.containerId, 'ping', ...(ip.family === 6 ? ['-6'] : []), '-c1', '-W1', ip.address)),
+        );
       }),
     );
   });

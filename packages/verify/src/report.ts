@@ -398,7 +398,9 @@ export function renderMarkdown(r: Report): string {
     '| where | interface | kind | addresses |',
     '|---|---|---|---|',
     ...(t.bridge ? [`| host | ${cell(t.bridge.name)} | ${cell(t.bridge.kind ?? '')} | ${cell(t.bridge.addrs.join(', '))} |`] : []),
-    ...t.ports.map((p) => `| host | ${cell(p.name)} | ${cell(p.kind ?? '')} (port of ${cell(p.master ?? '')}) | ${cell(p.addrs.join(', '))} |`),
+    ...t.ports.map(
+      (p) => `| host | ${cell(p.name)} | ${cell(p.kind ?? '')} (port of ${cell(p.master ?? '')}) | ${cell(p.addrs.join(', '))} |`,
+    ),
     ...(t.underlay?.bridge
       ? [`| host | ${cell(t.underlay.bridge.name)} | bridge (underlay) | ${cell(t.underlay.bridge.addrs.join(', '))} |`]
       : []),
@@ -424,7 +426,9 @@ export function renderMarkdown(r: Report): string {
     ...t.containers.flatMap((ns) => ns.routes.map((x) => `- ${cell(ns.containerId)}: ${code(routeText(x))}`)),
     '',
     `Port mappings: ${t.mappings.length ? '' : 'none.'}`,
-    ...t.mappings.map((m) => `- ${cell(`${m.hostIp ?? '*'}:${m.hostPort}/${m.protocol} -> ${m.containerIp}:${m.containerPort} (${m.chain})`)}`),
+    ...t.mappings.map(
+      (m) => `- ${cell(`${m.hostIp ?? '*'}:${m.hostPort}/${m.protocol} -> ${m.containerIp}:${m.containerPort} (${m.chain})`)}`,
+    ),
     '',
     '## Versions',
     '',

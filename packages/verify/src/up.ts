@@ -47,13 +47,17 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
   const ranges = onNodes && nodes ? nodes.nodes.flatMap((n) => [n.subnet4, n.subnet6]).filter(Boolean) : view.ranges;
   const allowed = (ip: string) => ranges.length === 0 || inRanges(ip, ranges);
   const hostPath = async (exp: Expectations, ip: string): Promise<HostPath> =>
-    allowed(ip) ? hostPathTo(ctx, view, host, exp, ip) : { reachable: false, reason: `not pinged: ${ip} is outside ${ranges.join(' and ')}` };
+    allowed(ip)
+      ? hostPathTo(ctx, view, host, exp, ip)
+      : { reachable: false, reason: `not pinged: ${ip} is outside ${ranges.join(' and ')}` };
   // the plugins' word checked against what the network hands out
   const checks: CheckResult[] = [await resultCheck(atts, ranges)];
   if (onNodes && nodes) checks.push(...(await nodeChecks(ctx, nodes, atts, read, allowed)));
   else if (atts.length > 1) checks.push(...(await manyChecks(ctx, atts, hostPath, undefined, read, allowed)));
   else
-    checks.push(...(await resultChecks(ctx, { containerId: id, netns: att.netns, result: att.result, ifname }, hostPath, undefined, read, allowed)));
+    checks.push(
+      ...(await resultChecks(ctx, { containerId: id, netns: att.netns, result: att.result, ifname }, hostPath, undefined, read, allowed)),
+    );
   const cross = await crossNode(ctx, atts);
   checks.push(...cross.checks);
   checks.push(...(await portMapChecks(ctx, host, atts)));
@@ -90,7 +94,13 @@ export async function up(ctx: Ctx): Promise<VerifyState & { report: Report['file
  * (via the node's own gateways), the node pinging each of them, and pairs of them pinging each other. A few nodes
  * at a time (each node's checks run their containers at once already).
  */
-async function nodeChecks(ctx: Ctx, nodes: NodesState, atts: CniAttachment[], read: NetnsReader, allowed: PingAllowed): Promise<CheckResult[]> {
+async function nodeChecks(
+  ctx: Ctx,
+  nodes: NodesState,
+  atts: CniAttachment[],
+  read: NetnsReader,
+  allowed: PingAllowed,
+): Promise<CheckResult[]> {
   const per = await mapLimit(nodes.nodes, 4, (n) =>
     manyChecks(
       ctx,

@@ -295,7 +295,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
     default: 'cbr0-ul',
     help: 'the bridge on the host joining the nodes (netns mode); node i plugs in through the veth <underlayBridge>-<i>',
     check: (v, c) => {
-      const bad = ifnameProblem(v);
+      const bad = interfaceNameProblem(v);
       if (bad || nodeMode(c) !== 'netns') return bad;
       const last = nodeHostVeth({ underlayBridge: v }, c.nodes);
       return Buffer.byteLength(last) > 15
