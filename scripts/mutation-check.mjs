@@ -77,7 +77,7 @@ const MUTATIONS = [
     why: 'host-setup down no longer removes the portmap/firewall chains it made',
     pkg: 'host-setup',
     file: 'packages/host-setup/src/down.ts',
-    from: 'const removed = await removeSharedChainsWith(ctx.exec, chainsBefore);',
+    from: 'const removed = await removeSharedChainsWith(ctx.exec, chainsBefore, kept);',
     to: 'const removed: string[] = [];',
     tests: [['cli', '^e2e/private-host\\.test\\.ts$']],
   },

@@ -44,6 +44,8 @@ const markedBridge = async (c: Config) => {
 };
 const v4host = (c: Config, n: number) => c.subnet4.replace(/\.0\/24$/, `.${n}`);
 const runDir = (c: Config) => path.join(c.stateDir, c.id);
+/** The bundle folder runc-bundle makes for the container before runc create and the pin: its record of both. */
+const bundleRecord = (c: Config) => mkdirSync(path.join(runDir(c), 'bundle'), { recursive: true });
 /** the bridge plugin's masquerade chain for (network, id), as the plugin names it (testkit's pluginNames) */
 const masqChain = (c: Config) => pluginNames(c.network, c.id).masqChain;
 
@@ -67,18 +69,44 @@ const PLANTS: Plant[] = [
     undo: (c) => exec('ip', ['link', 'del', `${c.bridge}v`], { allowFail: true }),
   },
   {
+    // as a kill between the pin and the state leaves it: the bundle folder (runc-bundle makes it first) is the
+    // instance's record that the container id, and so the pin, is its own
     kind: 'netns-pin',
     plant: async (c) => {
+      bundleRecord(c);
       mkdirSync(c.netnsDir, { recursive: true });
       writeFileSync(path.join(c.netnsDir, c.id), '');
       await exec('unshare', [`--net=${path.join(c.netnsDir, c.id)}`, 'true']);
     },
-    want: (c) => [{ kind: 'netns-pin', what: `${path.join(c.netnsDir, c.id)} (mounted 1x)` }],
+    want: (c) => [
+      { kind: 'netns-pin', what: `${path.join(c.netnsDir, c.id)} (mounted 1x)` },
+      { kind: 'state', what: path.join(runDir(c), 'bundle') },
+    ],
   },
   {
     kind: 'runc-container',
-    plant: (c) => mkdirSync(path.join(c.runcRoot, c.id), { recursive: true }),
-    want: (c) => [{ kind: 'runc-container', what: `runc state folder ${path.join(c.runcRoot, c.id)} (runc cannot read it)` }],
+    plant: (c) => {
+      bundleRecord(c);
+      mkdirSync(path.join(c.runcRoot, c.id), { recursive: true });
+    },
+    want: (c) => [
+      { kind: 'runc-container', what: `runc state folder ${path.join(c.runcRoot, c.id)} (runc cannot read it)` },
+      { kind: 'state', what: path.join(runDir(c), 'bundle') },
+    ],
+  },
+  {
+    // the same names with no record of this instance: someone else's (issue 14), not this instance's leak
+    kind: "netns pin and runc folder of the instance's names that it has no record of (listed as nothing)",
+    plant: async (c) => {
+      mkdirSync(c.netnsDir, { recursive: true });
+      writeFileSync(path.join(c.netnsDir, c.id), '');
+      await exec('unshare', [`--net=${path.join(c.netnsDir, c.id)}`, 'true']);
+      mkdirSync(path.join(c.runcRoot, c.id), { recursive: true });
+    },
+    want: () => [],
+    undo: async (c) => {
+      await exec('umount', [path.join(c.netnsDir, c.id)], { allowFail: true });
+    },
   },
   {
     kind: 'lease',
@@ -256,11 +284,13 @@ test('verify leaks: exit 1 and every leftover printed (text, and one JSON docume
     const clean = await runScript('verify', 'leaks', ['--config', file]);
     assert.is(clean.code, 0, clean.stderr);
     await markedBridge(config);
+    bundleRecord(config);
     mkdirSync(path.join(config.runcRoot, config.id), { recursive: true });
     const text = await runScript('verify', 'leaks', ['--config', file]);
     assert.is(text.code, 1);
-    assert.match(text.stderr, `2 object(s) left behind:\n  bridge          bridge ${config.bridge} (made by this instance)\n`);
-    assert.match(text.stderr, `  runc-container  runc state folder ${path.join(config.runcRoot, config.id)} (runc cannot read it)`);
+    assert.match(text.stderr, `3 object(s) left behind:\n  bridge          bridge ${config.bridge} (made by this instance)\n`);
+    assert.match(text.stderr, `  runc-container  runc state folder ${path.join(config.runcRoot, config.id)} (runc cannot read it)\n`);
+    assert.match(text.stderr, `  state           ${path.join(runDir(config), 'bundle')}`);
     const json = await runScript('verify', 'leaks', ['--config', file, '--json']);
     assert.is(json.code, 1);
     assert.equal(JSON.parse(json.stdout), {
@@ -268,6 +298,7 @@ test('verify leaks: exit 1 and every leftover printed (text, and one JSON docume
       leaks: [
         { kind: 'bridge', what: `bridge ${config.bridge} (made by this instance)` },
         { kind: 'runc-container', what: `runc state folder ${path.join(config.runcRoot, config.id)} (runc cannot read it)` },
+        { kind: 'state', what: path.join(runDir(config), 'bundle') },
       ],
     });
   });
