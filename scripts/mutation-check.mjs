@@ -163,6 +163,30 @@ const MUTATIONS = [
     tests: [['testkit', '^cleanup\\.test\\.ts$']],
   },
   {
+    name: "a network file's name not held to the network-name rule",
+    why: 'a --netconf "name" of 266 characters is taken (the derived paths then fail with ENAMETOOLONG, issue 14)',
+    pkg: 'core',
+    file: 'packages/core/src/network.ts',
+    from: 'if (nameProblem) {',
+    to: 'if (nameProblem && false) {',
+    tests: [
+      ['core', '^network\\.test\\.ts$'],
+      ['cli', '^e2e/netconf-bad-input\\.test\\.ts$'],
+    ],
+  },
+  {
+    name: 'a plugin timeout the config accepts and the CNI runtime refuses',
+    why: "pluginTimeoutMs no longer has the runtime's bounds (1 to 2^31-1): an up would pass its checks, then fail halfway",
+    pkg: 'core',
+    file: 'packages/core/src/config/schema.ts',
+    from: 'check: (v) => (v >= 1 ? timerMax(v)',
+    to: 'check: (v) => (v >= 0 ? timerMax(v)',
+    tests: [
+      ['cni-attach', '^attach\\.test\\.ts$'],
+      ['core', '^config/schema\\.test\\.ts$'],
+    ],
+  },
+  {
     name: 'a gate that prints 0 failed',
     why: 'test-all counts no failure in its last line',
     pkg: undefined,

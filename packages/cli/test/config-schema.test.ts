@@ -18,13 +18,17 @@ test('the sample config validates against the JSON Schema', () => {
   assert.ok(validate(sample), JSON.stringify(validate.errors));
 });
 
-test('the schema marks an unknown key, a wrong type, a value not among the choices and a count below its minimum', () => {
+test('the schema marks an unknown key, a wrong type, a value not among the choices, a count below its minimum, a timeout out of bounds', () => {
   const cases: [Record<string, unknown>, string][] = [
     [{ subnet: '10.0.0.0/24' }, 'additionalProperties'],
     [{ containers: '3' }, 'type'],
     [{ firewall: 'maybe' }, 'enum'],
     [{ containers: 0 }, 'minimum'],
     [{ id: 'a/b' }, 'pattern'],
+    // the plugin timeout's bounds are the CNI runtime's: whole ms from 1 to Node's timer limit
+    [{ pluginTimeoutMs: 0 }, 'minimum'],
+    [{ pluginTimeoutMs: 2147483648 }, 'maximum'],
+    [{ pluginTimeoutMs: 1.5 }, 'type'],
   ];
   for (const [config, keyword] of cases) {
     assert.not.ok(validate(config), JSON.stringify(config));
@@ -35,6 +39,7 @@ test('the schema marks an unknown key, a wrong type, a value not among the choic
   }
   assert.ok(validate({ pluginDirs: '/usr/lib/cni:/opt/cni/bin' }), 'a list may be one ":"-separated string');
   assert.ok(validate({ pluginDirs: ['/usr/lib/cni'] }), 'or an array');
+  assert.ok(validate({ pluginTimeoutMs: 1 }) && validate({ pluginTimeoutMs: 2147483647 }), 'the plugin timeout bounds themselves');
 });
 
 test.run();

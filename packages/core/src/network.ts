@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Config } from './config/schema.js';
 import { UserError } from './errors.js';
-import { interfaceNameProblem } from './name-rules.js';
+import { interfaceNameProblem, networkNameProblem } from './name-rules.js';
 import { networkOf, nthAddress, parseCidr } from './net.js';
 
 /**
@@ -153,6 +153,16 @@ function linkName(value: unknown, where: string, source: string): string {
 
 /** What a network needs and makes, read from its config list (as the plugins will get it). */
 export function describeNetwork(list: ConfList, where: { source: NetworkView['source']; file: string }): NetworkView {
+  // the network's name becomes file names (the conflist, the CNI cache's entries, the lease folder) and the
+  // plugins' iptables comments: the config's rule for --network holds for a name from a file too
+  const nameProblem = networkNameProblem(list.name);
+  if (nameProblem) {
+    const field = where.source === 'file' ? 'netconf' : 'network';
+    throw new UserError(`${field === 'netconf' ? `netconf: ${list.source}: "name"` : 'network:'} ${nameProblem}`, {
+      field,
+      hint: 'give the network a name of letters, digits, "_", "." and "-", at most 64 characters',
+    });
+  }
   const plugins = list.plugins as Obj[];
   const binaries: string[] = [];
   const bridges: string[] = [];

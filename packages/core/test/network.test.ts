@@ -6,8 +6,10 @@ import {
   describeNetwork,
   generatedNetwork,
   instanceNetwork,
+  interfaceNameProblem,
   loadNetconf,
   networkLeaseDir,
+  networkNameProblem,
   resolveConfig,
   UserError,
 } from '../src/index.js';
@@ -18,6 +20,15 @@ function list(name: string, plugins: Record<string, unknown>[], cniVersion = '1.
   return { name, cniVersion, plugins: plugins as ConfList['plugins'], bytes, source: `/nets/${name}.conflist` };
 }
 const file = (l: ConfList) => describeNetwork(l, { source: 'file', file: l.source });
+/** The config's own check of a flag: the problem text, or undefined when it passes. */
+const resolveProblem = (argv: string[]) => {
+  try {
+    resolveConfig({ env: {}, argv });
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
 
 test("the walkthrough's 10-connet.conf: a bridge network with both ranges, host-local's default gateways, its own dataDir", () => {
   const v = file(
@@ -130,6 +141,44 @@ test('link names from the file must be names Linux takes; the message names the 
     }
   }
   assert.throws(() => file(list('n', [{ type: 'macvlan', master: 'eth 0' }])), /plugins\[0\]\.master/);
+});
+
+test("names from the file are held to the config's rules (name-rules.ts), whatever the config says", () => {
+  const refused = (l: ConfList, where: RegExp, why: RegExp, rule: (s: string) => string | undefined, name: string) => {
+    const e = (() => {
+      try {
+        file(l);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    })();
+    assert.instance(e, UserError, `${JSON.stringify(name)} accepted`);
+    assert.is((e as UserError).field, 'netconf');
+    assert.match((e as Error).message, where);
+    assert.match((e as Error).message, why);
+    // the same words as the config's own check of that kind of name: one rule, not a copy
+    assert.ok((e as Error).message.includes(rule(name) ?? '(no problem)'), `${(e as Error).message} carries the rule's text`);
+  };
+  // what other tools would read as syntax: an iptables wildcard, what ip -batch reads as a quote or a comment
+  for (const bad of ['br+', 'br"0', "br'0", 'br#0', 'br 0', '-br0', 'br:0']) {
+    assert.ok(resolveProblem(['--bridge', bad]), `the config refuses --bridge ${bad}`);
+    refused(list('n', [{ type: 'bridge', bridge: bad }]), /"plugins\[0\]\.bridge"/, /./, interfaceNameProblem, bad);
+    refused(
+      list('n', [{ type: 'wrapper', delegate: { type: 'bridge', bridge: bad } }]),
+      /"plugins\[0\]\.delegate\.bridge"/,
+      /./,
+      interfaceNameProblem,
+      bad,
+    );
+    refused(list('n', [{ type: 'macvlan', master: bad }]), /"plugins\[0\]\.master"/, /./, interfaceNameProblem, bad);
+    refused(list('n', [{ type: 'host-device', device: bad }]), /"plugins\[0\]\.device"/, /./, interfaceNameProblem, bad);
+  }
+  // the network's own name: the length limit that keeps every derived path valid (266 made the bridge, then ENAMETOOLONG)
+  const long = 'n'.repeat(266);
+  assert.ok(resolveProblem(['--network', long]), 'the config refuses it as --network');
+  refused(list(long, [{ type: 'bridge', bridge: 'br0' }]), /"name"/, /at most 64/, networkNameProblem, long);
+  assert.is(file(list('n'.repeat(64), [{ type: 'bridge', bridge: 'br0' }])).name, 'n'.repeat(64), '64 characters are fine');
 });
 
 test('the digest is of the bytes the runtime caches; the generated network is described the same way', () => {

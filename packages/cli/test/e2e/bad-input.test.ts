@@ -129,7 +129,13 @@ const CASES: Case[] = [
   { name: 'unsupported cniVersion', step: 'host-setup', args: ['--cni-version', '9.9.9'], expect: ['cniVersion', '9.9.9'], exit: 2 },
   { name: 'zero containers', step: 'host-setup', args: ['--containers', '0'], expect: ['containers', '0'], exit: 2 },
   { name: 'containers not a number', step: 'host-setup', args: ['--containers', 'two'], expect: ['--containers', 'two'], exit: 2 },
-  { name: 'plugin timeout too short', step: 'cni-attach', args: ['--plugin-timeout-ms', '5'], expect: ['pluginTimeoutMs', '5'], exit: 2 },
+  {
+    name: 'plugin timeout not a whole number',
+    step: 'cni-attach',
+    args: ['--plugin-timeout-ms', '1.5'],
+    expect: ['--plugin-timeout-ms', '1.5', 'whole number'],
+    exit: 2,
+  },
   { name: 'relative conf dir', step: 'host-setup', args: ['--conf-dir', 'etc/cni'], expect: ['confDir', 'absolute'], exit: 2 },
   {
     name: 'no plugin dir',
@@ -150,7 +156,14 @@ const CASES: Case[] = [
     name: 'plugin timeout zero',
     step: 'cni-attach',
     args: ['--plugin-timeout-ms', '0'],
-    expect: ['pluginTimeoutMs', 'too short'],
+    expect: ['pluginTimeoutMs', 'from 1 to 2147483647'],
+    exit: 2,
+  },
+  {
+    name: 'plugin timeout negative (it would turn the timeout off)',
+    step: 'cni-attach',
+    env: { CNI_DEMO_PLUGIN_TIMEOUT_MS: '-1' },
+    expect: ['pluginTimeoutMs', '-1', 'from 1 to 2147483647'],
     exit: 2,
   },
   {

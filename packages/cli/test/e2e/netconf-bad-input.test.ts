@@ -174,6 +174,23 @@ const CASES: Case[] = [
     expect: () => ['netconf', '"plugins[0].bridge"', '"/"'],
   },
   {
+    // with --fix-forward, "-i br+" would ACCEPT forwarded traffic of every br* bridge ahead of Docker's rules
+    name: 'a bridge name with "+" (an iptables wildcard), with --fix-forward',
+    netconf: (e) => writeNetconf(e.root, 'plus.conf', single(e, { bridge: 'br+' })),
+    config: () => ({ fixForward: true }),
+    expect: () => ['netconf', '"plugins[0].bridge"', '"br+"', 'iptables wildcard'],
+  },
+  {
+    name: 'a bridge name with "#" and a quote (what ip -batch reads as a comment and a quoted word)',
+    netconf: (e) => writeNetconf(e.root, 'hash.conf', single(e, { bridge: 'b"r#0' })),
+    expect: () => ['netconf', '"plugins[0].bridge"', 'ip -batch'],
+  },
+  {
+    name: 'a network name of 266 characters (its derived paths would be too long)',
+    netconf: (e) => writeNetconf(e.root, 'long.conf', single(e, { name: 'n'.repeat(266) })),
+    expect: () => ['netconf', 'long.conf', '"name"', 'at most 64'],
+  },
+  {
     name: '--port-map with a network that has no plugin to take the mappings',
     netconf: (e) => writeNetconf(e.root, 'noportmap.conf', single(e)),
     config: () => ({ portMap: '18080:80/tcp' }),

@@ -362,10 +362,11 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   pluginTimeoutMs: {
     kind: 'int',
     default: 30000,
-    help: 'how long a CNI plugin may run, in ms',
-    min: 100,
+    help: 'how long a CNI plugin may run, in ms (1 to 2147483647, as the CNI runtime takes it)',
+    // the runtime's own bounds (@cni-demo/cni checkTimeoutMs), so a value the config accepts never fails later
+    min: 1,
     max: MAX_TIMER_MS,
-    check: (v) => (v >= 100 ? timerMax(v) : `${v} is too short: use 100 or more`),
+    check: (v) => (v >= 1 ? timerMax(v) : `${v} is not a timeout: use a whole number of milliseconds from 1 to ${MAX_TIMER_MS}`),
   },
   lockWaitMs: {
     kind: 'int',

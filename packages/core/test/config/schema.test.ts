@@ -45,11 +45,46 @@ test("timers: past Node's limit (2^31-1 ms) refused, as it would fire at once; l
     msg(['--plugin-timeout-ms', '3000000000']),
     /pluginTimeoutMs: 3000000000 is longer than Node's timer limit: use at most 2147483647/,
   );
-  assert.match(msg(['--plugin-timeout-ms', '-5']), /pluginTimeoutMs: -5 is too short/);
+  assert.match(
+    msg(['--plugin-timeout-ms', '-5']),
+    /pluginTimeoutMs: -5 is not a timeout: use a whole number of milliseconds from 1 to 2147483647/,
+  );
   assert.match(msg(['--lock-wait-ms', '2147483648']), /lockWaitMs: .*at most 2147483647/);
   assert.match(msg(['--pull-timeout-ms', '9999999999']), /pullTimeoutMs: .*at most 2147483647/);
   assert.is(resolveConfig({ env: {}, argv: ['--lock-wait-ms', '0'] }).config.lockWaitMs, 0);
   assert.is(resolveConfig({ env: {}, argv: ['--plugin-timeout-ms', '2147483647'] }).config.pluginTimeoutMs, 2147483647);
+});
+
+test('pluginTimeoutMs takes what the CNI runtime takes (1 to 2^31-1 whole ms) from flags, env and the file, and nothing else', () => {
+  const fail = (input: Parameters<typeof resolveConfig>[0]) => problem(() => resolveConfig({ env: {}, ...input }));
+  for (const bad of ['0', '-1', '2147483648', '3000000000']) {
+    for (const input of [
+      { argv: ['--plugin-timeout-ms', bad] },
+      { env: { CNI_DEMO_PLUGIN_TIMEOUT_MS: bad } },
+      { file: { pluginTimeoutMs: Number(bad) } },
+    ]) {
+      const e = fail(input);
+      assert.is(e.field, 'pluginTimeoutMs', `${bad} via ${Object.keys(input)[0]}`);
+      assert.match(e.message, /pluginTimeoutMs/);
+      assert.match(e.message, new RegExp(bad));
+    }
+  }
+  // fractional: not a whole number, wherever it comes from; the message names where
+  for (const [input, where] of [
+    [{ argv: ['--plugin-timeout-ms', '1.5'] }, /--plugin-timeout-ms: "1.5" is not a whole number/],
+    [{ env: { CNI_DEMO_PLUGIN_TIMEOUT_MS: '2.5' } }, /CNI_DEMO_PLUGIN_TIMEOUT_MS: "2.5" is not a whole number/],
+    [{ file: { pluginTimeoutMs: 1.5 } }, /"pluginTimeoutMs": expected a whole number, got 1.5/],
+  ] as const) {
+    const e = fail(input);
+    assert.is(e.field, 'pluginTimeoutMs');
+    assert.match(e.message, where);
+  }
+  for (const good of [1, 100, 30000, 2147483647]) {
+    assert.is(resolveConfig({ env: {}, argv: ['--plugin-timeout-ms', String(good)] }).config.pluginTimeoutMs, good);
+    assert.is(resolveConfig({ env: {}, file: { pluginTimeoutMs: good } }).config.pluginTimeoutMs, good);
+  }
+  assert.is(schema.pluginTimeoutMs.min, 1);
+  assert.is(schema.pluginTimeoutMs.max, 2147483647);
 });
 
 test('container log cap: 10 MiB by default, at least 64 KiB', () => {
