@@ -86,7 +86,7 @@ function errorJson(e: unknown): NonNullable<StepOutcome['error']> {
 }
 
 /**
- * The whole body of a step's entry script: resolve the config, build the context, run, and turn any
+ * The whole body of a step's zx script: resolve the config, build the context, run, and turn any
  * error into one clear message and a non-zero exit code.
  */
 export async function runStep(entry: StepEntry): Promise<number> {

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env zx
 // image-fetch prune: removes the cache entries no instance's state refers to.
 import { runStep } from '@cni-demo/core';
 import { prune } from '../src/prune.js';

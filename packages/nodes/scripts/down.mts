@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env zx
 // nodes down: the underlay veths, the node namespaces and the underlay bridge (a VM: its routes, masquerade and
 // link-local next hop), found by state, derived names and marks.
 import { runStep } from '@cni-demo/core';

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env zx
 // runc-bundle down: runc delete, unpin the netns, remove the bundle.
 import { runStep } from '@cni-demo/core';
 import { down } from '../src/down.js';

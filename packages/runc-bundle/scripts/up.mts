@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env zx
 // runc-bundle up: config.json from the image, runc create, the netns pinned under /var/run/netns, runc start.
 import { runStep } from '@cni-demo/core';
 import { up } from '../src/up.js';

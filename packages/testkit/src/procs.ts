@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, stepOrder } from '@cni-demo/core';
@@ -23,7 +23,8 @@ export function writeConfigFile(root: string, config: Config | Record<string, un
 }
 
 /**
- * Runs a compiled step script as its own process (node, argv array, no shell), as turbo would. The
+ * Runs a compiled script as its own process (argv array, no shell) the way its first line says: a step's zx
+ * script through the package's own zx CLI, as its package script does under turbo; `cni-demo` with node. The
  * environment is the test's minus any CNI_DEMO_* of the person running it, plus `env`. `input` is written
  * to its stdin (otherwise stdin is closed).
  */
@@ -37,7 +38,10 @@ export function runScript(
   const base: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env))
     if (v !== undefined && !k.startsWith('CNI_DEMO_') && k !== 'CNI_FAULT_AT' && k !== 'FORCE_COLOR') base[k] = v;
-  const argv = [...(opts.wrap ?? []), process.execPath, file, ...args];
+  const zx = readFileSync(file, 'utf8').startsWith('#!/usr/bin/env zx\n')
+    ? [path.join(PACKAGES_DIR, pkg, 'node_modules', 'zx', 'build', 'cli.js')]
+    : [];
+  const argv = [...(opts.wrap ?? []), process.execPath, ...zx, file, ...args];
   const [cmd = '', ...rest] = argv;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, rest, {

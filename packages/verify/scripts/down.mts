@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env zx
 // verify down: runs last; shows the interface and the lease are gone.
 import { runStep } from '@cni-demo/core';
 import { down } from '../src/down.js';

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env zx
 // verify leaks: lists everything the demo made that still exists (by derived names), exits 1 if anything is.
 import { runStep } from '@cni-demo/core';
 import { leakAudit } from '../src/down.js';
