@@ -57,9 +57,17 @@ export class CommandError extends Error {
     stderr: string;
     durationMs: number;
     timedOut?: boolean;
+    /** stopped because it printed more than the caller's cap */
+    outputCapped?: boolean;
   }) {
     const tail = lastLines(opts.stderr || opts.stdout, 8);
-    const why = opts.timedOut ? 'timed out' : opts.signal ? `was killed by ${opts.signal}` : `exited with code ${opts.exitCode}`;
+    const why = opts.timedOut
+      ? 'timed out'
+      : opts.outputCapped
+        ? 'was stopped for printing too much'
+        : opts.signal
+          ? `was killed by ${opts.signal}`
+          : `exited with code ${opts.exitCode}`;
     super(`command ${why} after ${Math.round(opts.durationMs)} ms: ${quoteArgv(opts.argv)}${tail ? `\n${indent(tail)}` : ''}`);
     this.argv = opts.argv;
     this.exitCode = opts.exitCode;

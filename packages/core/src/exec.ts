@@ -17,6 +17,8 @@ export interface ExecOptions {
   output?: ExecOutput;
   /** keep stdout byte for byte (a raw manifest is hashed: a stripped newline would change its digest) */
   keepFinalNewline?: boolean;
+  /** characters kept of stdout, and of stderr, before the command is stopped and fails (default MAX_OUTPUT_CHARS) */
+  maxOutputChars?: number;
 }
 
 export interface ExecOutput {
@@ -41,106 +43,74 @@ export interface ExecHooks {
   onCommand?: (quoted: string) => void;
 }
 
-/** Output beyond this (stdout and stderr together) stops the command: nothing the demo runs prints near it. */
-const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+/**
+ * Output beyond this on stdout or on stderr stops the command (killed, and it fails saying so) unless the caller
+ * sets its own cap: nothing the demo runs prints near it, and a runaway command must not grow the process
+ * without bound.
+ */
+export const MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
 
 export function createExec(hooks: ExecHooks = {}): Exec {
   return async (cmd, args = [], opts = {}) => {
     const argv = [cmd, ...args];
     hooks.onCommand?.(quoteArgv(argv));
     if (opts.output) return spawnTo(argv, opts, opts.output);
-    const r = await spawnCollect(argv, opts);
+    const { execa } = await loadExeca();
+    const cap = opts.maxOutputChars ?? MAX_OUTPUT_CHARS;
+    const started = performance.now();
+    const r = await execa(cmd, args, {
+      reject: false,
+      // stdin is closed unless there is input: a command that reads it sees the end at once instead of waiting
+      ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+      // a timed-out or runaway command is stopped for sure, not asked to stop
+      killSignal: 'SIGKILL',
+      maxBuffer: cap,
+      stripFinalNewline: !opts.keepFinalNewline,
+    });
+    const durationMs = performance.now() - started;
+    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+    let stderr = typeof r.stderr === 'string' ? r.stderr : '';
+    if (r.failed && r.exitCode === undefined && !r.timedOut && !r.signal && !r.isMaxBuffer) {
+      // the command could not start at all (ENOENT, EACCES): no result to hand back, even with allowFail
+      const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
+      throw new CommandError({
+        argv,
+        stdout,
+        stderr: code === 'ENOENT' ? `${cmd}: command not found` : String(r.cause ?? r.message),
+        durationMs,
+      });
+    }
+    if (r.isMaxBuffer) stderr = `${stderr}\n(output beyond ${cap} characters: stopped)`.trimStart();
+    // stopped for its output: even when it had exited by then, what it printed is cut, so it is no success
+    const exitCode = r.isMaxBuffer ? -1 : (r.exitCode ?? -1);
     if (r.failed && !opts.allowFail) {
       throw new CommandError({
         argv,
-        exitCode: r.exitCode < 0 ? undefined : r.exitCode,
+        exitCode: exitCode < 0 ? undefined : exitCode,
         signal: r.signal,
-        stdout: r.stdout,
-        stderr: r.stderr,
-        durationMs: r.durationMs,
+        stdout,
+        stderr,
+        durationMs,
         timedOut: r.timedOut,
+        outputCapped: r.isMaxBuffer,
       });
     }
-    return { argv, stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, durationMs: r.durationMs };
+    return { argv, stdout, stderr, exitCode, durationMs };
   };
 }
 
-/** execa's default, kept: one trailing newline (or CRLF) is not part of a command's answer. */
-function stripFinalNewline(s: string): string {
-  if (s.endsWith('\r\n')) return s.slice(0, -2);
-  return s.endsWith('\n') ? s.slice(0, -1) : s;
-}
-
 /**
- * Runs argv (no shell) with node:child_process directly, collecting both outputs. No library in between: a
- * command costs one spawn and two pipes, and the CLI loads no stream machinery it never uses (Node's start
- * is part of every step's time). A command that cannot start at all (ENOENT, EACCES) is thrown at once.
+ * execa is loaded on the first command, not with this module: a process that runs none (usage, --help, a bad
+ * config refused before anything changes) does not pay for it. In a bundle the import is inlined, so this only
+ * defers its evaluation.
  */
-function spawnCollect(
-  argv: string[],
-  opts: ExecOptions,
-): Promise<{ stdout: string; stderr: string; exitCode: number; signal?: string; timedOut: boolean; failed: boolean; durationMs: number }> {
-  const [cmd = '', ...args] = argv;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      env: opts.env ? { ...process.env, ...opts.env } : process.env,
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let size = 0;
-    let overflow = false;
-    let timedOut = false;
-    const collect = (into: Buffer[]) => (b: Buffer) => {
-      size += b.length;
-      if (size <= MAX_OUTPUT_BYTES) into.push(b);
-      else if (!overflow) {
-        overflow = true;
-        child.kill('SIGKILL');
-      }
-    };
-    child.stdout?.on('data', collect(out));
-    child.stderr?.on('data', collect(err));
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-          timedOut = true;
-          child.kill('SIGKILL');
-        }, opts.timeoutMs)
-      : undefined;
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      // after a start, an error is a failed kill or a pipe: the close event still reports the outcome
-      if (child.pid !== undefined) return;
-      if (timer) clearTimeout(timer);
-      const stderr = e.code === 'ENOENT' ? `${cmd}: command not found` : String(e);
-      reject(new CommandError({ argv, stdout: '', stderr, durationMs: performance.now() - started }));
-    });
-    if (opts.input !== undefined && child.stdin) {
-      // a command that exits without reading its input closes the pipe: that is its answer, not an error
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(opts.input);
-    }
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      if (child.pid === undefined) return;
-      const text = (bs: Buffer[]) => {
-        const t = Buffer.concat(bs).toString('utf8');
-        return opts.keepFinalNewline ? t : stripFinalNewline(t);
-      };
-      const stderr = text(err);
-      const exitCode = code ?? -1;
-      resolve({
-        stdout: text(out),
-        stderr: overflow ? `${stderr}\n(output beyond ${MAX_OUTPUT_BYTES} bytes: stopped)`.trimStart() : stderr,
-        exitCode,
-        ...(signal ? { signal } : {}),
-        timedOut,
-        failed: exitCode !== 0 || timedOut || overflow,
-        durationMs: performance.now() - started,
-      });
-    });
-  });
+let execaModule: Promise<typeof import('execa')> | undefined;
+function loadExeca(): Promise<typeof import('execa')> {
+  execaModule ??= import('execa');
+  return execaModule;
 }
 
 export interface RecordedCall {
@@ -177,8 +147,8 @@ export function recordingExec(
 
 /**
  * For a process whose children outlive it (runc create leaves the container's init holding its stdio): the
- * descriptor goes straight to the child. A pipe that we read would be kept open by the container, and the
- * call would never end.
+ * descriptor goes straight to the child. execa would pump it through a pipe of its own, which the container
+ * would keep open, and the call would never end.
  */
 function spawnTo(argv: string[], opts: ExecOptions, output: ExecOutput): Promise<ExecResult> {
   const [cmd = '', ...args] = argv;

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CommandError, createExec, recordingExec } from '../src/index.js';
+import { CommandError, createExec, MAX_OUTPUT_CHARS, recordingExec } from '../src/index.js';
 
 test('exec: a failing command gives argv to paste, exit code and stderr tail', async () => {
   const exec = createExec();
@@ -73,6 +73,25 @@ test('exec: stdout and stderr are kept apart, multi-byte text whole', async () =
   const r = await createExec()('sh', ['-c', 'printf "é€" ; printf "err" >&2']);
   assert.is(r.stdout, 'é€');
   assert.is(r.stderr, 'err');
+});
+
+test('exec: a command printing beyond the output cap is stopped and fails saying so; the default cap is 64 MiB', async () => {
+  const exec = createExec();
+  const cap = 256 * 1024;
+  try {
+    await exec('head', ['-c', String(cap + 1), '/dev/zero'], { maxOutputChars: cap });
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, CommandError);
+    assert.match((e as Error).message, /was stopped for printing too much/);
+    assert.match((e as Error).message, /output beyond 262144 characters: stopped/);
+  }
+  // on stderr too; with allowFail the cut output is no success either
+  const r = await exec('sh', ['-c', 'head -c "$1" /dev/zero >&2', 'sh', String(cap + 1)], { allowFail: true, maxOutputChars: cap });
+  assert.is(r.exitCode, -1);
+  assert.ok(r.stderr.length <= cap + 100, 'what was kept stays within the cap');
+  assert.is((await exec('head', ['-c', String(cap), '/dev/zero'], { maxOutputChars: cap })).stdout.length, cap);
+  assert.is(MAX_OUTPUT_CHARS, 64 * 1024 * 1024);
 });
 
 test('exec: the recorder keeps argv, env and stdin', async () => {
