@@ -13,7 +13,8 @@ const inNs = (pin: string, ...argv: string[]) => exec('nsenter', [`--net=${pin}`
 test('real: with hostNetns the bridge, the host end, ipMasq and forwarding are in that namespace; ips are honoured', async () => {
   requirePrereqs(['bridge', 'host-local']);
   await withCleanup(async (c) => {
-    const env = await realEnv(c);
+    // the plugins run in the node: the host's forwarding is not theirs to hold (asserted untouched below)
+    const env = await realEnv(c, { hostForwarding: false });
     const conf = env.config;
     const node = await env.newNetns();
     const netns = await env.newNetns();

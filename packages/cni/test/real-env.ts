@@ -1,8 +1,9 @@
 // Shared setup for the suites that drive Debian's REAL plugins in /usr/lib/cni, as root, inside netns the
-// test creates (prefix t3-). Everything is registered for cleanup before it is created.
+// test creates (prefix t3-). Everything is registered for cleanup before it is created, and the forwarding
+// sysctls the bridge plugin turns on are held through the host record (see realEnv).
 import { accessSync, constants, existsSync } from 'node:fs';
 import { type Config, createExec, type Exec, removeSharedChainsWith, sharedChainsWith } from '@cni-demo/core';
-import { type Cleanup, forceTeardown, removeRoot, splitRule, tag, testConfig, testPrefix } from '@cni-demo/testkit';
+import { type Cleanup, forceTeardown, holdForwarding, removeRoot, splitRule, tag, testConfig, testPrefix } from '@cni-demo/testkit';
 
 export const exec: Exec = createExec();
 export const PLUGIN_DIR = '/usr/lib/cni';
@@ -71,8 +72,22 @@ export async function rulesMentioning(needles: string[]): Promise<string[]> {
   return out;
 }
 
-export async function realEnv(c: Cleanup, overrides: Record<string, unknown> = {}): Promise<RealEnv> {
-  const { root, config } = await testConfig(overrides);
+export interface RealEnvOptions {
+  /** testConfig's overrides */
+  overrides?: Record<string, unknown>;
+  /**
+   * The plugins run in the suite's own network namespace, as a runtime on the host runs them (the default): the
+   * bridge plugin's ADD turns the forwarding sysctls on there, so the test holds them through the host record
+   * as the product's instances do (testkit's holdForwarding), and the last holder out puts them back. false for
+   * a test whose plugins run in a namespace of their own (RuntimeOptions.hostNetns).
+   */
+  hostForwarding?: boolean;
+}
+
+export async function realEnv(c: Cleanup, opts: RealEnvOptions = {}): Promise<RealEnv> {
+  const { root, config } = await testConfig(opts.overrides ?? {});
+  // first, so that the leave comes last, after every DEL and the forced teardown
+  if (opts.hostForwarding !== false) await holdForwarding(c, config);
   const ids: string[] = [];
   // portmap and firewall make shared chains on first use and never delete them: the ones this test made
   // go last, once every rule of the test is gone, so the host is left as found

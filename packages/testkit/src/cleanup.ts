@@ -10,6 +10,7 @@ import {
   type Exec,
   IPTABLES_TOOLS,
   isMountPoint,
+  joinHostRecord,
   leaveHostRecord,
   linkExists,
   mountPoints,
@@ -112,6 +113,23 @@ export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>): Promise<T>
   } finally {
     pending.delete(c);
   }
+}
+
+/**
+ * For a test that runs the bridge plugin itself (isGateway, ipMasq: a runtime's ADD, cni-tool) in the network
+ * namespace the suite runs in, outside the demo's host-setup: the plugin turns the forwarding sysctls on, and they
+ * are shared by everything in the namespace, so the test holds them as the product's instances do, through the
+ * host record. It joins now, before any ADD (the first holder notes the values as found), and leaves in
+ * `cleanup`, also when the test fails; the last holder out puts them back. Call it before anything is made, so
+ * that the leave runs after the test's DELs and teardown. The entry is the instance's own (`<stateDir>/<id>`),
+ * the one forceTeardown leaves too.
+ */
+export async function holdForwarding(cleanup: Cleanup, config: Config): Promise<void> {
+  const runDir = names(config).runDir;
+  cleanup.add('leave the host record (forwarding)', async () => {
+    await leaveHostRecord(runDir);
+  });
+  await joinHostRecord(runDir, { id: config.id, bridge: config.bridge, network: config.network, createdBridge: false, createdDirs: [] });
 }
 
 /**
