@@ -18,12 +18,15 @@
 //   finished (process.exit, crash), exceeded its time limit (named, with the test it was in), or exited
 //   non-zero with nothing else wrong;
 // - a test source with no compiled file (not built), a compiled test whose source is gone (stale), and a
-//   filter that ran nothing.
+//   filter that ran nothing;
+// - a file that changed the forwarding sysctls of the gate's network namespace while no instance held them in
+//   the host record (test-all/forwarding.mjs): the suite leaves them as it found them.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { judgeForwarding, loadRecord, noteForwarding } from './test-all/forwarding.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const runFile = path.join(here, 'test-all', 'run-file.mjs');
@@ -279,6 +282,19 @@ let skipped = 0;
 let filesRun = 0;
 let packagesMatched = 0;
 const eventsDir = mkdtempSync(path.join(os.tmpdir(), 'test-all-'));
+// the forwarding guard reads the host record through core's own module
+let guard = true;
+try {
+  await loadRecord();
+} catch (err) {
+  guard = false;
+  failures.push({
+    file: '',
+    what: '',
+    why: `the forwarding check cannot load core's host record module (run pnpm turbo run build): ${firstLine(err.message)}`,
+  });
+}
+const heldFiles = []; // files the forwarding check did not judge, and who held forwarding meanwhile
 
 const pkgsDir = path.join(root, 'packages');
 const pkgNames = existsSync(pkgsDir) ? readdirSync(pkgsDir).sort() : [];
@@ -325,14 +341,18 @@ for (const name of pkgNames) {
     const shown = rel(path.join(dir, 'test', toSource(c)));
     out(`\n${shown}\n`);
     const eventsFile = path.join(eventsDir, `${filesRun}.jsonl`);
+    const fwdBefore = guard ? await noteForwarding() : undefined;
     const started = process.hrtime.bigint();
     const end = await runTestFile(dir, c, eventsFile);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const fwd = fwdBefore ? judgeForwarding(fwdBefore, await noteForwarding()) : {};
     // a file stopped halfway may have left its last line open
     if (end.timedOut || end.signal || end.code !== 0) out('\n');
     filesRun += 1;
     const result = judge(readEvents(eventsFile), end);
     if (end.spawnError) result.failures.push({ what: '', why: `could not start: ${end.spawnError}` });
+    if (fwd.changed) result.failures.push({ what: '', why: fwd.changed });
+    if (fwd.heldBy) heldFiles.push({ file: shown, heldBy: fwd.heldBy });
     passed += result.passed;
     skipped += result.skipped;
     const n = result.failures.length;
@@ -362,6 +382,15 @@ if (failures.length) {
     lastFile = f.file;
     out(`    ✘ ${f.what ? `${f.what}: ` : ''}${f.why}\n`);
   }
+}
+if (heldFiles.length) {
+  // not a failure (a demo or another developer's test may hold them), but the check did not look at these files
+  const by = [...new Set(heldFiles.flatMap((h) => h.heldBy))];
+  const files = heldFiles.map((h) => h.file);
+  const shownFiles = files.length > 3 ? `${files.slice(0, 3).join(', ')}, …` : files.join(', ');
+  out(
+    `\nforwarding check: ${count(files.length, 'file')} not judged (${shownFiles}): the host record held forwarding for ${by.join(', ')}\n`,
+  );
 }
 out(
   `\n${count(filesRun, 'test file')} run${skipped ? `, ${count(skipped, 'test')} skipped (each suite with skips counts as failed)` : ''}\n`,

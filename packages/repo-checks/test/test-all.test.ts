@@ -1,6 +1,8 @@
 // scripts/test-all.mjs against fixtures/test-all: each fixture package is one way a run can go wrong, and
 // each must turn the gate red with a failure that says which file and why. The fixtures are compiled into
 // a temporary copy (as the build would), with the repository's uvu, so the gate runs them like real tests.
+// Every run of the gate is made inside a private network namespace (testkit's privateNetns) whose forwarding
+// sysctls the test sets first: one fixture turns them on, and the host's belong to everyone on it.
 import {
   cpSync,
   existsSync,
@@ -16,7 +18,8 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createExec } from '@cni-demo/core';
+import { createExec, hostRecordFile, joinHostRecord, leaveHostRecord, readHostRecord } from '@cni-demo/core';
+import { Cleanup, type PrivateNetns, privateNetns, tempRoot, withCleanup } from '@cni-demo/testkit';
 import ts from 'typescript';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -61,7 +64,29 @@ function materialize(): string {
 }
 
 const root = materialize();
-test.after(() => rmSync(root, { recursive: true, force: true }));
+const netnsCleanup = new Cleanup();
+let ns: PrivateNetns | undefined;
+test.before(async () => {
+  ns = await privateNetns(netnsCleanup);
+});
+test.after(async () => {
+  rmSync(root, { recursive: true, force: true });
+  await netnsCleanup.run();
+});
+
+const FORWARDING = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'];
+/** argv run inside the private namespace */
+function inNetns(argv: string[]): [string, string[]] {
+  if (!ns) throw new Error('the private network namespace was not made');
+  return ['nsenter', [`--net=/var/run/netns/${ns.name}`, ...argv]];
+}
+/** The namespace's forwarding sysctls, set (every gate run starts from them) or read. */
+async function setForwarding(value: '0' | '1'): Promise<void> {
+  await exec(...inNetns(['sysctl', '-qw', ...FORWARDING.map((k) => `${k}=${value}`)]));
+}
+async function forwarding(): Promise<string[]> {
+  return (await exec(...inNetns(['sysctl', '-n', ...FORWARDING]))).stdout.trim().split('\n');
+}
 
 interface GateRun {
   exitCode: number;
@@ -73,9 +98,11 @@ interface GateRun {
 }
 
 async function gate(args: string[], timeoutS = 120): Promise<GateRun> {
-  const r = await exec(process.execPath, [testAllScript, '--root', root, ...args], {
+  await setForwarding('0');
+  const r = await exec(...inNetns([process.execPath, testAllScript, '--root', root, ...args]), {
     allowFail: true,
-    env: { CNI_TEST_FILE_TIMEOUT_S: String(timeoutS), NO_COLOR: '1' },
+    // the namespace the forwarding fixture may change (it refuses any other)
+    env: { CNI_TEST_FILE_TIMEOUT_S: String(timeoutS), NO_COLOR: '1', FIXTURE_PRIVATE_NETNS: ns?.netns ?? '' },
   });
   const lines = r.stdout.trimEnd().split('\n');
   const failures: string[] = [];
@@ -221,6 +248,43 @@ test('a filter that runs nothing fails: no such package, or no file matching in 
   assert.is(one.exitCode, 0);
 });
 
+test('a file that turns the forwarding sysctls on while no instance holds them in the host record fails, naming what changed', async () => {
+  const run = await gate(['forwarding']);
+  assertRed(run, '1 passed, 1 failed', [
+    /^packages\/forwarding\/test\/bridge-add\.test\.ts: changed the forwarding sysctls \(net\.ipv4\.ip_forward 0 -> 1, net\.ipv6\.conf\.all\.forwarding 0 -> 1\) while no instance held them in the host record: /,
+  ]);
+  assert.equal(await forwarding(), ['1', '1'], 'the fixture did turn them on (in the private namespace)');
+});
+
+test('while an instance holds forwarding in the host record, a change is its own: the file is not judged, and the run says so', async () => {
+  if (!ns) throw new Error('no namespace');
+  const netns = ns.netns;
+  const runDir = path.join(tempRoot('test-all-holder'), 'holder');
+  // the record's sysctl side points at an empty folder: neither the join nor the leave reads or writes real ones
+  const sysctlRoot = tempRoot('test-all-sysctls');
+  await withCleanup(async (c) => {
+    c.add('remove the folders', () => {
+      for (const d of [path.dirname(runDir), sysctlRoot]) rmSync(d, { recursive: true, force: true });
+    });
+    c.add('leave the host record', async () => {
+      await leaveHostRecord(runDir, { netns, sysctlRoot });
+    });
+    await joinHostRecord(
+      runDir,
+      { id: 'holder', bridge: 'none', network: 'none', createdBridge: false, createdDirs: [] },
+      { netns, sysctlRoot },
+    );
+    const run = await gate(['forwarding']);
+    assert.is(run.last, '1 passed, 0 failed', run.stdout);
+    assert.is(run.exitCode, 0);
+    assert.match(
+      run.stdout,
+      `forwarding check: 1 file not judged (packages/forwarding/test/bridge-add.test.ts): the host record held forwarding for ${runDir}\n`,
+    );
+  });
+  assert.is(readHostRecord({ netns }), undefined, `${hostRecordFile({ netns })} removed`);
+});
+
 test('bad arguments and a bad time limit are usage errors (exit 2) that say what to fix', async () => {
   const badLimit = await gate(['passing'], 0);
   assert.is(badLimit.exitCode, 2);
@@ -239,12 +303,17 @@ test('the whole fixture repository: every broken package counts, and the last li
   const run = await gate([], LIMIT_S);
   assert.is(run.exitCode, 1);
   // passed: passing 3, failing-test 1, skip-cancels 2, only 1, after-hook 2, non-error-throw 1, part-built 1,
-  // stale 1, hang 1, open-handle 1, exit-code 1, leaves-process 1; failed: one for each broken package, two
-  // for skip-cancels and after-each-hook
-  assert.is(run.last, '16 passed, 20 failed', run.stdout);
-  assert.is(run.failures.length, 20, run.failures.join('\n'));
+  // stale 1, hang 1, open-handle 1, exit-code 1, leaves-process 1, forwarding 1; failed: one for each broken
+  // package, two for skip-cancels and after-each-hook
+  assert.is(run.last, '17 passed, 21 failed', run.stdout);
+  assert.is(run.failures.length, 21, run.failures.join('\n'));
   const packages = new Set(run.failures.map((f) => /^(?:packages\/)?([^/:]+)/.exec(f)?.[1]));
-  assert.is(packages.size, 18, [...packages].join(' '));
+  assert.is(packages.size, 19, [...packages].join(' '));
+  // the forwarding check blames the one file that changed them, not the files that ran after it
+  assert.equal(
+    run.failures.filter((f) => f.includes('changed the forwarding sysctls')).map((f) => f.split(':')[0]),
+    ['packages/forwarding/test/bridge-add.test.ts'],
+  );
 });
 
 test.run();
