@@ -1,13 +1,15 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Config, createExec, type Exec, isMountPoint, linkExists } from '@cni-demo/core';
+import { type Config, createExec, type Exec, instanceKey, isMountPoint, linkExists, names } from '@cni-demo/core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { forceTeardown, removeMasqChains, withCleanup } from '../src/cleanup.js';
-import { tag, testPrefix } from '../src/index.js';
+import { removeRoot, tag, testConfig, testPrefix } from '../src/index.js';
+import { type NetnsObservation, privateNetns } from '../src/private-netns.js';
+import { PACKAGES_DIR } from '../src/procs.js';
 
 test('withCleanup reports the failed body, with the cleanup failure added; cleanup still runs every step', async () => {
   const ran: string[] = [];
@@ -173,6 +175,79 @@ COMMIT
   } finally {
     await host('ip', ['netns', 'del', ns], { allowFail: true });
   }
+});
+
+// A test body that holds forwarding as a test running the bridge plugin in the suite's namespace does; the
+// plugin's ADD is stood in for by turning the sysctls on. Modes: pass, fail (the body throws after the ADD),
+// keep (holds and exits without its cleanup: another holder), leave (that holder's cleanup).
+const HOLDER = `import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+const [mode, configJson, testkit] = process.argv.slice(2);
+const { Cleanup, holdForwarding, withCleanup } = await import(pathToFileURL(testkit).href);
+const config = JSON.parse(configJson);
+const add = () => {
+  for (const f of ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding']) writeFileSync(f, '1');
+};
+if (mode === 'pass' || mode === 'fail')
+  await withCleanup(async (c) => {
+    await holdForwarding(c, config);
+    add();
+    if (mode === 'fail') throw new Error('the test failed after its ADD');
+  });
+else if (mode === 'keep') {
+  await holdForwarding(new Cleanup(), config);
+  add();
+} else {
+  const c = new Cleanup();
+  await holdForwarding(c, config);
+  await c.run();
+}
+`;
+
+test('holdForwarding: joined before the ADD, left by the cleanup also when the test fails; forwarding back once no other holder is left (in a netns of its own)', async () => {
+  const a = await testConfig();
+  const b = await testConfig();
+  await withCleanup(async (c) => {
+    for (const x of [a, b]) c.add('remove temp root', () => removeRoot(x.root));
+    const script = path.join(a.root, 'holder.mjs');
+    writeFileSync(script, HOLDER);
+    const testkit = path.join(PACKAGES_DIR, 'testkit', 'dist', 'src', 'index.js');
+    const run = (mode: string, config: Config) => [process.execPath, script, mode, JSON.stringify(config), testkit];
+    const ns = await privateNetns(c);
+    const OFF = { 'net.ipv4.ip_forward': '0', 'net.ipv6.conf.all.forwarding': '0' };
+    const ON = { 'net.ipv4.ip_forward': '1', 'net.ipv6.conf.all.forwarding': '1' };
+    const obs = await ns.run({
+      watch: [],
+      steps: [
+        { label: 'off', set: OFF },
+        { label: 'a passes', run: run('pass', a.config) },
+        { label: 'a fails', run: run('fail', a.config) },
+        { label: 'b holds', run: run('keep', b.config) },
+        { label: 'a passes while b holds', run: run('pass', a.config) },
+        { label: 'b leaves', run: run('leave', b.config) },
+      ],
+    });
+    const at = (label: string): NetnsObservation => {
+      const o = obs.find((x) => x.label === label);
+      if (!o) throw new Error(`no observation "${label}"`);
+      return o;
+    };
+    const holders = (label: string) => Object.keys(at(label).record?.instances ?? {});
+    assert.is(at('a passes').code, 0, at('a passes').stderr);
+    assert.equal(at('a passes').sysctls, OFF, 'its cleanup put forwarding back');
+    assert.is(at('a passes').record, null, 'and left the record');
+    assert.is(at('a fails').code, 1, 'the body failed');
+    assert.match(at('a fails').stderr ?? '', 'the test failed after its ADD');
+    assert.equal(at('a fails').sysctls, OFF, 'forwarding back after a failed test too');
+    assert.is(at('a fails').record, null);
+    assert.equal(at('b holds').sysctls, ON);
+    assert.equal(at('b holds').record?.sysctlsBefore, OFF, 'the first holder noted them before its ADD');
+    assert.equal(holders('b holds'), [instanceKey(names(b.config).runDir)]);
+    assert.equal(at('a passes while b holds').sysctls, ON, 'b still holds them: a leaves them on');
+    assert.equal(holders('a passes while b holds'), [instanceKey(names(b.config).runDir)]);
+    assert.equal(at('b leaves').sysctls, OFF, 'the last holder out put them back');
+    assert.is(at('b leaves').record, null);
+  });
 });
 
 test.run();
