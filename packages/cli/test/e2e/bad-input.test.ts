@@ -365,6 +365,9 @@ const CASES: Case[] = [
   {
     name: 'more nodes than the underlay holds',
     step: 'host-setup',
+    // the instance's pod subnets chosen for 30 nodes, so only the underlay is too small (a random /24 high in
+    // the test /16 would leave no room for 30 pod subnets, and that problem would be the one reported)
+    overrides: { nodes: 30 },
     args: ['--nodes', '30', '--underlay-subnet', '10.254.77.0/27'],
     exit: 2,
     expect: ['nodes', 'underlay 10.254.77.0/27', 'use at most 20 nodes'],
