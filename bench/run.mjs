@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuMs, measureAfterDown, measureLive, median } from './extras.mjs';
+import { cpuMs, measureAfterDown, measureLive, median, readHostRecord } from './extras.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -63,10 +63,10 @@ for (const bad of ['demo', 'connet', 'cbr0', '192.168.199.0/24']) {
   if (Object.values(NAMES).includes(bad)) throw new Error(`bench names must not include ${bad}`);
 }
 
-const root = mkdtempSync(path.join(os.tmpdir(), 't6bench-'));
 // the caller's own CNI_DEMO_* settings never leak into the bench
 const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CNI_DEMO_')));
-const baseEnv = {
+/** The bench's environment for the instance whose every folder is under `root`. */
+const envFor = (root) => ({
   ...inherited,
   ...NAMES,
   CNI_DEMO_CONF_DIR: path.join(root, 'net.d'),
@@ -80,8 +80,7 @@ const baseEnv = {
   TURBO_TELEMETRY_DISABLED: '1',
   DO_NOT_TRACK: '1',
   NO_COLOR: '1',
-};
-const env1 = { ...baseEnv, CNI_DEMO_CONTAINERS: '1' };
+});
 
 const CLI = path.join(repo, 'packages/cli/dist/scripts/cni-demo.mjs');
 const SHELL = path.join(repo, 'bench/shell/demo.sh');
@@ -96,8 +95,13 @@ const PATHS = {
   },
 };
 
-/** Runs a command to its end; wall ms, and the CPU ms of everything it waited for. Throws with its output on failure. */
-function timed(cmd, env) {
+/**
+ * Runs a command to its end; wall ms, and the CPU ms of everything it waited for. Throws with its output on failure.
+ * It first lets the event loop turn: a signal that came during the last command is handled there (the teardown),
+ * not after the whole run.
+ */
+async function timed(cmd, env) {
+  await new Promise((r) => setImmediate(r));
   const c0 = cpuMs();
   const t0 = performance.now();
   const r = spawnSync(cmd[0], cmd.slice(1), { cwd: repo, env, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -110,9 +114,9 @@ function timed(cmd, env) {
   return { ms, cpu, stderr: r.stderr ?? '' };
 }
 
-function upDown(key, env) {
-  const up = timed(PATHS[key].up, env);
-  const down = timed(PATHS[key].down, env);
+async function upDown(key, env) {
+  const up = await timed(PATHS[key].up, env);
+  const down = await timed(PATHS[key].down, env);
   return {
     up: up.ms,
     down: down.ms,
@@ -135,6 +139,81 @@ function stepLines(stderr, action) {
 function cleanup(env) {
   // the down of every path, whatever state it is in; each succeeds when there is nothing left
   for (const p of [PATHS.single, PATHS.shell]) spawnSync(p.down[0], p.down.slice(1), { cwd: repo, env, stdio: 'ignore' });
+}
+
+/**
+ * What a bench leaves on the host if it dies before its teardown: its bridge, and its entry in the host record
+ * (/var/lib/cni-demo/netns-<inode>.json, which outlives the temp folder and would hold forwarding on for good).
+ * Found by the bench's own names only.
+ */
+function leftovers() {
+  const bridge = spawnSync('ip', ['link', 'show', NAMES.CNI_DEMO_BRIDGE], { stdio: 'ignore' }).status === 0;
+  const record = readHostRecord();
+  const entries = Object.entries(record?.instances ?? {})
+    .filter(([, e]) => e.id === NAMES.CNI_DEMO_ID && e.bridge === NAMES.CNI_DEMO_BRIDGE)
+    .map(([runDir]) => runDir);
+  return { bridge, entries };
+}
+
+/**
+ * Takes down what an earlier bench left, through the demo's own down (it works from the host record when the
+ * temp folder is gone) and the shell's (its bridge, by name), for the roots those entries name and our own.
+ */
+function removeLeftovers() {
+  const { entries } = leftovers();
+  // an entry's run folder is <root>/state/<id>: the instance's other folders were under the same root; an
+  // earlier bench's temp roots are found by their prefix (one bench runs at a time: none is in use)
+  const stale = readdirSync(os.tmpdir())
+    .filter((d) => d.startsWith('t6bench-'))
+    .map((d) => path.join(os.tmpdir(), d))
+    .filter((d) => d !== root);
+  const roots = new Set([
+    root,
+    ...entries.map((runDir) => path.dirname(path.dirname(runDir))),
+    ...stale.filter((d) => !/-extras-/.test(d)),
+  ]);
+  for (const r of roots) {
+    for (const n of ['1', String(Math.max(1, ...SIZES))]) cleanup({ ...envFor(r), CNI_DEMO_CONTAINERS: n });
+  }
+  // a stale root goes once nothing is mounted under it any more (a mount left there is reported, not unlinked through)
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+  for (const d of stale) if (!mounts.includes(` ${d}/`)) rmSync(d, { recursive: true, force: true });
+}
+
+/** Everything down, then checked: a bridge or a record entry still there is an error that names it. */
+function teardown() {
+  removeLeftovers();
+  const left = leftovers();
+  rmSync(root, { recursive: true, force: true });
+  const what = [...(left.bridge ? [`bridge ${NAMES.CNI_DEMO_BRIDGE}`] : []), ...left.entries.map((e) => `host record entry ${e}`)];
+  if (what.length > 0) throw new Error(`the bench could not remove ${what.join(', ')}`);
+}
+
+/** One bench at a time: the names are fixed. A pid file in the temp folder; a dead holder's is taken over. */
+function takeBenchLock() {
+  const file = path.join(os.tmpdir(), 't6bench.pid');
+  for (let i = 0; i < 2; i++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return () => rmSync(file, { force: true });
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(file, 'utf8'));
+      let alive = false;
+      try {
+        process.kill(pid, 0);
+        alive = /bench\/run\.mjs/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+      } catch {
+        /* gone */
+      }
+      if (alive) {
+        console.error(`error: another bench is running (pid ${pid}); the bench's names are fixed, so one runs at a time`);
+        process.exit(1);
+      }
+      rmSync(file, { force: true });
+    }
+  }
+  throw new Error('could not take the bench lock');
 }
 
 const fmt = (ms) => (ms >= 10000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
@@ -213,24 +292,53 @@ export function pnpmStartsOnPath(task) {
   return 1 + Math.max(0, ...pkgs.map(chain));
 }
 
-process.on('SIGINT', () => {
-  cleanup(baseEnv);
-  rmSync(root, { recursive: true, force: true });
-  process.exit(130);
-});
+const releaseLock = takeBenchLock();
+const root = mkdtempSync(path.join(os.tmpdir(), 't6bench-'));
+const baseEnv = envFor(root);
+const env1 = { ...baseEnv, CNI_DEMO_CONTAINERS: '1' };
+
+// interrupted (Ctrl-C, kill, a closed terminal): everything down before leaving. A signal arrives while a
+// command runs (spawnSync holds the loop) and is handled once it ends, so the teardown never races it.
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+]) {
+  process.on(sig, () => {
+    note(`${sig}: tearing down`);
+    try {
+      teardown();
+    } catch (e) {
+      process.stderr.write(`bench: ${e.message}\n`);
+    }
+    releaseLock();
+    process.exit(code);
+  });
+}
 
 const machineRows = machine();
 let failed;
 try {
-  // the bench refuses to run over anything that is there: its bridge or its subnet already in use
-  if (spawnSync('ip', ['link', 'show', NAMES.CNI_DEMO_BRIDGE], { stdio: 'ignore' }).status === 0) {
-    throw new Error(`bridge ${NAMES.CNI_DEMO_BRIDGE} already exists: an earlier bench did not finish (run the cleanup by hand)`);
+  // what an earlier bench left (it was killed before its teardown) goes first, through the demo's own down
+  const before = leftovers();
+  const staleRoots = readdirSync(os.tmpdir()).filter((d) => d.startsWith('t6bench-') && path.join(os.tmpdir(), d) !== root);
+  if (before.bridge || before.entries.length > 0 || staleRoots.length > 0) {
+    note(
+      `an earlier bench left ${before.bridge ? `bridge ${NAMES.CNI_DEMO_BRIDGE}, ` : ''}${before.entries.length} host record entry(ies), ${staleRoots.length} temp folder(s): removing`,
+    );
+    removeLeftovers();
+    const still = leftovers();
+    if (still.bridge || still.entries.length > 0) {
+      throw new Error(
+        `what an earlier bench left could not be removed; see \`ip link show ${NAMES.CNI_DEMO_BRIDGE}\` and /var/lib/cni-demo`,
+      );
+    }
   }
   // warm-up: the image cache entry and its unpacked tree, the probe caches, Node's compile caches, pnpm's
   note(`warm-up (image cache in ${root})`);
-  for (let i = 0; i < 2; i++) upDown('single', env1);
-  upDown('shell', env1);
-  if (SECTIONS.has('a')) upDown('turbo', env1);
+  for (let i = 0; i < 2; i++) await upDown('single', env1);
+  await upDown('shell', env1);
+  if (SECTIONS.has('a')) await upDown('turbo', env1);
 
   if (SECTIONS.has('a')) await sectionA();
   if (SECTIONS.has('b')) await sectionB();
@@ -238,9 +346,12 @@ try {
 } catch (e) {
   failed = e;
 } finally {
-  cleanup({ ...baseEnv, CNI_DEMO_CONTAINERS: String(Math.max(1, ...SIZES)) });
-  cleanup(env1);
-  rmSync(root, { recursive: true, force: true });
+  try {
+    teardown();
+  } catch (e) {
+    failed ??= e;
+  }
+  releaseLock();
 }
 if (failed) {
   process.stderr.write(`bench failed: ${failed.stack ?? failed.message}\n`);
@@ -255,9 +366,9 @@ async function sectionA() {
       for (const key of order.map((_, i) => order[(i + r) % order.length])) {
         note(`(a) round ${r + 1}/${ROUNDS} ${key}`);
         if (key === 'pnpm') {
-          const t = timed(['pnpm', '--version'], env1);
+          const t = await timed(['pnpm', '--version'], env1);
           res.pnpm.push({ total: t.ms, cpu: t.cpu });
-        } else res[key].push(upDown(key, env1));
+        } else res[key].push(await upDown(key, env1));
       }
     }
     const m = (key, f) => median(res[key].map(f));
@@ -318,12 +429,12 @@ async function sectionA() {
 
     // what the one-process path does beyond the shell script, each timed on its own
     note('(a) extras');
-    timed(PATHS.single.up, env1);
+    await timed(PATHS.single.up, env1);
     let extras;
     try {
       extras = await measureLive(env1, ROUNDS);
     } finally {
-      timed(PATHS.single.down, env1);
+      await timed(PATHS.single.down, env1);
     }
     extras.push(...(await measureAfterDown(env1, ROUNDS)));
     const sum = { wall: extras.reduce((a, x) => a + x.wall, 0), cpu: extras.reduce((a, x) => a + x.cpu, 0) };
@@ -376,7 +487,7 @@ async function sectionB() {
       for (let r = 0; r < SIZE_ROUNDS; r++) {
         for (const key of r % 2 ? ['shell', 'single'] : ['single', 'shell']) {
           note(`(b) N=${n} round ${r + 1}/${SIZE_ROUNDS} ${key}`);
-          runs[key].push(upDown(key, env));
+          runs[key].push(await upDown(key, env));
         }
       }
       const m = (key, f) => median(runs[key].map(f));
