@@ -1,4 +1,4 @@
-import { closeSync, constants, fsyncSync, ftruncateSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, writeSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { UserError } from './errors.js';
 import { openRegularNoFollow } from './safe-fs.js';
@@ -76,7 +76,8 @@ export function renderHosts(hostname: string, src: EtcSource): string {
 /**
  * Rewrites a file in place (same inode): the container sees it through a bind mount of that inode, so a
  * rename-based atomic write would leave the container looking at the old file. Never through a link, and
- * only a regular file (the files are root's, in root's bundle; this is the second lock on that door).
+ * only a regular file (the files are root's, in root's bundle; this is the second lock on that door). Not
+ * fsynced: the file lives as long as the container, which a power cut ends anyway, and no later run reads it.
  */
 export function rewriteInPlace(file: string, text: string): void {
   const fd = openRegularNoFollow(file, constants.O_RDWR);
@@ -84,7 +85,6 @@ export function rewriteInPlace(file: string, text: string): void {
     const buf = Buffer.from(text);
     ftruncateSync(fd, 0);
     writeSync(fd, buf, 0, buf.length, 0);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

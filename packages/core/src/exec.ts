@@ -51,6 +51,9 @@ export interface ExecHooks {
 export const MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
 
 export function createExec(hooks: ExecHooks = {}): Exec {
+  // execa's ~150 modules are evaluated as soon as the process is idle (a step's first wait is its instance lock),
+  // not when its first command is already due
+  setImmediate(() => loadExeca().catch(() => undefined));
   return async (cmd, args = [], opts = {}) => {
     const argv = [cmd, ...args];
     hooks.onCommand?.(quoteArgv(argv));
@@ -103,7 +106,7 @@ export function createExec(hooks: ExecHooks = {}): Exec {
 }
 
 /**
- * execa is loaded on the first command, not with this module: a process that runs none (usage, --help, a bad
+ * execa is loaded once an Exec exists, not with this module: a process that makes none (usage, --help, a bad
  * config refused before anything changes) does not pay for it. In a bundle the import is inlined, so this only
  * defers its evaluation.
  */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fchownSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchownSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -48,4 +48,20 @@ export function missingDirs(dir: string): string[] {
     d = parent;
   }
   return out;
+}
+
+/**
+ * Replaces a file whole (temporary file, rename), without fsync: a reader never sees a torn file, but a power cut
+ * may lose the new content. For what no later run reads back and the next run writes again (the report and its
+ * picture); what another run reads back goes through writeFileAtomic.
+ */
+export function replaceFile(file: string, data: string | Uint8Array, mode = 0o600): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    writeFileSync(tmp, data, { flag: 'wx', mode });
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }

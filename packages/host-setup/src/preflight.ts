@@ -302,7 +302,8 @@ export async function preflight(ctx: Ctx): Promise<PreflightResult> {
     const problems = await networkChecks;
     if (problems.length === 1 && problems[0]) throw problems[0];
     if (problems.length > 1) throw new UserErrors(problems, 'host-setup preflight failed');
-    writeProbeCache(cacheFile, key, cached, [...new Set([...provenKinds, ...kinds])]);
+    // rewritten (with its fsyncs) only when this run proved a link type the cache did not know
+    if (unproven.length > 0) writeProbeCache(cacheFile, key, cached, [...new Set([...provenKinds, ...kinds])]);
     return { tools: cached, pluginDirs, ...(network ? { network } : {}) };
   }
   // the version probes do not depend on the kernel probes: both run at once

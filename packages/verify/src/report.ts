@@ -18,6 +18,7 @@ import {
   stepOrder,
   removeTimings,
   type StepTiming,
+  replaceFile,
   writeFileAtomic,
 } from '@cni-demo/core';
 import { renderMermaid } from './mermaid.js';
@@ -459,9 +460,10 @@ export function renderMarkdown(r: Report): string {
 /** Builds the report and writes the three files (atomically, like the state files). */
 export async function writeReport(ctx: Ctx, input: ReportInput, reads?: ReportReads): Promise<Report> {
   const report = await buildReport(ctx, input, reads);
-  writeFileAtomic(report.files.svg, renderSvg(report.topology, `cni-demo ${report.instance.id}`), 0o600);
-  writeFileAtomic(report.files.markdown, renderMarkdown(report), 0o600);
-  writeFileAtomic(report.files.json, `${JSON.stringify(report, null, 2)}\n`, 0o600);
+  // replaced whole but not fsynced: no later run reads them back, and every verify writes them again
+  replaceFile(report.files.svg, renderSvg(report.topology, `cni-demo ${report.instance.id}`), 0o600);
+  replaceFile(report.files.markdown, renderMarkdown(report), 0o600);
+  replaceFile(report.files.json, `${JSON.stringify(report, null, 2)}\n`, 0o600);
   return report;
 }
 
