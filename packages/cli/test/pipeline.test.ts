@@ -12,13 +12,13 @@ import { pipelineDown, pipelineUp, STEP_MODULES } from '../src/pipeline.js';
  */
 const tick = () => new Promise((r) => setImmediate(r));
 
-/** Steps that record their start and end; each takes one turn of the event loop, the long downs (DEL, the containers' removal) three. */
+/** Steps that record their start and end; each takes one turn of the event loop, the containers' removal three, DEL five. */
 function fakes(fail: { up?: string; down?: string } = {}) {
   const events: string[] = [];
   const given: Record<string, unknown> = {};
   const act = (name: string) => async () => {
     events.push(`start ${name}`);
-    for (let i = ['cni-attach down', 'runc-bundle down'].includes(name) ? 3 : 1; i > 0; i--) await tick();
+    for (let i = name === 'cni-attach down' ? 5 : name === 'runc-bundle down' ? 3 : 1; i > 0; i--) await tick();
     events.push(`end ${name}`);
     if (fail.up === name || fail.down === name) throw new Error(`${name} failed`);
     return `${name} result`;
@@ -36,6 +36,7 @@ function fakes(fail: { up?: string; down?: string } = {}) {
           preflight: act(`${s} preflight`),
           'stop-containers': act(`${s} stop-containers`),
           'delete-bridge': act(`${s} delete-bridge`),
+          'forward-rules': act(`${s} forward-rules`),
         },
       } satisfies StepModule,
     ]),
@@ -132,7 +133,7 @@ test('up: a failed cni-attach (the plugins refused the network) takes down every
   }
 });
 
-test('down: the containers stop while DEL runs, the bridge goes while the containers are removed, the audit last', async () => {
+test('down: the containers stop and the FORWARD rules go while DEL runs, the bridge goes while the containers are removed, the audit last', async () => {
   const { root, ctx: c } = ctx();
   try {
     const f = fakes();
@@ -140,7 +141,9 @@ test('down: the containers stop while DEL runs, the bridge goes while the contai
     assert.equal(f.events, [
       'start cni-attach down',
       'start runc-bundle stop-containers',
+      'start host-setup forward-rules',
       'end runc-bundle stop-containers',
+      'end host-setup forward-rules',
       'end cni-attach down',
       'start runc-bundle down',
       // the nodes, and the bridge, go once every DEL is done, while the containers are removed

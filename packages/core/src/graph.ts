@@ -11,7 +11,7 @@ export type StepName = (typeof STEPS)[number];
 export type Action = 'up' | 'down';
 
 /** Parts of a step that others may overlap with; a step offers them through its StepModule. */
-export type StageName = 'preflight' | 'stop-containers' | 'delete-bridge';
+export type StageName = 'preflight' | 'stop-containers' | 'delete-bridge' | 'forward-rules';
 
 export interface Task {
   step: StepName;
@@ -47,6 +47,8 @@ export const GRAPH: Record<Action, Task[]> = {
     // DEL needs the containers' network namespaces, which the pins keep, not their processes: those stop meanwhile
     { step: 'cni-attach', after: [] },
     { step: 'runc-bundle', stage: 'stop-containers', after: [] },
+    // the --fix-forward rules need nothing gone first and nothing waits for them: they go while DEL runs
+    { step: 'host-setup', stage: 'forward-rules', after: [] },
     { step: 'runc-bundle', after: ['cni-attach', 'runc-bundle:stop-containers'] },
     // every DEL done, the bridge has no port left: it goes while the containers' folders are removed
     { step: 'host-setup', stage: 'delete-bridge', after: ['cni-attach'] },
@@ -55,7 +57,7 @@ export const GRAPH: Record<Action, Task[]> = {
     { step: 'nodes', after: ['cni-attach'] },
     // the containers' rootfs is the unpacked image (or an overlay over it): the image waits for them; the
     // nodes' network configs (host-setup's) go after the nodes
-    { step: 'host-setup', after: ['runc-bundle', 'host-setup:delete-bridge', 'nodes'] },
+    { step: 'host-setup', after: ['runc-bundle', 'host-setup:delete-bridge', 'host-setup:forward-rules', 'nodes'] },
     { step: 'image-fetch', after: ['runc-bundle'] },
     // the leak audit, last
     { step: 'verify', after: ['host-setup', 'image-fetch'] },

@@ -65,6 +65,32 @@ function leaseFolder(ctx: Ctx, s: HostSetupState | undefined): string | undefine
   return leaseDir(ctx.config.ipamDataDir, ctx.config.network);
 }
 
+/** The --fix-forward rules this instance may have made go: those for its bridge (with several nodes, the underlay's). */
+function removeOwnForwardRules(ctx: Ctx, s: HostSetupState | undefined, rec: InstanceRecord | undefined): Promise<unknown> {
+  // with several nodes the FORWARD fix went on the underlay bridge, the only bridge on the host
+  const bridges = [
+    s?.bridge ?? rec?.bridge ?? ctx.config.bridge,
+    ...(s?.nodes || nodeMode(ctx.config) === 'netns' ? [ctx.config.underlayBridge] : []),
+  ];
+  return Promise.all([...new Set(bridges)].map((b) => removeForwardRules(ctx.exec, ctx.config.id, b)));
+}
+
+/** What the forward-rules stage started, for the down of the same run to wait for instead of reading again. */
+const earlyForwardRules = new WeakMap<Ctx, Promise<unknown>>();
+
+/**
+ * The forward-rules stage of down: the --fix-forward rules go while DEL runs (nothing needs them gone first, nor
+ * kept), so their two iptables reads are off the path to the audit. down waits for it, and does it again itself
+ * if it failed.
+ */
+export function removeForwardRulesEarly(ctx: Ctx): Promise<unknown> {
+  requireRoot('host-setup down');
+  const s = ctx.state.read<HostSetupState>('host-setup');
+  const p = removeOwnForwardRules(ctx, s, instanceRecord(ctx.names.runDir, { warn: (m) => ctx.log.warn(m) }));
+  earlyForwardRules.set(ctx, p);
+  return p;
+}
+
 /**
  * Undoes only what host-setup's state (or, with the state lost, the host record) says it made; succeeds when
  * there is nothing left to undo.
@@ -74,12 +100,9 @@ export async function down(ctx: Ctx): Promise<void> {
   const warn = (m: string) => ctx.log.warn(m);
   const s = ctx.state.read<HostSetupState>('host-setup');
   const rec = instanceRecord(ctx.names.runDir, { warn });
-  // with several nodes the FORWARD fix went on the underlay bridge, the only bridge on the host
-  const forwardBridges = [
-    s?.bridge ?? rec?.bridge ?? ctx.config.bridge,
-    ...(s?.nodes || nodeMode(ctx.config) === 'netns' ? [ctx.config.underlayBridge] : []),
-  ];
-  const rules = Promise.all([...new Set(forwardBridges)].map((b) => removeForwardRules(ctx.exec, ctx.config.id, b)));
+  const early = earlyForwardRules.get(ctx);
+  earlyForwardRules.delete(ctx);
+  const rules = early ? early.catch(() => removeOwnForwardRules(ctx, s, rec)) : removeOwnForwardRules(ctx, s, rec);
   // the nodes' own folders (network configs, lease stores) live in the run folder: whatever is left there goes
   // (the nodes step has removed the nodes by now; a lease left means its DEL could not run, and its node is gone)
   rmSync(nodesDir(ctx), { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { requireRoot, type StepModule } from '@cni-demo/core';
-import { deleteBridgeEarly, down } from './down.js';
+import { deleteBridgeEarly, down, removeForwardRulesEarly } from './down.js';
 import { preflight } from './preflight.js';
 import { up } from './up.js';
 
@@ -23,5 +23,6 @@ export const step: StepModule = {
       return preflight(ctx);
     },
     'delete-bridge': deleteBridgeEarly,
+    'forward-rules': removeForwardRulesEarly,
   },
 };

@@ -6,7 +6,9 @@ import {
   containerIds,
   type Ctx,
   type Exec,
-  findMasqChains,
+  forwardRulesIn,
+  IPTABLES_TOOLS,
+  masqChainsIn,
   findNodeMasqRules,
   type HostSetupState,
   hostRecordFile,
@@ -36,7 +38,7 @@ import {
   mapLimit,
   mountPoints,
   ownerOf,
-  presentForwardRules,
+  readTables,
   readLeases,
   readLinks,
   realMountPath,
@@ -97,9 +99,19 @@ export async function auditLeaks(ctx: Ctx): Promise<Leak[]> {
   const network = view?.name ?? c.network;
   const bridges = view ? [...new Set([...(host?.createdBridge ? [host.bridge] : []), ...view.bridges])] : [c.bridge];
 
-  // the reads that start processes do not depend on each other: all at once, collected in order below
-  const masqRead = findMasqChains(exec, network, ids);
-  const forwardRead = presentForwardRules(exec, c.id, view?.bridge?.name ?? host?.bridge ?? c.bridge);
+  // the reads that start processes do not depend on each other: all at once, collected in order below. One
+  // <tool>-save per tool reads both tables looked in: the masquerade chains (nat) and the FORWARD fix (filter)
+  const tables = Promise.all(IPTABLES_TOOLS.map(async (tool) => ({ tool, t: await readTables(exec, tool) })));
+  const masqRead = tables.then((ts) =>
+    ts.flatMap(({ tool, t }) => {
+      const nat = t?.get('nat');
+      return nat ? masqChainsIn(nat, network, ids).map((ch) => ({ tool, ...ch })) : [];
+    }),
+  );
+  const forwardBridge = view?.bridge?.name ?? host?.bridge ?? c.bridge;
+  const forwardRead = tables.then((ts) =>
+    ts.flatMap(({ tool, t }) => forwardRulesIn(t?.get('filter'), c.id, forwardBridge).map((rule) => ({ tool, rule }))),
+  );
   // runc keeps one folder per container under its root: only an id with a folder is asked about
   const runcUser = c.rootless ? ownerOf(c.runcRoot) : undefined;
   const runcRead = mapLimit(

@@ -61,6 +61,23 @@ export async function readTable(exec: Exec, tool: IptablesTool, table: 'nat' | '
   return r.exitCode === 0 ? parseRules(r.stdout) : undefined;
 }
 
+/**
+ * Every table of one tool from ONE `<tool>-save` (no -t): table name -> its rules. Where several tables are read
+ * at once (the leak audit: nat and filter) this is one process instead of one per table; undefined when the tool
+ * cannot list them.
+ */
+export async function readTables(exec: Exec, tool: IptablesTool): Promise<Map<string, Ruleset> | undefined> {
+  const r = await exec(`${tool}-save`, [], { allowFail: true });
+  if (r.exitCode !== 0) return undefined;
+  const out = new Map<string, Ruleset>();
+  // each table is a block "*<table>" … "COMMIT"
+  for (const block of r.stdout.split(/^\*/m).slice(1)) {
+    const nl = block.indexOf('\n');
+    out.set((nl < 0 ? block : block.slice(0, nl)).trim(), parseRules(nl < 0 ? '' : block.slice(nl + 1)));
+  }
+  return out;
+}
+
 /** One chain of one tool (`<tool> -w -S <chain>`), cheaper than a whole table; undefined when it cannot be listed. */
 export async function readChain(exec: Exec, tool: IptablesTool, chain: string): Promise<Ruleset | undefined> {
   const r = await exec(tool, ['-w', '-S', chain], { allowFail: true });
@@ -132,13 +149,18 @@ export async function forwardPolicies(exec: Exec): Promise<(string | undefined)[
  * counts when its arguments are exactly one of forwardRules (as iptables prints back what it was given).
  */
 export async function presentForwardRules(exec: Exec, id: string, bridge: string): Promise<{ tool: IptablesTool; rule: string[] }[]> {
+  return (await bothTools((t) => readChain(exec, t, 'FORWARD'))).flatMap(({ tool, rs }) =>
+    forwardRulesIn(rs, id, bridge).map((rule) => ({ tool, rule })),
+  );
+}
+
+/** Pure: the FORWARD fix's rules of this instance in one tool's filter table (or its FORWARD chain). */
+export function forwardRulesIn(rs: Ruleset | undefined, id: string, bridge: string): string[][] {
   const wanted = forwardRules(id, bridge);
-  const out: { tool: IptablesTool; rule: string[] }[] = [];
-  for (const { tool, rs } of await bothTools((t) => readChain(exec, t, 'FORWARD'))) {
-    for (const r of rs?.rules ?? []) {
-      const rule = r.chain === 'FORWARD' && wanted.find((w) => w.length === r.args.length && w.every((x, k) => x === r.args[k]));
-      if (rule) out.push({ tool, rule });
-    }
+  const out: string[][] = [];
+  for (const r of rs?.rules ?? []) {
+    const rule = r.chain === 'FORWARD' && wanted.find((w) => w.length === r.args.length && w.every((x, k) => x === r.args[k]));
+    if (rule) out.push(rule);
   }
   return out;
 }
