@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // cni-demo: the whole pipeline in one process (the fast path; `pnpm turbo run demo` runs it step by step), and
 // the commands to look at what it made: status, exec, logs.
 import { spawn } from 'node:child_process';
@@ -173,9 +172,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (e) {
-  createLogger().error(describeError(e));
-  process.exitCode = exitCodeOf(e);
+/** The command line of this process, run: its exit code set, any error printed as one message. */
+export async function run(): Promise<void> {
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (e) {
+    createLogger().error(describeError(e));
+    process.exitCode = exitCodeOf(e);
+  }
 }

@@ -230,6 +230,15 @@ function theHelper(): Helper {
   return helper;
 }
 
+/**
+ * Starts this process's helper now, if it has none, without taking a lock: a process about to lock (cni-demo up
+ * and down) lets perl start on another core while it loads, instead of waiting for it at its first lock. An idle
+ * helper keeps no process alive, and one that died is started again at the next lock.
+ */
+export function startLockHelper(): void {
+  theHelper();
+}
+
 /** pid of this process's helper, for tests and diagnostics (undefined before the first lock) */
 export function lockHelperPid(): number | undefined {
   return helper?.pid;

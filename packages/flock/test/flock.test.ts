@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LockBusyError, LockFileError, lockFile, lockHelperPid, lockHolders } from '../src/index.js';
+import { LockBusyError, LockFileError, lockFile, lockHelperPid, lockHolders, startLockHelper } from '../src/index.js';
 
 const INDEX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/index.js');
 const roots: string[] = [];
@@ -228,6 +228,38 @@ test('shared and exclusive holders mixed: an exclusive holder is always alone, s
     }
   }
   assert.not.ok(existsSync(file));
+});
+
+test('startLockHelper starts the helper the next lock uses; an idle helper keeps no process alive', async () => {
+  // in a process of its own: the helper is one per process
+  const code = `import { lockFile, lockHelperPid, startLockHelper } from ${JSON.stringify(INDEX)};
+startLockHelper();
+const early = lockHelperPid();
+startLockHelper();
+const held = await lockFile(process.argv[1]);
+console.log(JSON.stringify({ early, again: lockHelperPid() }));
+held.releaseSync();`;
+  const dir = tmp();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code, path.join(dir, 'x.lock')], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { early: number | undefined; again: number | undefined };
+  assert.type(out.early, 'number');
+  assert.is(out.again, out.early, 'one helper, started early, used by the lock');
+  // started and never used: the process still ends at once (exit 0, not killed by the timeout)
+  const idle = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `import { startLockHelper } from ${JSON.stringify(INDEX)}; startLockHelper();`],
+    {
+      timeout: 30_000,
+    },
+  );
+  assert.is(idle.status, 0);
+  assert.is(idle.signal, null);
+  startLockHelper();
+  assert.type(lockHelperPid(), 'number', 'in this process too');
 });
 
 test('lockHolders is empty for a free or missing file', async () => {
