@@ -49,6 +49,14 @@ export function explainSkopeoError(e: unknown, src: Fetchable, room?: Room): unk
       .replace(/\\"/g, '"')
       .replace(/"$/, '') ?? '';
   const wrap = (message: string, hint: string) => Object.assign(new UserError(message, { field: 'image', hint }), { cause: e });
+  const full = () =>
+    wrap(
+      `image ${name}: the disk is full (${line(/no space/i) || (room ? formatFree(room) : '')}); nothing was cached`,
+      `free space under the image cache (or point --image-cache-dir elsewhere), then fetch again`,
+    );
+  // the kernel's own word first: the lines around it name temporary files whose random numbers can hold "404"
+  // or "timeout"-like text (a pull once read as "no such digest" because a blob's temp name held 404)
+  if (/no space left on device/i.test(text)) return full();
   if (/digest did not match|digest mismatch|manifest digest .* does not match|does not match digest|computed digest/i.test(text)) {
     return wrap(
       `image ${name}: content does not match its digest (${line(/digest/i)}); nothing was cached`,
@@ -69,9 +77,9 @@ export function explainSkopeoError(e: unknown, src: Fetchable, room?: Room): unk
         : 'check the host and port, and that the registry is running',
     );
   }
-  if (/manifest unknown|name unknown|not found|404/i.test(text) && src.kind === 'registry') {
+  if (/manifest unknown|name unknown|not found|\b404\b/i.test(text) && src.kind === 'registry') {
     return wrap(
-      `image ${name}: the registry has no such ${src.digest ? 'digest' : 'tag'} (${line(/unknown|not found|404/i)})`,
+      `image ${name}: the registry has no such ${src.digest ? 'digest' : 'tag'} (${line(/unknown|not found|\b404\b/i)})`,
       'check the name and tag (skopeo list-tags docker://<registry>/<repo> lists the tags)',
     );
   }
@@ -81,12 +89,7 @@ export function explainSkopeoError(e: unknown, src: Fetchable, room?: Room): unk
       'log in with skopeo login <registry> first, or check the repository name',
     );
   }
-  if (/no space left on device/i.test(text) || room?.full) {
-    return wrap(
-      `image ${name}: the disk is full (${line(/no space/i) || (room ? formatFree(room) : '')}); nothing was cached`,
-      `free space under the image cache (or point --image-cache-dir elsewhere), then fetch again`,
-    );
-  }
+  if (room?.full) return full();
   if (src.kind !== 'registry') {
     return wrap(
       `image ${name}: ${src.path} is not a readable ${src.kind} image (${line(/error|invalid|not|unexpected/i) || 'skopeo failed'})`,
