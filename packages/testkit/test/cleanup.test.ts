@@ -113,7 +113,7 @@ for (const [signal, code, who] of [
   });
 }
 
-test('removeMasqChains takes the per-container chains of the bridge and portmap plugins and every jump to them, nothing else (in a netns of its own)', async () => {
+test('removeMasqChains takes the per-container chains of the bridge and portmap plugins and every jump to them, also when the jumps went first; nothing else (in a netns of its own)', async () => {
   const host = createExec();
   const ns = `${testPrefix('t6')}-chains-${tag(2)}`;
   await host('ip', ['netns', 'add', ns]);
@@ -142,36 +142,43 @@ test('removeMasqChains takes the per-container chains of the bridge and portmap 
 -A CNI-c2d892b58e87e28a12fe6479 -d 10.1.0.0/24 -m comment --comment "name: \\"net1\\" id: \\"c1\\"" -j ACCEPT
 COMMIT
 `;
-    await host('ip', ['netns', 'exec', ns, 'iptables-restore'], { input: rules });
     const save = async () =>
       (await exec('iptables-save', ['-t', 'nat'])).stdout
         .split('\n')
         .filter((l) => /^[:-]/.test(l))
         .map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
-    const start = await save();
-    // c1's masquerade jump is gone already (a DEL that got halfway): its chain is still found by its name
-    await exec('iptables', [
-      '-t',
-      'nat',
-      '-D',
-      'POSTROUTING',
-      '-s',
-      '10.1.0.2/32',
-      '-m',
-      'comment',
-      '--comment',
-      'name: "net1" id: "c1"',
-      '-j',
-      'CNI-c2d892b58e87e28a12fe6479',
-    ]);
-    await removeMasqChains(exec, ['c1'], 'net1');
-    const gone = start.filter((l) => l.includes('c2d892b58e87e28a12fe6') || l.includes('id: \\"c1\\"'));
-    assert.equal(
-      await save(),
-      start.filter((l) => !gone.includes(l)),
-      "c1's chains and jumps gone; c1-2's and the shared chains as they were",
-    );
-    assert.is(gone.length, 6, 'what went: 2 chains, their 2 rules, 2 jumps');
+    // c1's jumps, which a DEL that got halfway may have removed already, leaving its chains with no rule naming them
+    const jumps = [
+      ['POSTROUTING', '-s', '10.1.0.2/32', '-m', 'comment', '--comment', 'name: "net1" id: "c1"', '-j', 'CNI-c2d892b58e87e28a12fe6479'],
+      [
+        'CNI-HOSTPORT-DNAT',
+        '-p',
+        'tcp',
+        '-m',
+        'comment',
+        '--comment',
+        'dnat name: "net1" id: "c1"',
+        '-m',
+        'multiport',
+        '--dports',
+        '8080',
+        '-j',
+        'CNI-DN-c2d892b58e87e28a12fe6',
+      ],
+    ];
+    for (const halfway of [false, true]) {
+      await host('ip', ['netns', 'exec', ns, 'iptables-restore'], { input: rules });
+      const start = await save();
+      if (halfway) for (const j of jumps) await exec('iptables', ['-t', 'nat', '-D', ...j]);
+      await removeMasqChains(exec, ['c1'], 'net1');
+      const gone = start.filter((l) => l.includes('c2d892b58e87e28a12fe6') || l.includes('id: \\"c1\\"'));
+      assert.is(gone.length, 6, 'what goes: 2 chains, their 2 rules, 2 jumps');
+      assert.equal(
+        await save(),
+        start.filter((l) => !gone.includes(l)),
+        `${halfway ? 'with its jumps gone before, ' : ''}c1's chains and jumps gone; c1-2's and the shared chains as they were`,
+      );
+    }
   } finally {
     await host('ip', ['netns', 'del', ns], { allowFail: true });
   }
