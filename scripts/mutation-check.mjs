@@ -5,7 +5,8 @@
 // the unmutated copy first and must pass, or a "caught" would mean nothing.
 //
 //   node scripts/mutation-check.mjs [--list] [--keep] [name-filter]
-//     --list   print the mutations and the tests that must catch each, run nothing
+//     --list   print the mutations and the tests that must catch each, run nothing; exits 1 when one no longer
+//              fits the code (its text not there exactly once, or no test matching), as a repo check asserts
 //     --keep   leave the scratch copy (its path is printed) for a look afterwards
 //
 // Root only (the tests touch the kernel), long (a rebuild and real end-to-end tests per mutation: about half an
@@ -20,7 +21,7 @@
 // hole in the tests' cleanup. Stopped by Ctrl-C or SIGTERM, it lets the running tests clean up, puts the mutated
 // file back, sweeps and removes its folders before it exits.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -237,9 +238,40 @@ if (chosen.length === 0) {
   process.exit(2);
 }
 const sel = (t) => `${t[0]} ${t[1]}`;
+/** Why a mutation no longer fits the tree (its text not there exactly once, a test selection matching no test), or undefined. */
+function misfit(m, root) {
+  let text = '';
+  try {
+    text = readFileSync(path.join(root, m.file), 'utf8');
+  } catch {
+    return `${m.file} is missing`;
+  }
+  const n = text.split(m.from).length - 1;
+  if (n !== 1) return `its text occurs ${n} times in ${m.file}`;
+  for (const [pkg, re] of m.tests) {
+    const dirs = existsSync(path.join(root, 'packages')) ? readdirSync(path.join(root, 'packages')).filter((d) => d.includes(pkg)) : [];
+    const sources = dirs.flatMap((d) => testSources(path.join(root, 'packages', d, 'test'), ''));
+    if (!sources.some((f) => new RegExp(re, 'i').test(f))) return `no test of ${pkg} matches ${re}`;
+  }
+  return undefined;
+}
+function testSources(dir, rel) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? testSources(path.join(dir, e.name), `${rel}${e.name}/`) : /\.test\.m?ts$/.test(e.name) ? [`${rel}${e.name}`] : [],
+  );
+}
 if (list) {
-  for (const m of chosen) console.log(`${m.name}\n  ${m.why}\n  ${m.file}\n  caught by: ${m.tests.map(sel).join('; ')}`);
-  process.exit(0);
+  // also what the repo check runs: every mutation must still fit the code it breaks
+  let bad = 0;
+  for (const m of chosen) {
+    const why = misfit(m, REPO);
+    if (why) bad += 1;
+    console.log(
+      `${m.name}\n  ${m.why}\n  ${m.file}\n  caught by: ${m.tests.map(sel).join('; ')}\n  ${why ? `DOES NOT FIT: ${why}` : 'fits'}`,
+    );
+  }
+  process.exit(bad === 0 ? 0 : 1);
 }
 if (process.getuid?.() !== 0) {
   console.error('error: run as root: the tests that must catch these touch the kernel');
@@ -384,9 +416,9 @@ const results = [];
 for (const m of chosen) {
   const file = path.join(scratch, m.file);
   const original = readFileSync(file, 'utf8');
-  const n = original.split(m.from).length - 1;
-  if (n !== 1) {
-    results.push({ m, caught: false, note: `the mutation no longer fits ${m.file} (its text occurs ${n} times): update it` });
+  const why = misfit(m, scratch);
+  if (why) {
+    results.push({ m, caught: false, note: `the mutation no longer fits (${why}): update it` });
     continue;
   }
   writeFileSync(file, original.replace(m.from, m.to));

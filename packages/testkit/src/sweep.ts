@@ -101,7 +101,8 @@ export async function sweep(o: SweepOptions): Promise<string[]> {
       const named = (r: Rule) => addr.test(r.line) || ours(ruleArg(r, '-i')) || ours(ruleArg(r, '-o'));
       const chains = new Set(rs.rules.filter((r) => !BUILTIN.has(r.chain) && !SHARED.has(r.chain) && named(r)).map((r) => r.chain));
       for (const r of rs.rules) {
-        if (chains.has(r.chain)) continue;
+        // an administrator's rules (the firewall plugin's CNI-ADMIN) are never touched
+        if (chains.has(r.chain) || r.chain === 'CNI-ADMIN') continue;
         if (chains.has(ruleArg(r, '-j') ?? '') || named(r)) {
           await act(`${tool} ${table} ${r.line}`, () => exec(tool, ['-w', '-t', table, '-D', r.chain, ...r.args], { allowFail: true }));
         }

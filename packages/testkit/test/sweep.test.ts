@@ -97,7 +97,9 @@ test('sweep removes what a killed run left (runc container, netns and its record
 COMMIT
 *filter
 :CNI-FORWARD - [0:0]
+:CNI-ADMIN - [0:0]
 -A FORWARD -i ${br} -j ACCEPT
+-A CNI-ADMIN -s 172.25.7.9/32 -j ACCEPT
 -A CNI-FORWARD -s 172.25.7.2/32 -j ACCEPT
 -A CNI-FORWARD -s 172.31.7.2/32 -j ACCEPT
 COMMIT
@@ -143,7 +145,9 @@ COMMIT
     const nat = (await exec('iptables-save', ['-t', 'nat'])).stdout;
     assert.match(nat, '-A CNI-bbbbbbbbbbbbbbbbbbbbbbbb -d 172.31.7.0/24 -j ACCEPT');
     assert.match(nat, ':CNI-HOSTPORT-DNAT - ');
-    assert.match((await exec('iptables-save', ['-t', 'filter'])).stdout, '-A CNI-FORWARD -s 172.31.7.2/32 -j ACCEPT');
+    const filter = (await exec('iptables-save', ['-t', 'filter'])).stdout;
+    assert.match(filter, '-A CNI-FORWARD -s 172.31.7.2/32 -j ACCEPT');
+    assert.match(filter, '-A CNI-ADMIN -s 172.25.7.9/32 -j ACCEPT', "an administrator's rule stays, whatever it names");
     assert.match((await exec('ip6tables-save', ['-t', 'nat'])).stdout, '-A POSTROUTING -s fd00:c1d:1f07::2/128 -j ACCEPT');
     const record = JSON.parse(readFileSync(path.join(recordDir, `netns-${hereIno}.json`), 'utf8'));
     assert.equal(Object.keys(record.instances), [otherKey], "the other folder's entry stays in the record");
