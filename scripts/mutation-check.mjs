@@ -141,7 +141,7 @@ const MUTATIONS = [
     why: "testkit's filter drops the shared chains' lines, as before issue 19",
     pkg: 'testkit',
     file: 'packages/testkit/src/snapshot-filter.ts',
-    from: 'if (isShared(table, text)) return !usedByAnother(table, a[key], own) && !usedByAnother(table, b[key], own);',
+    from: 'if (isShared(table, text)) return own.mayShare && !usedByAnother(table, a[key], own) && !usedByAnother(table, b[key], own);',
     to: 'if (isShared(table, text)) return false;',
     tests: [['testkit', '^snapshot(-filter)?\\.test\\.ts$']],
   },

@@ -15,8 +15,9 @@ import { type HostSnapshot, instanceRoots, lineDiff } from './snapshot.js';
  *   folders (test roots are the test's own);
  * - host-wide: a chain policy changed in a table both snapshots have (a table loaded for the first time is
  *   no change; a policy other than ACCEPT is, wherever it appears), `net.bridge.*` sysctls, and the shared
- *   chains of portmap and firewall (CNI-HOSTPORT-*, CNI-FORWARD, CNI-ADMIN) with the jumps to them, unless
- *   another instance's rule in them (in either snapshot) says another instance made or still uses them.
+ *   chains of portmap and firewall (CNI-HOSTPORT-*, CNI-FORWARD, CNI-ADMIN) with the jumps to them when the
+ *   instance maps ports or runs a network file (without either it never runs those plugins), unless another
+ *   instance's rule in them (in either snapshot) says another instance made or still uses them.
  *
  * The forwarding sysctls are left out: every instance on the host shares them, and the last one out restores
  * them (the host record), so a test here cannot tell its own effect from a concurrent test's; their exact
@@ -53,6 +54,8 @@ interface Ownership {
   v4: string;
   v6: string;
   dnatChains: Set<string>;
+  /** the instance's plugins may make the shared chains on this host (it maps ports, or runs a network file) */
+  mayShare: boolean;
 }
 
 /**
@@ -78,7 +81,10 @@ function ownership(config: Config): Ownership {
     needles.push(config.underlayBridge, `${config.underlaySubnet.split('/')[0]?.split('.').slice(0, 3).join('.') ?? ''}.`);
   for (const d of derived) needles.push(d.masqChain, d.dnatChain, d.ifb);
   const roots = instanceRoots(config);
-  return { needles: needles.filter((s) => s.length > 2), roots, v4, v6, dnatChains: new Set(derived.map((d) => d.dnatChain)) };
+  // portmap and firewall are chained only with port mappings (or by a network file of the user's): an instance
+  // without either never makes the shared chains, so their coming and going while it ran is another instance's
+  const mayShare = config.portMap.trim() !== '' || config.netconf !== '';
+  return { needles: needles.filter((s) => s.length > 2), roots, v4, v6, dnatChains: new Set(derived.map((d) => d.dnatChain)), mayShare };
 }
 
 function counts(key: string, line: string, a: HostSnapshot, b: HostSnapshot, own: Ownership): boolean {
@@ -93,7 +99,7 @@ function counts(key: string, line: string, a: HostSnapshot, b: HostSnapshot, own
       if (policy[2] !== 'ACCEPT') return true;
       return hasTable(a[key], table) && hasTable(b[key], table);
     }
-    if (isShared(table, text)) return !usedByAnother(table, a[key], own) && !usedByAnother(table, b[key], own);
+    if (isShared(table, text)) return own.mayShare && !usedByAnother(table, a[key], own) && !usedByAnother(table, b[key], own);
   }
   return own.needles.some((n) => line.includes(n));
 }

@@ -34,6 +34,8 @@ function config(o: Record<string, unknown> = {}): Config {
   }).config;
 }
 
+/** An instance that maps a port: portmap (and firewall) run for it, so the shared chains may be its doing. */
+const PORTS = { portMap: '18080:80/tcp' };
 const FILTER_BASE = ['filter :INPUT ACCEPT', 'filter :FORWARD ACCEPT', 'filter :OUTPUT ACCEPT', 'filter -A INPUT -i lo -j ACCEPT'];
 const snap = (o: Record<string, string[]> = {}) => {
   const base: Record<string, string[]> = {
@@ -78,14 +80,26 @@ test('shared chains the instance left: portmap’s CNI-HOSTPORT-* and firewall�
     'filter -A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD',
     'filter -A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN',
   ];
-  const diff = lines(ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...shared] }), config()));
+  const diff = lines(ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...shared] }), config(PORTS)));
   assert.equal(
     diff,
     shared.filter((l) => !l.endsWith(' ACCEPT')).map((l) => `iptables + ${l}`),
     'every shared line, not the nat table’s built-in chains',
   );
   // the same chains gone (the instance's down removed chains that were there before it)
-  assert.is(lines(ownSnapshotDiff(snap({ ip6tables: shared }), snap(), config())).length, shared.length - 2);
+  assert.is(lines(ownSnapshotDiff(snap({ ip6tables: shared }), snap(), config(PORTS))).length, shared.length - 2);
+  // a network file may chain portmap or firewall too
+  assert.equal(
+    lines(ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...shared] }), config({ netconf: '/tmp/pr-filter/n.conflist' }))),
+    diff,
+  );
+  // an instance that maps no ports never runs those plugins: the chains came or went with another instance
+  assert.is(
+    ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...shared] }), config()),
+    '',
+    'appeared while a portless instance ran',
+  );
+  assert.is(ownSnapshotDiff(snap({ iptables: [...FILTER_BASE, ...shared] }), snap(), config()), '', 'went while a portless instance ran');
 });
 
 test('shared chains another instance uses (its DNAT jump, its firewall rule, an admin rule) are not this instance’s leak', () => {
@@ -97,23 +111,27 @@ test('shared chains another instance uses (its DNAT jump, its firewall rule, an 
   const other =
     'nat -A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"other\\" id: \\"x\\"" -m multiport --dports 8080 -j CNI-DN-0123456789abcdef01234';
   assert.is(
-    ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...natShared, other] }), config()),
+    ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...natShared, other] }), config(PORTS)),
     '',
     'appeared with another’s rule',
   );
-  assert.is(ownSnapshotDiff(snap({ iptables: [...FILTER_BASE, ...natShared, other] }), snap(), config()), '', 'left with another’s rule');
+  assert.is(
+    ownSnapshotDiff(snap({ iptables: [...FILTER_BASE, ...natShared, other] }), snap(), config(PORTS)),
+    '',
+    'left with another’s rule',
+  );
   const fw = ['filter :CNI-FORWARD -', 'filter -A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD'];
   assert.is(
-    ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...fw, 'filter -A CNI-FORWARD -d 10.9.0.2/32 -j ACCEPT'] }), config()),
+    ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...fw, 'filter -A CNI-FORWARD -d 10.9.0.2/32 -j ACCEPT'] }), config(PORTS)),
     '',
   );
   assert.is(
-    ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...fw, 'filter -A CNI-ADMIN -s 10.0.0.0/8 -j DROP'] }), config()),
+    ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...fw, 'filter -A CNI-ADMIN -s 10.0.0.0/8 -j DROP'] }), config(PORTS)),
     '',
   );
   // this instance's own rule in the chain explains nothing: the chain and the rule are both reported
   const mine = 'filter -A CNI-FORWARD -d 172.25.119.2/32 -j ACCEPT';
-  assert.equal(lines(ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...fw, mine] }), config())), [
+  assert.equal(lines(ownSnapshotDiff(snap(), snap({ iptables: [...FILTER_BASE, ...fw, mine] }), config(PORTS))), [
     ...fw.map((l) => `iptables + ${l}`),
     `iptables + ${mine}`,
   ]);

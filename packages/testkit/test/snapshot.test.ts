@@ -44,7 +44,8 @@ test('withoutEmptyTables drops a table with only ACCEPT built-in chains, keeps o
 });
 
 test('one leftover of each kind, made for real in a private netns, is reported; a table another rule loads is not', async () => {
-  const { root, config } = await testConfig();
+  // with port mappings, so the shared chains are the instance's to make
+  const { root, config } = await testConfig({ portMap: '18080:80/tcp' });
   await withCleanup(async (c) => {
     c.add('remove temp root', () => removeRoot(root));
     const ns = await privateNetns(c);
@@ -117,7 +118,9 @@ const cnitoolId = (netns: string) => `cnitool-${createHash('sha512').update(netn
 test('the real plugins name their per-attachment objects as the filter derives them, and a DEL that never ran is reported whole', async () => {
   const { root, config: base } = await testConfig();
   const netnsFile = path.join(root, 'container-netns');
-  const config = resolveConfig({ env: {}, file: { ...base, id: cnitoolId(netnsFile) } }).config;
+  // the instance runs a network file of its own (so the shared chains may be its doing)
+  const file = path.join(base.confDir, `10-${base.network}.conflist`);
+  const config = resolveConfig({ env: {}, file: { ...base, id: cnitoolId(netnsFile), netconf: file } }).config;
   const mine = pluginNames(config.network, config.id);
   const hostPort = 20000 + Math.floor(Math.random() * 9000);
   const conflist = {
@@ -141,7 +144,7 @@ test('the real plugins name their per-attachment objects as the filter derives t
     ],
   };
   mkdirSync(config.confDir, { recursive: true });
-  writeFileSync(path.join(config.confDir, `10-${config.network}.conflist`), JSON.stringify(conflist));
+  writeFileSync(file, JSON.stringify(conflist));
   writeFileSync(netnsFile, '');
   await withCleanup(async (c) => {
     c.add('remove temp root', () => removeRoot(root));
