@@ -1,50 +1,74 @@
 import path from 'node:path';
-import { containerIds, createExec, instanceRecord, readTable, ruleArg } from '@cni-demo/core';
-import { forceTeardown, hostSnapshot, ownSnapshotDiff, removeRoot, testConfig, withCleanup } from '@cni-demo/testkit';
+import { fileURLToPath } from 'node:url';
+import {
+  forceTeardown,
+  type HostSnapshot,
+  type NetnsObservation,
+  PACKAGES_DIR,
+  pluginNames,
+  privateNetns,
+  removeRoot,
+  snapshotDiff,
+  testConfig,
+  withCleanup,
+  writeConfigFile,
+} from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { pipelineUp } from '../../src/pipeline.js';
 
 /**
  * The forced teardown every host-touching test registers is what cleans the host when the test fails before its
  * down (or never runs one, as verify-catches.test.ts): whatever a real up made must go with it alone. Runs of the
- * suite once left portmap's per-container DNAT chains and their jumps behind this way.
+ * suite once left portmap's per-container DNAT chains and their jumps behind this way. In a private network
+ * namespace, so the comparison is the whole snapshot, shared chains included, with no other developer's tests
+ * making or removing them meanwhile.
  */
-const exec = createExec();
+const cli = path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs');
+const teardown = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'force-teardown.js');
+const OFF = { 'net.ipv4.ip_forward': '0', 'net.ipv6.conf.all.forwarding': '0' };
 
-test('forceTeardown alone after a real up (two containers, a port map, the firewall plugin): nothing of the instance left', async () => {
+function snap(obs: NetnsObservation[], label: string): HostSnapshot {
+  const o = obs.find((x) => x.label === label);
+  if (!o?.snapshot) throw new Error(`no snapshot "${label}"`);
+  if (o.code !== undefined && o.code !== 0) throw new Error(`${label} exited ${o.code}:\n${o.stderr}`);
+  return o.snapshot;
+}
+
+test('forceTeardown alone after a real up (two containers, a port map, the firewall plugin): the netns as before, shared chains included', async () => {
   const hostPort = 18700 + Math.floor(Math.random() * 100);
-  const { root, config, ctx } = await testConfig({ containers: 2, portMap: `${hostPort}:80/tcp`, firewall: 'on' });
-  const before = await hostSnapshot(exec, config);
+  const { root, config } = await testConfig({ containers: 2, portMap: `${hostPort}:80/tcp`, firewall: 'on' });
+  const file = writeConfigFile(root, config);
   await withCleanup(async (c) => {
     c.add('remove temp root', () => removeRoot(root));
-    c.add('force teardown', () => forceTeardown(config, exec));
-    await pipelineUp(ctx);
-    // what the plugins made is there (so the comparison below shows it went): a masquerade jump and a DNAT jump
-    // per container carrying its network and id, and a firewall rule for each container's address
-    const nat = await readTable(exec, 'iptables', 'nat');
-    const comments = (nat?.rules ?? []).map((r) => ruleArg(r, '--comment') ?? '');
-    for (const id of containerIds(config)) {
-      assert.ok(comments.includes(`name: "${config.network}" id: "${id}"`), `the masquerade jump of ${id}`);
+    c.add('force teardown', () => forceTeardown(config));
+    const ns = await privateNetns(c);
+    const obs = await ns.run({
+      watch: [],
+      snapshot: config,
+      steps: [
+        { label: 'set', set: OFF, run: ['ip', 'link', 'set', 'lo', 'up'] },
+        { label: 'up', run: [process.execPath, cli, 'up', '--config', file] },
+        { label: 'force teardown', run: [process.execPath, teardown, file] },
+      ],
+    });
+    // what the plugins made is there after the up (so the comparison below shows it went)
+    const upped = snap(obs, 'up');
+    const ids = [`${config.id}-1`, `${config.id}-2`];
+    for (const id of ids) {
+      const mine = pluginNames(config.network, id);
+      assert.match(upped.iptables ?? '', new RegExp(`^nat :${mine.masqChain} -$`, 'm'), `the masquerade chain of ${id}`);
     }
-    assert.ok(
-      comments.some((m) => m.startsWith(`dnat name: "${config.network}" id: `)),
-      `the DNAT jump of the httpd container:\n${comments.join('\n')}`,
-    );
-    const v4 = config.subnet4.replace(/\.0\/24$/, '.');
-    const filter = await readTable(exec, 'iptables', 'filter');
-    assert.ok(
-      filter?.rules.some((r) => r.chain === 'CNI-FORWARD' && r.line.includes(v4)),
-      'the firewall accepts the containers',
-    );
+    assert.match(upped.iptables ?? '', /^nat -A CNI-HOSTPORT-DNAT .*dnat name: .*-j CNI-DN-/m, 'a DNAT jump');
+    assert.match(upped.iptables ?? '', /^filter :CNI-FORWARD -$/m, 'the firewall’s chain');
+    assert.ok(obs.find((o) => o.label === 'up')?.record, 'the instance joined the namespace’s host record');
 
-    await forceTeardown(config, exec);
+    const start = snap(obs, 'set');
+    const after = snap(obs, 'force teardown');
     // the instance's files are the temp root's (removed next); everything else is as it was before the up
-    const after = await hostSnapshot(exec, config);
-    delete before.files;
+    delete start.files;
     delete after.files;
-    assert.is(ownSnapshotDiff(before, after, config), '', 'the host as found');
-    assert.is(instanceRecord(path.join(config.stateDir, config.id)), undefined, 'no entry left in the host record');
+    assert.is(snapshotDiff(start, after), '', 'links, addresses, routes, iptables, sysctls and mounts as at the start');
+    assert.is(obs.find((o) => o.label === 'force teardown')?.record, null, 'the host record is gone with its only entry');
   });
 });
 
