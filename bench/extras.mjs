@@ -27,6 +27,8 @@ export function cpuMs() {
 
 /** The host record of this network namespace (/var/lib/cni-demo), as the demo reads it. */
 export const readHostRecord = () => core.readHostRecord();
+/** The instances of this boot that hold the forwarding sysctls in a host record. */
+export const forwardingHolders = (r) => core.forwardingHolders(r);
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

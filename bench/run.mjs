@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuMs, measureAfterDown, measureLive, median, readHostRecord } from './extras.mjs';
+import { cpuMs, forwardingHolders, measureAfterDown, measureLive, median, readHostRecord } from './extras.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -308,12 +308,24 @@ for (const [sig, code] of [
     note(`${sig}: tearing down`);
     try {
       teardown();
+      restoreForwarding();
     } catch (e) {
       process.stderr.write(`bench: ${e.message}\n`);
     }
     releaseLock();
     process.exit(code);
   });
+}
+
+// The shell baseline's bridge plugin turns the host's forwarding on and, like the walkthrough, never puts it
+// back; ours does (the host record). The bench leaves the host as it found it: the values from before are
+// written back at the end (outside every timed section) unless another instance on the host holds them.
+const FORWARDING = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'];
+const sysctlPath = (k) => path.join('/proc/sys', ...k.split('.'));
+const forwardingBefore = Object.fromEntries(FORWARDING.map((k) => [k, readFileSync(sysctlPath(k), 'utf8').trim()]));
+function restoreForwarding() {
+  if (forwardingHolders(readHostRecord()).length > 0) return;
+  for (const [k, v] of Object.entries(forwardingBefore)) writeFileSync(sysctlPath(k), v);
 }
 
 const machineRows = machine();
@@ -348,6 +360,7 @@ try {
 } finally {
   try {
     teardown();
+    restoreForwarding();
   } catch (e) {
     failed ??= e;
   }
