@@ -32,12 +32,21 @@ export function linkProblems(doc: string, text: string, exists: (p: string) => b
     else if (!exists(rel)) out.push(`${doc}: link ${m[1]} names no file (${rel})`);
   }
   // repository paths in backticks, from the root (docs/…, packages/…, bench/…; "scripts/" is ambiguous: a package has one too)
-  for (const m of text.matchAll(/`((?:\.\.\/)*(?:docs|packages|bench|shared)\/[\w./-]+\.(?:md|json|ts|mjs|mts|sh))`/g)) {
+  for (const m of text.matchAll(/`((?:docs|packages|bench)\/[\w./-]+\.(?:md|json|ts|mjs|mts|sh))`/g)) {
     const p = m[1] ?? '';
-    if (p.startsWith('shared/') || p.startsWith('../')) out.push(`${doc}: ${p} is outside the repository`);
-    else if (!exists(p) && !exists(path.join(dir, p))) out.push(`${doc}: ${p} does not exist`);
+    if (!exists(p) && !exists(path.join(dir, p))) out.push(`${doc}: ${p} does not exist`);
   }
-  if (/\/work\/|\bshared\/docs\b/.test(text)) out.push(`${doc}: names a path outside the repository`);
+  // any path in backticks that climbs past the repository's root from the document's folder, unless it names a
+  // file of the repository as seen from a package folder (CONTRIBUTING: a package's tsconfig extends
+  // `../../tsconfig.base.json`)
+  for (const m of text.matchAll(/`((?:\.\.\/)+[\w.-][\w./-]*)`/g)) {
+    const p = m[1] ?? '';
+    const fromPackage = path.normalize(path.join('packages', 'pkg', p));
+    const outside = path.normalize(path.join(dir, p)).startsWith('..') && (fromPackage.startsWith('..') || !exists(fromPackage));
+    if (outside) out.push(`${doc}: ${p} is outside the repository`);
+  }
+  // an absolute path into the folder that holds the checkout (a sibling checkout on the author's machine)
+  if (text.includes(`${path.dirname(repoRoot)}/`)) out.push(`${doc}: names a path outside the repository`);
   return out;
 }
 
@@ -51,17 +60,22 @@ test('README, CONTRIBUTING, docs/ and the package READMEs link and name only fil
 
 test('the check catches a link out of the repository, a missing file and a path outside it', () => {
   const exists = (p: string) => p === 'docs/internals.md';
+  const sibling = `${path.dirname(repoRoot)}/elsewhere/notes.md`;
   const text = [
-    '[a](docs/internals.md) [b](../shared/docs/x.md) [c](docs/nope.md) [d](https://example.org/x)',
-    'read `shared/docs/cni-runtime-facts.md` and `docs/gone.md`',
+    '[a](docs/internals.md) [b](../elsewhere/x.md) [c](docs/nope.md) [d](https://example.org/x)',
+    'read `../elsewhere/facts.md`, `docs/gone.md` and `../../x.sh`, but `docs/internals.md` and `../../docs/internals.md` are fine',
+    `and ${sibling}`,
   ].join('\n');
   assert.equal(linkProblems('README.md', text, exists), [
-    'README.md: link ../shared/docs/x.md leaves the repository',
+    'README.md: link ../elsewhere/x.md leaves the repository',
     'README.md: link docs/nope.md names no file (docs/nope.md)',
-    'README.md: shared/docs/cni-runtime-facts.md is outside the repository',
     'README.md: docs/gone.md does not exist',
+    'README.md: ../elsewhere/facts.md is outside the repository',
+    'README.md: ../../x.sh is outside the repository',
     'README.md: names a path outside the repository',
   ]);
+  // inside a package folder one level of ../ stays in the repository
+  assert.equal(linkProblems('packages/cni/README.md', 'see `../core/src/net.ts`', () => true), []);
 });
 
 test.run();
