@@ -47,6 +47,28 @@ export interface NetnsObservation {
   snapshot?: HostSnapshot;
 }
 
+/** The forwarding sysctls as a fresh machine has them, and turned on: what a plan's `set` step writes. */
+export const FORWARDING_OFF: Record<string, string> = { 'net.ipv4.ip_forward': '0', 'net.ipv6.conf.all.forwarding': '0' };
+export const FORWARDING_ON: Record<string, string> = { 'net.ipv4.ip_forward': '1', 'net.ipv6.conf.all.forwarding': '1' };
+
+/**
+ * The observation a plan made after the step `label`; throws when there is none and, unless `anyExit`, when
+ * that step's command failed (its stderr in the message), so a test reads only what a finished step left.
+ */
+export function observation(obs: NetnsObservation[], label: string, opts: { anyExit?: boolean } = {}): NetnsObservation {
+  const o = obs.find((x) => x.label === label);
+  if (!o) throw new Error(`no observation "${label}"`);
+  if (!opts.anyExit && o.code !== undefined && o.code !== 0) throw new Error(`${label} exited ${o.code}:\n${o.stderr}`);
+  return o;
+}
+
+/** The host snapshot taken after the step `label` (the plan must ask for snapshots); the step must have succeeded. */
+export function observedSnapshot(obs: NetnsObservation[], label: string): HostSnapshot {
+  const o = observation(obs, label);
+  if (!o.snapshot) throw new Error(`no snapshot "${label}"`);
+  return o.snapshot;
+}
+
 export interface PrivateNetns {
   name: string;
   /** "net:[<inode>]", as the host record names it */

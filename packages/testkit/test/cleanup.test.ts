@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { forceTeardown, removeMasqChains, withCleanup } from '../src/cleanup.js';
 import { removeRoot, tag, testConfig, testPrefix } from '../src/index.js';
-import { type NetnsObservation, privateNetns } from '../src/private-netns.js';
+import { FORWARDING_OFF, FORWARDING_ON, type NetnsObservation, observation, privateNetns } from '../src/private-netns.js';
 import { PACKAGES_DIR } from '../src/procs.js';
 
 test('withCleanup reports the failed body, with the cleanup failure added; cleanup still runs every step', async () => {
@@ -221,12 +221,10 @@ test('holdForwarding: joined before the ADD, left by the cleanup also when the t
     const testkit = path.join(PACKAGES_DIR, 'testkit', 'dist', 'src', 'index.js');
     const run = (mode: string, config: Config) => [process.execPath, script, mode, JSON.stringify(config), testkit];
     const ns = await privateNetns(c);
-    const OFF = { 'net.ipv4.ip_forward': '0', 'net.ipv6.conf.all.forwarding': '0' };
-    const ON = { 'net.ipv4.ip_forward': '1', 'net.ipv6.conf.all.forwarding': '1' };
     const obs = await ns.run({
       watch: [],
       steps: [
-        { label: 'off', set: OFF },
+        { label: 'off', set: FORWARDING_OFF },
         { label: 'a passes', run: run('pass', a.config) },
         { label: 'a fails', run: run('fail', a.config) },
         { label: 'b holds', run: run('keep', b.config) },
@@ -234,25 +232,21 @@ test('holdForwarding: joined before the ADD, left by the cleanup also when the t
         { label: 'b leaves', run: run('leave', b.config) },
       ],
     });
-    const at = (label: string): NetnsObservation => {
-      const o = obs.find((x) => x.label === label);
-      if (!o) throw new Error(`no observation "${label}"`);
-      return o;
-    };
+    const at = (label: string): NetnsObservation => observation(obs, label, { anyExit: true });
     const holders = (label: string) => Object.keys(at(label).record?.instances ?? {});
     assert.is(at('a passes').code, 0, at('a passes').stderr);
-    assert.equal(at('a passes').sysctls, OFF, 'its cleanup put forwarding back');
+    assert.equal(at('a passes').sysctls, FORWARDING_OFF, 'its cleanup put forwarding back');
     assert.is(at('a passes').record, null, 'and left the record');
     assert.is(at('a fails').code, 1, 'the body failed');
     assert.match(at('a fails').stderr ?? '', 'the test failed after its ADD');
-    assert.equal(at('a fails').sysctls, OFF, 'forwarding back after a failed test too');
+    assert.equal(at('a fails').sysctls, FORWARDING_OFF, 'forwarding back after a failed test too');
     assert.is(at('a fails').record, null);
-    assert.equal(at('b holds').sysctls, ON);
-    assert.equal(at('b holds').record?.sysctlsBefore, OFF, 'the first holder noted them before its ADD');
+    assert.equal(at('b holds').sysctls, FORWARDING_ON);
+    assert.equal(at('b holds').record?.sysctlsBefore, FORWARDING_OFF, 'the first holder noted them before its ADD');
     assert.equal(holders('b holds'), [instanceKey(names(b.config).runDir)]);
-    assert.equal(at('a passes while b holds').sysctls, ON, 'b still holds them: a leaves them on');
+    assert.equal(at('a passes while b holds').sysctls, FORWARDING_ON, 'b still holds them: a leaves them on');
     assert.equal(holders('a passes while b holds'), [instanceKey(names(b.config).runDir)]);
-    assert.equal(at('b leaves').sysctls, OFF, 'the last holder out put them back');
+    assert.equal(at('b leaves').sysctls, FORWARDING_OFF, 'the last holder out put them back');
     assert.is(at('b leaves').record, null);
   });
 });

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { withCleanup } from '../src/cleanup.js';
 import { PACKAGES_DIR, removeRoot, testConfig } from '../src/index.js';
-import { type NetnsObservation, privateNetns } from '../src/private-netns.js';
+import { observedSnapshot, privateNetns } from '../src/private-netns.js';
 import { hostSnapshot, snapshotDiff, withoutEmptyTables } from '../src/snapshot.js';
 import { ownSnapshotDiff, pluginNames } from '../src/snapshot-filter.js';
 
@@ -16,14 +16,7 @@ import { ownSnapshotDiff, pluginNames } from '../src/snapshot-filter.js';
  * its own mount namespace, so no other test on this host sees them and the test sees no other test's.
  */
 
-function at(obs: NetnsObservation[], label: string): NetnsObservation {
-  const o = obs.find((x) => x.label === label);
-  if (!o) throw new Error(`no observation "${label}"`);
-  if (o.code !== undefined && o.code !== 0) throw new Error(`${label} exited ${o.code}:\n${o.stderr}`);
-  if (!o.snapshot) throw new Error(`${label}: no snapshot`);
-  return o;
-}
-const snapAt = (obs: NetnsObservation[], label: string) => at(obs, label).snapshot ?? {};
+const snapAt = observedSnapshot;
 const lines = (s: string) => (s === '' ? [] : s.split('\n'));
 
 test('withoutEmptyTables drops a table with only ACCEPT built-in chains, keeps one with a rule or another policy', () => {

@@ -2,8 +2,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   forceTeardown,
-  type HostSnapshot,
-  type NetnsObservation,
+  FORWARDING_OFF,
+  observedSnapshot,
   PACKAGES_DIR,
   pluginNames,
   privateNetns,
@@ -25,14 +25,8 @@ import * as assert from 'uvu/assert';
  */
 const cli = path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs');
 const teardown = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'force-teardown.js');
-const OFF = { 'net.ipv4.ip_forward': '0', 'net.ipv6.conf.all.forwarding': '0' };
 
-function snap(obs: NetnsObservation[], label: string): HostSnapshot {
-  const o = obs.find((x) => x.label === label);
-  if (!o?.snapshot) throw new Error(`no snapshot "${label}"`);
-  if (o.code !== undefined && o.code !== 0) throw new Error(`${label} exited ${o.code}:\n${o.stderr}`);
-  return o.snapshot;
-}
+const snap = observedSnapshot;
 
 test('forceTeardown alone after a real up (two containers, a port map, the firewall plugin): the netns as before, shared chains included', async () => {
   const hostPort = 18700 + Math.floor(Math.random() * 100);
@@ -46,7 +40,7 @@ test('forceTeardown alone after a real up (two containers, a port map, the firew
       watch: [],
       snapshot: config,
       steps: [
-        { label: 'set', set: OFF, run: ['ip', 'link', 'set', 'lo', 'up'] },
+        { label: 'set', set: FORWARDING_OFF, run: ['ip', 'link', 'set', 'lo', 'up'] },
         { label: 'up', run: [process.execPath, cli, 'up', '--config', file] },
         { label: 'force teardown', run: [process.execPath, teardown, file] },
       ],

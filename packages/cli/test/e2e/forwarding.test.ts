@@ -2,7 +2,10 @@ import path from 'node:path';
 import { type Config, instanceKey, names } from '@cni-demo/core';
 import {
   forceTeardown,
+  FORWARDING_OFF,
+  FORWARDING_ON,
   type NetnsObservation,
+  observation,
   PACKAGES_DIR,
   privateNetns,
   removeRoot,
@@ -23,15 +26,8 @@ import * as assert from 'uvu/assert';
 const cli = path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs');
 const up = (file: string) => [process.execPath, cli, 'up', '--config', file];
 const down = (file: string) => [process.execPath, cli, 'down', '--config', file];
-const OFF = { 'net.ipv4.ip_forward': '0', 'net.ipv6.conf.all.forwarding': '0' };
-const ON = { 'net.ipv4.ip_forward': '1', 'net.ipv6.conf.all.forwarding': '1' };
 
-function at(obs: NetnsObservation[], label: string): NetnsObservation {
-  const o = obs.find((x) => x.label === label);
-  if (!o) throw new Error(`no observation "${label}"`);
-  if (o.code !== undefined && o.code !== 0) throw new Error(`${label} exited ${o.code}:\n${o.stderr}`);
-  return o;
-}
+const at = observation;
 const holders = (o: NetnsObservation) => Object.keys(o.record?.instances ?? {}).sort();
 const leasesDir = (c: Config) => path.join(c.ipamDataDir, c.network);
 
@@ -46,8 +42,8 @@ async function instances(n: number, overrides: (first: Config) => Record<string,
 }
 
 for (const [start, before] of [
-  ['off', OFF],
-  ['on', ON],
+  ['off', FORWARDING_OFF],
+  ['on', FORWARDING_ON],
 ] as const) {
   test(`forwarding ${start} at the start: two instances with different state roots overlap; the last one out restores`, async () => {
     const [a, b] = await instances(2);
@@ -69,11 +65,11 @@ for (const [start, before] of [
         ],
       });
       assert.equal(at(obs, 'set').sysctls, before, 'the namespace starts where the test put it');
-      assert.equal(at(obs, 'a up').sysctls, ON, 'the bridge plugin turned forwarding on');
+      assert.equal(at(obs, 'a up').sysctls, FORWARDING_ON, 'the bridge plugin turned forwarding on');
       assert.equal(at(obs, 'a up').record?.sysctlsBefore, before, 'the record noted the values from before');
       assert.is(at(obs, 'a up').record?.netns, ns.netns, 'the record is the namespace’s');
       assert.equal(holders(at(obs, 'b up')), [instanceKey(names(a.config).runDir), instanceKey(names(b.config).runDir)].sort());
-      assert.equal(at(obs, 'a down').sysctls, ON, 'b still runs: forwarding stays on');
+      assert.equal(at(obs, 'a down').sysctls, FORWARDING_ON, 'b still runs: forwarding stays on');
       assert.equal(holders(at(obs, 'a down')), [instanceKey(names(b.config).runDir)]);
       assert.equal(at(obs, 'b down').sysctls, before, 'the last one out put forwarding back');
       assert.is(at(obs, 'b down').record, null, 'no record left');
@@ -94,7 +90,7 @@ test('forwarding off, the run folder lost before down: down still restores forwa
     const obs = await ns.run({
       watch: [conf, leases],
       steps: [
-        { label: 'set', set: OFF },
+        { label: 'set', set: FORWARDING_OFF },
         { label: 'up', run: up(a.file) },
         { label: 'lose the run folder', rm: names(a.config).runDir },
         { label: 'down', run: down(a.file) },
@@ -103,13 +99,13 @@ test('forwarding off, the run folder lost before down: down still restores forwa
       ],
     });
     assert.equal(at(obs, 'up').exists, { [conf]: true, [leases]: true });
-    assert.equal(at(obs, 'lose the run folder').sysctls, ON);
-    assert.equal(at(obs, 'down').sysctls, OFF, 'forwarding back off');
+    assert.equal(at(obs, 'lose the run folder').sysctls, FORWARDING_ON);
+    assert.equal(at(obs, 'down').sysctls, FORWARDING_OFF, 'forwarding back off');
     assert.equal(at(obs, 'down').exists, { [conf]: false, [leases]: false }, 'config file and lease folder gone');
     assert.is(at(obs, 'down').record, null, 'no record left');
     // a later run starts afresh: it counts the file and the folder as its own again
     assert.equal(at(obs, 'up again').record?.instances[instanceKey(names(a.config).runDir)]?.createdDirs.includes(leases), true);
-    assert.equal(at(obs, 'down again').sysctls, OFF);
+    assert.equal(at(obs, 'down again').sysctls, FORWARDING_OFF);
     assert.equal(at(obs, 'down again').exists, { [conf]: false, [leases]: false });
   });
 });
@@ -137,7 +133,7 @@ test('forwarding off, two instances on one bridge (the second adopts it): forwar
     const obs = await ns.run({
       watch: [names(a.config).confFile, leasesDir(a.config)],
       steps: [
-        { label: 'set', set: OFF },
+        { label: 'set', set: FORWARDING_OFF },
         { label: 'a up', run: up(a.file) },
         { label: 'b up', run: up(b.file) },
         { label: 'b down', run: down(b.file) },
@@ -147,9 +143,9 @@ test('forwarding off, two instances on one bridge (the second adopts it): forwar
     const bEntry = at(obs, 'b up').record?.instances[instanceKey(names(b.config).runDir)];
     assert.is(bEntry?.createdBridge, false, 'b adopted the bridge');
     assert.is(bEntry?.conf, undefined, 'b found the config file there');
-    assert.equal(at(obs, 'b down').sysctls, ON, 'a still runs');
+    assert.equal(at(obs, 'b down').sysctls, FORWARDING_ON, 'a still runs');
     assert.equal(at(obs, 'b down').exists, { [names(a.config).confFile]: true, [leasesDir(a.config)]: true }, "a's file and folder stay");
-    assert.equal(at(obs, 'a down').sysctls, OFF);
+    assert.equal(at(obs, 'a down').sysctls, FORWARDING_OFF);
     assert.is(at(obs, 'a down').record, null);
     assert.equal(Object.values(at(obs, 'a down').exists), [false, false]);
   });

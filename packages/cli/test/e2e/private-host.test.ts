@@ -2,8 +2,9 @@ import path from 'node:path';
 import { type Config, names } from '@cni-demo/core';
 import {
   forceTeardown,
+  FORWARDING_OFF,
   type HostSnapshot,
-  type NetnsObservation,
+  observedSnapshot,
   PACKAGES_DIR,
   pluginNames,
   privateNetns,
@@ -26,15 +27,9 @@ import * as assert from 'uvu/assert';
 const cli = path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs');
 const up = (file: string) => [process.execPath, cli, 'up', '--config', file];
 const down = (file: string) => [process.execPath, cli, 'down', '--config', file];
-const OFF = { 'net.ipv4.ip_forward': '0', 'net.ipv6.conf.all.forwarding': '0' };
 const LO_UP = ['ip', 'link', 'set', 'lo', 'up'];
 
-function snap(obs: NetnsObservation[], label: string): HostSnapshot {
-  const o = obs.find((x) => x.label === label);
-  if (!o?.snapshot) throw new Error(`no snapshot "${label}"`);
-  if (o.code !== undefined && o.code !== 0) throw new Error(`${label} exited ${o.code}:\n${o.stderr}`);
-  return o.snapshot;
-}
+const snap = observedSnapshot;
 const sharedChains = (s: HostSnapshot) =>
   `${s.iptables}\n${s.ip6tables}`.split('\n').filter((l) => /^(nat|filter) :CNI-(HOSTPORT-(DNAT|MASQ|SETMARK)|FORWARD|ADMIN) /.test(l));
 
@@ -54,7 +49,7 @@ test('port mapping and the firewall plugin in a private netns: down leaves the n
       watch: [],
       snapshot: a.config,
       steps: [
-        { label: 'set', set: OFF, run: LO_UP },
+        { label: 'set', set: FORWARDING_OFF, run: LO_UP },
         { label: 'up', run: up(a.file) },
         { label: 'down', run: down(a.file) },
       ],
@@ -94,7 +89,7 @@ test('two instances with port mappings in a private netns: the shared chains sta
       watch: [],
       snapshot: a.config,
       steps: [
-        { label: 'set', set: OFF, run: LO_UP },
+        { label: 'set', set: FORWARDING_OFF, run: LO_UP },
         { label: 'a up', run: up(a.file) },
         { label: 'b up', run: up(b.file) },
         { label: 'a down', run: down(a.file) },
