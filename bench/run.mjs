@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuMs, forwardingHolders, measureAfterDown, measureLive, median, readHostRecord } from './extras.mjs';
+import { markedSections } from './marked-section.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -635,6 +636,6 @@ const header = [
 // the other benches (bench:cni, bench:nodes) own a section of this file each, between their markers
 // (<!-- bench:<name> start --> … <!-- bench:<name> end -->): carried over as they are
 const previous = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
-const sections = [...previous.matchAll(/<!-- bench:([\w-]+) start -->[\s\S]*?<!-- bench:\1 end -->/g)].map((m) => m[0]);
+const sections = markedSections(previous);
 writeFileSync(OUT, `${header.join('\n')}\n${out.join('\n')}\n${sections.map((x) => `\n${x}\n`).join('')}`);
 note(`wrote ${path.relative(repo, OUT)}`);

@@ -16,10 +16,11 @@
 // Usage (root): pnpm bench:cni [--no-write]   env: BENCH_CYCLES (200), BENCH_PARALLEL (8), BENCH_BLOCK (20),
 //   BENCH_OWN_OPS (2000), BENCH_OUT (bench/RESULTS.md)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeMarkedSection } from '../marked-section.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { CniRuntime, confFromBytes } = await import(path.join(root, 'packages/cni/dist/src/index.js'));
@@ -271,16 +272,8 @@ try {
   rmSync(tmp, { recursive: true, force: true });
 }
 
-// bench/RESULTS.md: this section only, between its markers; the rest of the file is bench/run.mjs's
-const START = '<!-- bench:cni start -->';
-const END = '<!-- bench:cni end -->';
+// bench/RESULTS.md: this section only, between its markers; the rest of the file is the other benches'
 if (WRITE && section) {
-  const block = `${START}\n${section}\n${END}`;
-  const old = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
-  const a = old.indexOf(START);
-  const b = old.indexOf(END);
-  const next =
-    a >= 0 && b > a ? `${old.slice(0, a)}${block}${old.slice(b + END.length)}` : `${old.trimEnd()}${old ? '\n\n' : ''}${block}\n`;
-  writeFileSync(OUT, next);
+  writeMarkedSection(OUT, 'cni', section);
   process.stderr.write(`bench:cni: wrote its section of ${path.relative(root, OUT)}\n`);
 }

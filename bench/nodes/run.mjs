@@ -8,10 +8,11 @@
 // Usage (root): pnpm bench:nodes [--no-write]   env: BENCH_ROUNDS (3), BENCH_NODES (1,2,4,8), BENCH_CONTAINERS (4),
 //   BENCH_PINGS (20), BENCH_NET4 (172.26), BENCH_OUT (bench/RESULTS.md)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeMarkedSection } from '../marked-section.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -154,15 +155,7 @@ const section = [
 process.stdout.write(`${section}\n`);
 
 // bench/RESULTS.md: this section only, between its markers; the rest of the file is the other benches'
-const START = '<!-- bench:nodes start -->';
-const END = '<!-- bench:nodes end -->';
 if (WRITE) {
-  const block = `${START}\n${section}\n${END}`;
-  const old = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
-  const a = old.indexOf(START);
-  const b = old.indexOf(END);
-  const next =
-    a >= 0 && b > a ? `${old.slice(0, a)}${block}${old.slice(b + END.length)}` : `${old.trimEnd()}${old ? '\n\n' : ''}${block}\n`;
-  writeFileSync(OUT, next);
+  writeMarkedSection(OUT, 'nodes', section);
   process.stderr.write(`bench:nodes: wrote its section of ${path.relative(repo, OUT)}\n`);
 }
