@@ -29,6 +29,8 @@ export function cpuMs() {
 export const readHostRecord = () => core.readHostRecord();
 /** The instances of this boot that hold the forwarding sysctls in a host record. */
 export const forwardingHolders = (r) => core.forwardingHolders(r);
+/** The forwarding sysctls the bridge plugin turns on, and their values now. */
+export const forwardingNow = () => Object.fromEntries(core.FORWARDING_SYSCTLS.map((k) => [k, core.readSysctlAt(k)]));
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuMs, forwardingHolders, measureAfterDown, measureLive, median, readHostRecord } from './extras.mjs';
+import { cpuMs, forwardingHolders, forwardingNow, measureAfterDown, measureLive, median, readHostRecord } from './extras.mjs';
 import { markedSections } from './marked-section.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -321,12 +321,10 @@ for (const [sig, code] of [
 // The shell baseline's bridge plugin turns the host's forwarding on and, like the walkthrough, never puts it
 // back; ours does (the host record). The bench leaves the host as it found it: the values from before are
 // written back at the end (outside every timed section) unless another instance on the host holds them.
-const FORWARDING = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'];
-const sysctlPath = (k) => path.join('/proc/sys', ...k.split('.'));
-const forwardingBefore = Object.fromEntries(FORWARDING.map((k) => [k, readFileSync(sysctlPath(k), 'utf8').trim()]));
+const forwardingBefore = forwardingNow();
 function restoreForwarding() {
   if (forwardingHolders(readHostRecord()).length > 0) return;
-  for (const [k, v] of Object.entries(forwardingBefore)) writeFileSync(sysctlPath(k), v);
+  for (const [k, v] of Object.entries(forwardingBefore)) writeFileSync(path.join('/proc/sys', ...k.split('.')), v);
 }
 
 const machineRows = machine();
