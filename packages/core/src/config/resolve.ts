@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError, UserErrors } from '../errors.js';
-import { nthAddress, parseCidr } from '../net.js';
 import { type ParsedArgs, parseCommandLine } from './args.js';
 import { type Config, closest, defaults, envName, FIELDS, type FieldSpec, flagName, schema } from './schema.js';
 
@@ -149,14 +148,12 @@ export function resolveConfig(input: ResolveInput = {}): Resolved {
     });
   }
 
-  // `--subnet4 10.9.0.0/24` alone means its gateway is 10.9.0.1, not the default subnet's
-  for (const [subnet, gateway] of [
-    ['subnet4', 'gateway4'],
-    ['subnet6', 'gateway6'],
-  ] as const) {
-    if (given.has(gateway) || !given.has(subnet)) continue;
-    const p = parseCidr(String(cfg[subnet]));
-    if (p) cfg[gateway] = nthAddress(p, 1n);
+  // a field no source set whose default follows other fields (a gateway: its subnet's first address)
+  for (const f of FIELDS) {
+    const spec = schema[f] as FieldSpec;
+    if (given.has(f) || !spec.derive) continue;
+    const value = spec.derive(cfg as unknown as Config);
+    if (value !== undefined) cfg[f] = value;
   }
 
   const config = cfg as unknown as Config;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { imageRefProblem } from '../image-ref.js';
-import { parseCidr, prefixContains } from '../net.js';
+import { nthAddress, parseCidr, prefixContains } from '../net.js';
 import { maxNodes, nodeHostVeth, nodeMode, nodeSubnets, podSubnetOverlapping, UNDERLAY_HOST_OFFSET, underlayCapacity } from '../nodes.js';
 import { containerIdProblem, interfaceNameProblem, networkNameProblem } from '../name-rules.js';
 import { parsePortMap, subnetCapacity } from '../port-map.js';
@@ -64,6 +64,11 @@ export interface FieldSpec<K extends keyof Config = keyof Config> {
   kind: Kind;
   default: Config[K];
   help: string;
+  /**
+   * the value when no source (file, environment, flag) set this field, computed from the resolved others;
+   * undefined keeps `default` (a gateway follows its subnet only when that subnet was set and parses)
+   */
+  derive?: (cfg: Config) => Config[K] | undefined;
   /** returns a problem text (what is wrong and how to fix it) or undefined */
   check?: (value: Config[K], cfg: Config) => string | undefined;
   /** the only values allowed (the check enforces them; the config file's JSON Schema lists them) */
@@ -77,6 +82,12 @@ export interface FieldSpec<K extends keyof Config = keyof Config> {
    * folder when it comes from one, else the current folder, so every later reader sees the same path
    */
   relativePaths?: true;
+}
+
+/** The first address of a subnet (host-local's default gateway), undefined when it does not parse. */
+function firstAddress(subnet: string): string | undefined {
+  const p = parseCidr(subnet);
+  return p ? nthAddress(p, 1n) : undefined;
 }
 
 const CNI_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] as const;
@@ -125,6 +136,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   },
   gateway4: {
     kind: 'string',
+    derive: (c) => firstAddress(c.subnet4),
     default: '192.168.199.1',
     help: 'IPv4 gateway (put on the bridge); when unset, the first address of subnet4',
     check: (v, c) => {
@@ -146,6 +158,7 @@ export const schema: { [K in keyof Config]: FieldSpec<K> } = {
   },
   gateway6: {
     kind: 'string',
+    derive: (c) => firstAddress(c.subnet6),
     default: 'fde4:8dba:82e1::1',
     help: 'IPv6 gateway (put on the bridge); when unset, the first address of subnet6',
     check: (v, c) => {
