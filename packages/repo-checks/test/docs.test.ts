@@ -75,7 +75,10 @@ test('the check catches a link out of the repository, a missing file and a path 
     'README.md: names a path outside the repository',
   ]);
   // inside a package folder one level of ../ stays in the repository
-  assert.equal(linkProblems('packages/cni/README.md', 'see `../core/src/net.ts`', () => true), []);
+  assert.equal(
+    linkProblems('packages/cni/README.md', 'see `../core/src/net.ts`', () => true),
+    [],
+  );
 });
 
 test.run();
