@@ -82,6 +82,8 @@ export interface LogKeeper {
   tail(i: number): Promise<string>;
   /** closes every end we still hold and lets the keeper run on alone */
   release(): void;
+  /** settles when the keeper has exited (once every container it serves has closed its output) */
+  exited: Promise<void>;
 }
 
 /** Starts a keeper for these log files (one per container, in order); `maxBytes` caps each container's output. */
@@ -92,6 +94,7 @@ export function startLogKeeper(logs: string[], maxBytes: number): LogKeeper {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
   });
   child.unref();
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   // a keeper that cannot start (no perl) leaves the pipes unread: runc create then fails on its output and says so
   child.on('error', () => undefined);
   const tails = new Map<number, string>();
@@ -115,6 +118,7 @@ export function startLogKeeper(logs: string[], maxBytes: number): LogKeeper {
   let released = false;
   const end = (i: number) => (child.stdio[4 + i] as Socket | null)?.destroy();
   return {
+    exited,
     pipe: (i) => child.stdio[4 + i] as Socket,
     close: end,
     tail(i) {
