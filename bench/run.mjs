@@ -4,7 +4,10 @@
 //       CPU: the one-process path (`cni-demo up` + `down` as users run them), the shell script, and the turbo
 //       path (`pnpm turbo run demo` + `down`) against its floor: the one-process time plus one package-manager
 //       start (`pnpm --version`, timed in the same rounds) for each pnpm on the turbo graph's critical path
-//       (read from turbo.json). Then the one-process path's step timings (its own status lines), and what it
+//       (read from turbo.json), and beside it the same turbo graph with empty tasks (bench/empty-graph.mjs:
+//       every task `node -e 0`, and every task its own zx command on an empty script), in the same rotation,
+//       which shows what the tasks' starts cost before any step works. Then the one-process path's step
+//       timings (its own status lines), and what it
 //       does beyond the script (bench/extras.mjs), each timed on its own, with the comparison made both ways.
 //   (b) N = 1, 10, 50, 200 containers up and down (medians of --size-rounds): per-container figures against
 //       the same script's loop.
@@ -21,6 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuMs, forwardingHolders, forwardingNow, measureAfterDown, measureLive, median, readHostRecord } from './extras.mjs';
+import { emptyGraphWorkspace } from './empty-graph.mjs';
 import { markedSections } from './marked-section.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -101,11 +105,11 @@ const PATHS = {
  * It first lets the event loop turn: a signal that came during the last command is handled there (the teardown),
  * not after the whole run.
  */
-async function timed(cmd, env) {
+async function timed(cmd, env, cwd = repo) {
   await new Promise((r) => setImmediate(r));
   const c0 = cpuMs();
   const t0 = performance.now();
-  const r = spawnSync(cmd[0], cmd.slice(1), { cwd: repo, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd[0], cmd.slice(1), { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
   const ms = performance.now() - t0;
   const cpu = cpuMs() - c0;
   if (r.status !== 0) {
@@ -116,8 +120,8 @@ async function timed(cmd, env) {
 }
 
 async function upDown(key, env) {
-  const up = await timed(PATHS[key].up, env);
-  const down = await timed(PATHS[key].down, env);
+  const up = await timed(PATHS[key].up, env, PATHS[key].cwd);
+  const down = await timed(PATHS[key].down, env, PATHS[key].cwd);
   return {
     up: up.ms,
     down: down.ms,
@@ -295,6 +299,20 @@ export function pnpmStartsOnPath(task) {
 
 const releaseLock = takeBenchLock();
 const root = mkdtempSync(path.join(os.tmpdir(), 't6bench-'));
+/** The turbo graph with empty tasks (bench/empty-graph.mjs), as two more paths: what the turbo path costs before any step works. */
+function addEmptyGraphs() {
+  for (const [key, kind, what] of [
+    ['emptyNode', 'node', 'every task `node -e 0`'],
+    ['emptyZx', 'zx', 'every task its own zx command on an empty script'],
+  ]) {
+    PATHS[key] = {
+      label: `the same turbo graph, ${what}`,
+      up: PATHS.turbo.up,
+      down: PATHS.turbo.down,
+      cwd: emptyGraphWorkspace(repo, kind, path.join(root, `empty-graph-${kind}`)),
+    };
+  }
+}
 const baseEnv = envFor(root);
 const env1 = { ...baseEnv, CNI_DEMO_CONTAINERS: '1' };
 
@@ -349,7 +367,10 @@ try {
   note(`warm-up (image cache in ${root})`);
   for (let i = 0; i < 2; i++) await upDown('single', env1);
   await upDown('shell', env1);
-  if (SECTIONS.has('a')) await upDown('turbo', env1);
+  if (SECTIONS.has('a')) {
+    addEmptyGraphs();
+    for (const key of ['turbo', 'emptyNode', 'emptyZx']) await upDown(key, env1);
+  }
 
   if (SECTIONS.has('a')) await sectionA();
   if (SECTIONS.has('b')) await sectionB();
@@ -371,8 +392,8 @@ if (failed) {
 }
 
 async function sectionA() {
-  const order = ['single', 'shell', 'turbo', 'pnpm'];
-  const res = { single: [], shell: [], turbo: [], pnpm: [] };
+  const order = ['single', 'shell', 'turbo', 'pnpm', 'emptyNode', 'emptyZx'];
+  const res = Object.fromEntries(order.map((k) => [k, []]));
   await section(`(a) one container: up, then down (medians of ${ROUNDS} rounds, the paths in turn)`, async (w) => {
     for (let r = 0; r < ROUNDS; r++) {
       for (const key of order.map((_, i) => order[(i + r) % order.length])) {
@@ -424,6 +445,38 @@ async function sectionA() {
           ['**turbo / floor**', `**${(turbo / floor).toFixed(2)}×** (target ≤ 1.1: ${turbo / floor <= 1.1 ? 'met' : 'NOT met'})`],
         ],
       ),
+    );
+
+    // where the turbo path's time goes beyond the floor: the same graph with nothing in its tasks
+    const emptyNode = m('emptyNode', (x) => x.total);
+    const emptyZx = m('emptyZx', (x) => x.total);
+    const vsFloor = (ms) => `${(ms / floor).toFixed(2)}×`;
+    w('\nThe same turbo graph with nothing in its tasks (bench/empty-graph.mjs), each round in turn with the paths above:\n');
+    w(
+      table(
+        ['run', 'wall', '× floor', 'what it adds'],
+        [
+          [`${PATHS.emptyNode.label} (the least any task run by Node costs)`, fmt(emptyNode), vsFloor(emptyNode), ''],
+          [
+            `${PATHS.emptyZx.label} (zx found and loaded as ours are)`,
+            fmt(emptyZx),
+            vsFloor(emptyZx),
+            `zx: ${fmt(emptyZx - emptyNode)} over \`node -e 0\` tasks`,
+          ],
+          ['empty zx graph + the one-process time', fmt(emptyZx + single), vsFloor(emptyZx + single), ''],
+          [
+            '`pnpm turbo run demo` + `down` (ours)',
+            fmt(turbo),
+            vsFloor(turbo),
+            `${fmt(turbo - emptyZx - single)} over the empty zx graph + one process (${(turbo / (emptyZx + single)).toFixed(2)}×)`,
+          ],
+        ],
+      ),
+    );
+    w(
+      emptyNode + single > 1.1 * floor
+        ? `\nThe graph with empty \`node -e 0\` tasks plus the one-process work already takes ${vsFloor(emptyNode + single)} the floor: no turbo path whose tasks start Node meets ≤ 1.1× as the floor is defined (it counts \`pnpm --version\`, not \`pnpm run\` with its shell and a Node start per task).\n`
+        : `\nThe graph with empty \`node -e 0\` tasks plus the one-process work takes ${vsFloor(emptyNode + single)} the floor.\n`,
     );
 
     // the one-process path's steps, as its own status lines time them (stages included)
