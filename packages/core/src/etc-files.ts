@@ -1,5 +1,5 @@
 import { closeSync, constants, ftruncateSync, writeSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { ipFamily } from './net.js';
 import { UserError } from './errors.js';
 import { openRegularNoFollow } from './safe-fs.js';
 import { shown } from './text.js';
@@ -50,7 +50,7 @@ function checkDns(dns: NonNullable<EtcSource['dns']>): void {
   for (const [i, v] of (dns.options ?? []).entries()) word(`dns.options[${i}]`, v);
   for (const [i, v] of (dns.nameservers ?? []).entries()) {
     word(`dns.nameservers[${i}]`, v);
-    if (!isIP(v)) throw refused('/etc/resolv.conf', `dns.nameservers[${i}]`, v, 'is not an IP address');
+    if (!ipFamily(v)) throw refused('/etc/resolv.conf', `dns.nameservers[${i}]`, v, 'is not an IP address');
   }
 }
 
@@ -67,7 +67,7 @@ export function renderHosts(hostname: string, src: EtcSource): string {
   ];
   for (const [i, ip] of (src.ips ?? []).entries()) {
     const addr = ip.address?.split('/')[0];
-    if (addr && !isIP(addr)) throw refused('/etc/hosts', `ips[${i}].address`, ip.address ?? '', 'is not an IP address');
+    if (addr && !ipFamily(addr)) throw refused('/etc/hosts', `ips[${i}].address`, ip.address ?? '', 'is not an IP address');
     if (addr) lines.push(`${addr}\t${hostname}`);
   }
   return `${lines.join('\n')}\n`;

@@ -1,4 +1,35 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
+
+const HEXTET = /^[0-9a-fA-F]{1,4}$/;
+const ZONE = /^[0-9a-zA-Z\-.:]+$/;
+
+/**
+ * Whether `ip` is an IPv6 address (a zone such as `%eth0` allowed), as node:net's isIPv6 says. Written out
+ * because isIPv6 runs one very large regular expression whose first use costs ~4 ms of every process that
+ * reads a config (core/test/net.test.ts holds the two to the same answers).
+ */
+export function isIPv6Address(ip: string): boolean {
+  const pct = ip.indexOf('%');
+  if (pct >= 0 && !ZONE.test(ip.slice(pct + 1))) return false;
+  const text = pct >= 0 ? ip.slice(0, pct) : ip;
+  const halves = text.split('::');
+  if (halves.length > 2) return false;
+  const groups = halves.map((h) => (h === '' ? [] : h.split(':')));
+  const all = groups.flat();
+  // an embedded dotted quad ("::ffff:1.2.3.4") ends the address (nothing after it, not even "::") and counts
+  // for two hextets
+  const last = groups.at(-1)?.at(-1) ?? '';
+  const quad = last.includes('.');
+  if (quad && !isIPv4(last)) return false;
+  if (!(quad ? all.slice(0, -1) : all).every((g) => HEXTET.test(g))) return false;
+  const count = all.length + (quad ? 1 : 0);
+  return halves.length === 2 ? count <= 7 : count === 8;
+}
+
+/** 4 or 6 for an IP address, 0 for anything else (node:net's isIP, without its IPv6 regular expression). */
+export function ipFamily(ip: string): 0 | 4 | 6 {
+  return isIPv4(ip) ? 4 : isIPv6Address(ip) ? 6 : 0;
+}
 
 /** An IP prefix as numbers, so containment and overlap are exact for v4 and v6 alike. */
 export interface Prefix {
@@ -16,8 +47,8 @@ export function ipToBigInt(ip: string): { family: 4 | 6; value: bigint } | undef
     const v = ip.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
     return { family: 4, value: v };
   }
-  if (isIPv6(ip)) {
-    let text = ip;
+  if (isIPv6Address(ip)) {
+    let text = ip.split('%')[0] ?? ip;
     // an embedded dotted quad ("::ffff:1.2.3.4") becomes two hextets
     const m = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
     if (m?.[1]) {
