@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fchownSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchownSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -7,14 +7,27 @@ import path from 'node:path';
  * on the temporary file's descriptor before the rename, so the name never points at a file with the wrong owner.
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600, owner?: { uid: number; gid: number }): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writeThenRename(file, data, mode, { owner, durable: true });
+}
+
+/**
+ * A temporary file beside `file`, written (and, when durable, fsynced with the rename's directory entry), then
+ * renamed over it: a reader sees the old content or the new, never a torn file. The temporary file goes on failure.
+ */
+function writeThenRename(
+  file: string,
+  data: string | Uint8Array,
+  mode: number,
+  opts: { owner?: { uid: number; gid: number } | undefined; durable: boolean },
+): void {
   const dir = path.dirname(file);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    if (owner) fchownSync(fd, owner.uid, owner.gid);
-    fsyncSync(fd);
+    if (opts.owner) fchownSync(fd, opts.owner.uid, opts.owner.gid);
+    if (opts.durable) fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });
@@ -27,6 +40,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
     rmSync(tmp, { force: true });
     throw e;
   }
+  if (!opts.durable) return;
   // the rename is durable only once the directory entry is on disk
   try {
     const dfd = openSync(dir, 'r');
@@ -53,15 +67,8 @@ export function missingDirs(dir: string): string[] {
 /**
  * Replaces a file whole (temporary file, rename), without fsync: a reader never sees a torn file, but a power cut
  * may lose the new content. For what no later run reads back and the next run writes again (the report and its
- * picture); what another run reads back goes through writeFileAtomic.
+ * picture); what another run reads back goes through writeFileAtomic. The folder must exist.
  */
 export function replaceFile(file: string, data: string | Uint8Array, mode = 0o600): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    writeFileSync(tmp, data, { flag: 'wx', mode });
-    renameSync(tmp, file);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeThenRename(file, data, mode, { durable: false });
 }

@@ -2,8 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
- * host-local's lease store, the one place that knows its layout: one file per address under <dataDir>/<network>/, holding "<container id>\r\n<ifname>" (older plugins: the id alone), beside the
- * plugin's own bookkeeping, its lock file and last_reserved_ip.<range>.
+ * host-local's lease store, the one place that knows its layout: one file per address under <dataDir>/<network>/,
+ * holding "<container id>\r\n<ifname>" (older plugins: the id alone), beside the plugin's own bookkeeping, its
+ * lock file and last_reserved_ip.<range>.
  */
 export interface Lease {
   address: string;
