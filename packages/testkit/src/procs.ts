@@ -7,6 +7,12 @@ import { type Config, stepOrder } from '@cni-demo/core';
 /** packages/, found from this file's place in testkit/dist/src. */
 export const PACKAGES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
+/** The built `cni-demo` command (its bundle's loader). */
+export const CNI_DEMO_CLI = path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs');
+
+/** argv of `cni-demo <action> --config <file>` under this Node, for runs that spawn it themselves. */
+export const cliArgv = (action: string, file: string): string[] => [process.execPath, CNI_DEMO_CLI, action, '--config', file];
+
 export interface ProcResult {
   argv: string[];
   code: number | null;

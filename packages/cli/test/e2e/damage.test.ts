@@ -9,7 +9,6 @@ import {
   hostSnapshot,
   lockHolders,
   ownSnapshotDiff,
-  PACKAGES_DIR,
   type ProcResult,
   removeRoot,
   runScript,
@@ -17,6 +16,7 @@ import {
   waitUntil,
   withCleanup,
   writeConfigFile,
+  CNI_DEMO_CLI,
 } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -159,7 +159,7 @@ test('the same name with --lock-wait-ms 0 while a demo of it holds the lock: ref
   await withCleanup(async (cl) => {
     cl.add('remove temp root', () => removeRoot(root));
     cl.add('force teardown', () => forceTeardown(config, exec));
-    const first = spawn(process.execPath, [path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs'), 'up', '--config', file], {
+    const first = spawn(process.execPath, [CNI_DEMO_CLI, 'up', '--config', file], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let firstErr = '';

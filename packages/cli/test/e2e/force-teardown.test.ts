@@ -4,7 +4,6 @@ import {
   forceTeardown,
   FORWARDING_OFF,
   observedSnapshot,
-  PACKAGES_DIR,
   pluginNames,
   privateNetns,
   removeRoot,
@@ -12,6 +11,7 @@ import {
   testConfig,
   withCleanup,
   writeConfigFile,
+  cliArgv,
 } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,7 +23,6 @@ import * as assert from 'uvu/assert';
  * namespace, so the comparison is the whole snapshot, shared chains included, with no other developer's tests
  * making or removing them meanwhile.
  */
-const cli = path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs');
 const teardown = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'force-teardown.js');
 
 const snap = observedSnapshot;
@@ -41,7 +40,7 @@ test('forceTeardown alone after a real up (two containers, a port map, the firew
       snapshot: config,
       steps: [
         { label: 'set', set: FORWARDING_OFF, run: ['ip', 'link', 'set', 'lo', 'up'] },
-        { label: 'up', run: [process.execPath, cli, 'up', '--config', file] },
+        { label: 'up', run: cliArgv('up', file) },
         { label: 'force teardown', run: [process.execPath, teardown, file] },
       ],
     });

@@ -6,12 +6,12 @@ import {
   FORWARDING_ON,
   type NetnsObservation,
   observation,
-  PACKAGES_DIR,
   privateNetns,
   removeRoot,
   testConfig,
   withCleanup,
   writeConfigFile,
+  cliArgv,
 } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,9 +23,8 @@ import * as assert from 'uvu/assert';
  * own sysctls, its own record), so what it sees is its own effect, from a starting point it chose, whatever
  * other tests on this host do to the host's sysctls.
  */
-const cli = path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs');
-const up = (file: string) => [process.execPath, cli, 'up', '--config', file];
-const down = (file: string) => [process.execPath, cli, 'down', '--config', file];
+const up = (file: string) => cliArgv('up', file);
+const down = (file: string) => cliArgv('down', file);
 
 const at = observation;
 const holders = (o: NetnsObservation) => Object.keys(o.record?.instances ?? {}).sort();

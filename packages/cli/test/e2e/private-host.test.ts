@@ -1,11 +1,9 @@
-import path from 'node:path';
 import { type Config, names } from '@cni-demo/core';
 import {
   forceTeardown,
   FORWARDING_OFF,
   type HostSnapshot,
   observedSnapshot,
-  PACKAGES_DIR,
   pluginNames,
   privateNetns,
   removeRoot,
@@ -13,6 +11,7 @@ import {
   testConfig,
   withCleanup,
   writeConfigFile,
+  cliArgv,
 } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -24,9 +23,8 @@ import * as assert from 'uvu/assert';
  * is the full snapshot, with no filter for other developers' tests, and from a start the test chose (no
  * shared chain there, forwarding off).
  */
-const cli = path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs');
-const up = (file: string) => [process.execPath, cli, 'up', '--config', file];
-const down = (file: string) => [process.execPath, cli, 'down', '--config', file];
+const up = (file: string) => cliArgv('up', file);
+const down = (file: string) => cliArgv('down', file);
 const LO_UP = ['ip', 'link', 'set', 'lo', 'up'];
 
 const snap = observedSnapshot;

@@ -14,6 +14,7 @@ import {
   testPrefix,
   withCleanup,
   writeConfigFile,
+  CNI_DEMO_CLI,
 } from '@cni-demo/testkit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -121,7 +122,7 @@ test('scripts/assert-host.mjs (CI’s check around the README demo): up passes o
   const snap = path.join(mkdtempSync(path.join(os.tmpdir(), 'assert-host-')), 'before.json');
   const script = (args: string[]) => exec(process.execPath, [path.join(REPO, 'scripts', 'assert-host.mjs'), ...args], { allowFail: true });
   const cli = (action: string) =>
-    exec(process.execPath, [path.join(PACKAGES_DIR, 'cli', 'dist', 'scripts', 'cni-demo.mjs'), action, '--config', file], {
+    exec(process.execPath, [CNI_DEMO_CLI, action, '--config', file], {
       allowFail: true,
     });
   await withCleanup(async (c) => {
