@@ -37,15 +37,22 @@ export function testPrefix(fallback: string): string {
 }
 
 /**
- * The subnets this process has handed out. A test that takes two configs before bringing either up (two demos in
- * parallel, a config and its rival) would otherwise draw the same /24 one time in 256: none of them is a route
- * yet when the second is drawn.
+ * Where the next test subnet is looked for: after the last one this process handed out, from a random start. A
+ * test that takes two configs before bringing either up (two demos in parallel, a config and its rival) drew the
+ * same /24 one time in 256 when each draw was random, since neither is a route yet when the second is drawn; in
+ * turn, they are 256 draws apart. The host's routes are still checked, so what is up is never handed out.
  */
-const handedOut: NonNullable<ReturnType<typeof parseCidr>>[] = [];
+let cursor = randomBytes(1)[0] ?? 0;
+
+/** The candidates 0 … n-1, from the cursor on, then wrapping round to those before it. */
+function fromCursor(n: number): number[] {
+  const start = cursor % n;
+  return Array.from({ length: n }, (_, i) => (start + i) % n);
+}
 
 /**
- * A subnet pair no route on this host overlaps, nor any pair this process handed out before: <base>.X.0/24 and
- * fd00:c1d:<base-octet><X>::/64, X random.
+ * A subnet pair no route on this host overlaps: <base>.X.0/24 and fd00:c1d:<base-octet><X>::/64, X the first free
+ * one from the cursor on.
  * <base> is 172.31 unless CNI_TEST_NET4 names another /16 (parallel developers each take their own).
  * Never 192.168.199.0/24, the demo's. With `nodes`, the pair of node 1 of that many: every node's pair (the
  * configured subnets moved up, <base>.X+i-1.0/24 and fd00:c1d:<base-octet><X>:i-1::/64) stays in <base> and
@@ -59,8 +66,8 @@ export async function freeSubnets(
   const octet = Number(base.split('.')[1]);
   const nodes = Math.max(1, opts.nodes ?? 1);
   if (nodes > 256) throw new Error(`${nodes} nodes do not fit in ${base}.0.0/16`);
-  const taken = [...(await routePrefixes(exec)), ...handedOut, ...(opts.avoid ?? []).flatMap((a) => parseCidr(a) ?? [])];
-  for (const x of shuffled(257 - nodes)) {
+  const taken = [...(await routePrefixes(exec)), ...(opts.avoid ?? []).flatMap((a) => parseCidr(a) ?? [])];
+  for (const x of fromCursor(257 - nodes)) {
     const h = `${octet.toString(16).padStart(2, '0')}${x.toString(16).padStart(2, '0')}`;
     const subnet4 = `${base}.${x}.0/24`;
     const subnet6 = `fd00:c1d:${h}::/64`;
@@ -68,40 +75,26 @@ export async function freeSubnets(
       .flatMap((s) => Array.from({ length: nodes }, (_, i) => shiftPrefix(s, i) ?? ''))
       .flatMap((s) => parseCidr(s) ?? []);
     if (!all.some((p) => taken.some((q) => prefixesOverlap(p, q)))) {
-      handedOut.push(...all);
+      cursor = x + nodes;
       return { subnet4, gateway4: `${base}.${x}.1`, subnet6, gateway6: `fd00:c1d:${h}::1` };
     }
   }
   throw new Error(`no free test subnet${nodes > 1 ? `s for ${nodes} nodes` : ''} found in ${base}.0.0/16`);
 }
 
-/**
- * An underlay subnet for a node test: a /24 under CNI_TEST_NET4 clear of the host's routes, of `avoid` and of what
- * this process handed out before.
- */
+/** An underlay subnet for a node test: a /24 under CNI_TEST_NET4 clear of the host's routes and of `avoid`, after the cursor. */
 export async function freeUnderlay(exec: Exec = createExec(), avoid: readonly string[] = []): Promise<string> {
   const base = testNet4();
-  const taken = [...(await routePrefixes(exec)), ...handedOut, ...avoid.flatMap((a) => parseCidr(a) ?? [])];
-  for (const x of shuffled(256)) {
+  const taken = [...(await routePrefixes(exec)), ...avoid.flatMap((a) => parseCidr(a) ?? [])];
+  for (const x of fromCursor(256)) {
     const subnet = `${base}.${x}.0/24`;
     const p = parseCidr(subnet);
     if (p && !taken.some((q) => prefixesOverlap(p, q))) {
-      handedOut.push(p);
+      cursor = x + 1;
       return subnet;
     }
   }
   throw new Error(`no free underlay subnet found in ${base}.0.0/16`);
-}
-
-/** 0 … n-1 in random order: every candidate is tried once, so "none free" is only said when none is. */
-function shuffled(n: number): number[] {
-  const xs = Array.from({ length: n }, (_, i) => i);
-  const r = randomBytes(4 * n);
-  for (let i = n - 1; i > 0; i--) {
-    const j = r.readUInt32LE(4 * i) % (i + 1);
-    [xs[i], xs[j]] = [xs[j] as number, xs[i] as number];
-  }
-  return xs;
 }
 
 function testNet4(): string {
