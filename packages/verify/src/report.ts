@@ -457,7 +457,7 @@ export function renderMarkdown(r: Report): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Builds the report and writes the three files (atomically, like the state files). */
+/** Builds the report and writes the three files, each replaced whole (no fsync: see below). */
 export async function writeReport(ctx: Ctx, input: ReportInput, reads?: ReportReads): Promise<Report> {
   const report = await buildReport(ctx, input, reads);
   // replaced whole but not fsynced: no later run reads them back, and every verify writes them again

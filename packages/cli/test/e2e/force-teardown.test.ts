@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { containerIds } from '@cni-demo/core';
 import {
   forceTeardown,
   FORWARDING_OFF,
@@ -46,8 +47,7 @@ test('forceTeardown alone after a real up (two containers, a port map, the firew
     });
     // what the plugins made is there after the up (so the comparison below shows it went)
     const upped = snap(obs, 'up');
-    const ids = [`${config.id}-1`, `${config.id}-2`];
-    for (const id of ids) {
+    for (const id of containerIds(config)) {
       const mine = pluginNames(config.network, id);
       assert.match(upped.iptables ?? '', new RegExp(`^nat :${mine.masqChain} -$`, 'm'), `the masquerade chain of ${id}`);
     }
